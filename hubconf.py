@@ -1,0 +1,31 @@
+"""torch.hub entrypoints: explicit re-exports of ltzoo's registered models.
+
+    model = torch.hub.load("<owner>/<repo>", "resnet32_iwb", num_classes=100)
+
+Each entrypoint takes ``pretrained=False`` and the model's keyword arguments, exactly as
+``ltzoo.create_model`` does; a test checks this list equals ``ltzoo.list_models()``.
+"""
+
+dependencies = ["torch", "torchvision", "timm", "safetensors", "huggingface_hub"]
+
+from ltzoo.models.zoo import (  # noqa: E402,F401
+    lt_classifier,
+    resnet32_ce,
+    resnet32_crt,
+    resnet32_iwb,
+    resnet32_lws,
+    resnet32_ncm,
+    resnet32_tau,
+    resnet50_ce,
+    resnet50_crt,
+    resnet50_iwb,
+    resnet50_lws,
+    resnet50_ncm,
+    resnet50_tau,
+    resnext50_32x4d_ce,
+    resnext50_32x4d_crt,
+    resnext50_32x4d_iwb,
+    resnext50_32x4d_lws,
+    resnext50_32x4d_ncm,
+    resnext50_32x4d_tau,
+)

@@ -1,0 +1,32 @@
+"""tau-normalised head (Kang et al., "Decoupling Representation and Classifier for Long-Tailed
+Recognition", ICLR'20, Eq. 2): ``w~_i = w_i / ||w_i||^tau``, ``z = W~ x + b``.
+
+``tau`` is a buffer so that a calibrated value travels with the weights; ``tau = 0`` is the
+plain linear head and ``tau = 1`` full L2 normalisation. The bias is left as trained.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ltzoo.heads.base import HeadBase
+from ltzoo.registry import HEADS
+
+
+@HEADS.register("tau_norm")
+class TauNormHead(HeadBase):
+    def __init__(self, in_features: int, num_classes: int, tau: float = 1.0, bias: bool = True):
+        super().__init__(in_features, num_classes, tau=tau, bias=bias)
+        self.fc = nn.Linear(in_features, num_classes, bias=bias)
+        self.register_buffer("tau", torch.tensor(float(tau)))
+
+    def set_tau(self, tau: float) -> None:
+        self.tau.fill_(float(tau))
+        self.head_kwargs["tau"] = float(tau)
+
+    def normalized_weight(self) -> torch.Tensor:
+        norms = self.fc.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return self.fc.weight / norms.pow(self.tau)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.normalized_weight(), self.fc.bias)

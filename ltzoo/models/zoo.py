@@ -1,0 +1,194 @@
+"""Registered model entrypoints ``<backbone>_<method>`` and their pretrained tags.
+
+Every (backbone, method) pair in ``ZOO_BACKBONES`` x ``ltzoo.methods`` becomes a timm entrypoint
+(``timm.create_model("resnet32_iwb", num_classes=10)`` works after ``import ltzoo``), plus
+``lt_classifier``, which takes any ``backbone=`` and ``head=``. Names never reuse a timm name
+(timm would silently replace its own model), hence the method suffix on every entrypoint.
+
+Pretrained tags follow timm (``resnet32_iwb.cifar100_lt_r100``) and are data: ``ZOO_BACKBONES``
+says which tags each backbone has, ``PUBLISHED_WEIGHTS`` which of them have weights on the
+Hugging Face Hub. A tag with no published weights fails with a clear error when
+``pretrained=True``, naming what exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+from safetensors import safe_open
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models._pretrained import PretrainedCfg
+from timm.models._registry import get_pretrained_cfg, split_model_name_tag
+
+from ltzoo.methods import list_methods
+from ltzoo.models.lt_classifier import LongTailClassifier
+from ltzoo.registry import METHODS
+
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+def _cfg(**kwargs: Any) -> Dict[str, Any]:
+    return {
+        "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7), "crop_pct": 0.875,
+        "interpolation": "bilinear", "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
+        "first_conv": "backbone.conv1", "classifier": "head.fc", "license": "apache-2.0", **kwargs,
+    }
+
+
+def _cifar_cfg(**kwargs: Any) -> Dict[str, Any]:
+    return _cfg(input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0, **kwargs)
+
+
+# backbone -> {pretrained tag -> cfg}; the first tag is the default one.
+ZOO_BACKBONES: Dict[str, Dict[str, Dict[str, Any]]] = {
+    "resnet32": {
+        "cifar100_lt_r100": _cifar_cfg(num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD),
+        "cifar100_lt_r50": _cifar_cfg(num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD),
+        "cifar100_lt_r10": _cifar_cfg(num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD),
+        "cifar10_lt_r100": _cifar_cfg(num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD),
+    },
+    "resnext50_32x4d": {"imagenet_lt": _cfg(num_classes=1000)},
+    "resnet50": {"inat2018": _cfg(num_classes=8142)},
+}
+
+# "arch.tag" -> Hugging Face Hub repository holding model.safetensors + config.json.
+# Empty until weights are trained and published (``ltzoo push``).
+PUBLISHED_WEIGHTS: Dict[str, str] = {}
+
+
+def _tag_cfg(arch: str, tag: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
+    hub_id = PUBLISHED_WEIGHTS.get(f"{arch}.{tag}")
+    return dict(cfg, hf_hub_id=hub_id) if hub_id else dict(cfg)
+
+
+def _all_default_cfgs() -> Dict[str, Dict[str, Any]]:
+    cfgs: Dict[str, Dict[str, Any]] = {"lt_classifier": _cifar_cfg(num_classes=100)}
+    for backbone, tags in ZOO_BACKBONES.items():
+        for method in list_methods():
+            for tag, cfg in tags.items():
+                cfgs[f"{backbone}_{method}.{tag}"] = _tag_cfg(f"{backbone}_{method}", tag, cfg)
+    return cfgs
+
+
+# timm's register_model reads this table when each entrypoint is registered: keep it above them.
+default_cfgs = generate_default_cfgs(_all_default_cfgs())
+
+
+def _check_tag(variant: str, pretrained_cfg: Any) -> None:
+    """A pretrained tag given by name must be one the architecture has."""
+    tags = known_tags(variant)
+    if isinstance(pretrained_cfg, str) and pretrained_cfg not in tags:
+        raise ValueError(
+            f"unknown pretrained tag {pretrained_cfg!r} for {variant}; known tags: {', '.join(tags) or '(none)'}"
+        )
+
+
+def _check_weights(variant: str, pretrained_cfg: Any, overlay: Optional[Dict[str, Any]]) -> None:
+    """``pretrained=True`` needs a weight source; say what exists when there is none."""
+    if isinstance(pretrained_cfg, str) or pretrained_cfg is None:
+        name = f"{variant}.{pretrained_cfg}" if pretrained_cfg else variant
+        cfg = get_pretrained_cfg(name) or PretrainedCfg()
+    else:
+        cfg = pretrained_cfg if isinstance(pretrained_cfg, PretrainedCfg) else PretrainedCfg(**pretrained_cfg)
+        name = variant
+    sources = ("file", "url", "hf_hub_id", "state_dict")
+    if cfg.has_weights or cfg.state_dict is not None or any((overlay or {}).get(k) for k in sources):
+        return
+    raise ValueError(
+        f"no published weights for {name} (tags of {variant}: {', '.join(known_tags(variant)) or '(none)'}). "
+        f"Tags with weights: {', '.join(sorted(PUBLISHED_WEIGHTS)) or 'none published yet'}. "
+        "Load your own weights with create_model('local-dir:RUN_DIR') or "
+        "pretrained_cfg_overlay=dict(file='model.safetensors'), or use pretrained=False."
+    )
+
+
+def _drop_mismatched_head(state_dict: Dict[str, Any], model: LongTailClassifier) -> Dict[str, Any]:
+    """Head tensors sized for another number of classes are dropped (timm then loads non-strict)."""
+    own = model.state_dict()
+    return {
+        k: v for k, v in state_dict.items()
+        if not (k.startswith("head.") and k in own and tuple(own[k].shape) != tuple(v.shape))
+    }
+
+
+def _checkpoint_num_classes(path: str) -> Optional[int]:
+    """Rows of the head in a safetensors file (read from its header, no tensor loaded)."""
+    if not str(path).endswith(".safetensors"):
+        return None
+    with safe_open(str(path), framework="pt") as checkpoint:
+        for key in ("head.fc.weight", "head.class_means"):
+            if key in checkpoint.keys():
+                return int(checkpoint.get_slice(key).get_shape()[0])
+    return None
+
+
+def _sync_backbone_cfg(model: LongTailClassifier) -> None:
+    """A timm backbone's own input size / normalisation is what its data pipeline needs."""
+    backbone_cfg = getattr(model.backbone, "pretrained_cfg", None)
+    if backbone_cfg:
+        for key in ("input_size", "pool_size", "crop_pct", "interpolation", "mean", "std"):
+            if key in backbone_cfg:
+                model.pretrained_cfg[key] = backbone_cfg[key]
+        first_conv = backbone_cfg.get("first_conv")
+        if isinstance(first_conv, str):
+            model.pretrained_cfg["first_conv"] = f"backbone.{first_conv}"
+
+
+def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> LongTailClassifier:
+    """Build ``variant`` with timm's builder (pretrained cfg, weight loading, traits)."""
+    _check_tag(variant, kwargs.get("pretrained_cfg"))
+    if pretrained:
+        overlay = kwargs.get("pretrained_cfg_overlay") or {}
+        _check_weights(variant, kwargs.get("pretrained_cfg"), overlay)
+        if overlay.get("file") and "num_classes" not in overlay:
+            # a bare weight file says nothing of its classes: read them from its header, so that the
+            # head is kept when they match the requested num_classes and re-initialised otherwise
+            file_classes = _checkpoint_num_classes(overlay["file"])
+            if file_classes is not None:
+                kwargs["pretrained_cfg_overlay"] = dict(overlay, num_classes=file_classes)
+    model = build_model_with_cfg(
+        LongTailClassifier, variant, pretrained, pretrained_filter_fn=_drop_mismatched_head, **kwargs
+    )
+    _sync_backbone_cfg(model)
+    return model
+
+
+def _make_entrypoint(backbone: str, method: str) -> Callable[..., LongTailClassifier]:
+    spec = METHODS.get(method)
+    name = f"{backbone}_{method}"
+
+    def entrypoint(pretrained: bool = False, **kwargs: Any) -> LongTailClassifier:
+        model_args = dict(backbone=backbone, head=spec.head, head_kwargs=dict(spec.head_kwargs))
+        return create_lt_model(name, pretrained=pretrained, **dict(model_args, **kwargs))
+
+    entrypoint.__name__ = entrypoint.__qualname__ = name
+    entrypoint.__module__ = __name__
+    entrypoint.__doc__ = f"{backbone} backbone with the {spec.head!r} head of method {method!r}: {spec.description}."
+    return entrypoint
+
+
+@register_model
+def lt_classifier(pretrained: bool = False, **kwargs: Any) -> LongTailClassifier:
+    """Any backbone (ltzoo's CIFAR ResNets or a timm name) with any head plugin.
+
+    ``create_model("lt_classifier", backbone="convnext_atto", head="lws", num_classes=10)``.
+    """
+    return create_lt_model("lt_classifier", pretrained=pretrained, **kwargs)
+
+
+MODEL_NAMES = ["lt_classifier"]
+for _backbone in ZOO_BACKBONES:
+    for _method in list_methods():
+        _fn = _make_entrypoint(_backbone, _method)
+        globals()[_fn.__name__] = register_model(_fn)
+        MODEL_NAMES.append(_fn.__name__)
+MODEL_NAMES.sort()
+
+
+def known_tags(model_name: str) -> list:
+    arch, _ = split_model_name_tag(model_name)
+    return [t for t in default_cfgs[arch].tags if t] if arch in default_cfgs else []

@@ -1,0 +1,57 @@
+"""Names, tags, errors, and the torch.hub face of the zoo."""
+
+import ast
+
+import pytest
+import torch
+
+import ltzoo
+from ltzoo.registry import UnknownNameError
+from tests.conftest import REPO_ROOT
+
+
+def test_unknown_model_lists_valid_names_and_closest():
+    with pytest.raises(UnknownNameError, match="did you mean 'resnet32_iwb'.*resnext50_32x4d_tau"):
+        ltzoo.create_model("resnet32_iwbb")
+
+
+def test_timm_name_points_to_backbone_spelling():
+    with pytest.raises(UnknownNameError, match="create_model\\('lt_classifier', backbone='convnext_atto'"):
+        ltzoo.create_model("convnext_atto")
+
+
+def test_unknown_backbone_and_head():
+    with pytest.raises(UnknownNameError, match="unknown backbone 'resnet33'; did you mean"):
+        ltzoo.create_model("lt_classifier", backbone="resnet33")
+    with pytest.raises(UnknownNameError, match="unknown head 'lwss'; did you mean 'lws'"):
+        ltzoo.create_model("lt_classifier", head="lwss")
+
+
+def test_tag_without_weights_names_what_exists():
+    with pytest.raises(ValueError, match="no published weights for resnet32_iwb.cifar100_lt_r50 .*cifar10_lt_r100"):
+        ltzoo.create_model("resnet32_iwb.cifar100_lt_r50", pretrained=True)
+    with pytest.raises(ValueError, match="unknown pretrained tag 'imagenet' for resnet32_iwb; known tags: cifar100_lt_r100"):
+        ltzoo.create_model("resnet32_iwb.imagenet")
+    assert ltzoo.list_models(pretrained=True) == []  # nothing is published yet
+
+
+def test_list_models_pattern_and_methods():
+    assert ltzoo.list_models("resnet32_*") == [f"resnet32_{m}" for m in sorted(["ce", "crt", "iwb", "lws", "ncm", "tau"])]
+    assert set(ltzoo.list_methods()) >= {"ce", "crt", "iwb", "lws", "ncm", "tau"}
+
+
+def test_bad_num_classes():
+    with pytest.raises(ValueError, match="num_classes=0 is not allowed"):
+        ltzoo.create_model("resnet32_ce", num_classes=0)
+
+
+def test_hubconf_reexports_exactly_the_registry():
+    tree = ast.parse((REPO_ROOT / "hubconf.py").read_text())
+    imported = [alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names]
+    assert imported == ltzoo.list_models()
+
+
+def test_torch_hub_load_local():
+    model = torch.hub.load(str(REPO_ROOT), "resnet32_iwb", source="local", num_classes=100)
+    assert isinstance(model, ltzoo.models.LongTailClassifier) and model.num_classes == 100
+    assert sum(p.numel() for p in model.parameters()) == 470_004
