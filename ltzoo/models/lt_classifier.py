@@ -40,6 +40,14 @@ def create_backbone(
     )
 
 
+def registered_head_name(head: nn.Module) -> str:
+    """The registry name of a head plugin instance."""
+    for name in HEADS.names():
+        if type(head) is HEADS.get(name):
+            return name
+    raise ValueError(f"{type(head).__name__} is not a registered head; register it in ltzoo.registry.HEADS")
+
+
 class LongTailClassifier(nn.Module):
     """A backbone producing pooled features and a head plugin producing logits."""
 
@@ -80,6 +88,12 @@ class LongTailClassifier(nn.Module):
             self.head = nn.Identity()
             return
         self.head = type(self.head)(self.num_features, num_classes, **self.head.head_kwargs)
+
+    def replace_head(self, head: HeadBase) -> None:
+        """Deploy another head plugin (a stage-2 result) on this backbone."""
+        if head.in_features != self.num_features:
+            raise ValueError(f"head expects {head.in_features} features; this backbone gives {self.num_features}")
+        self.head, self.head_name, self.num_classes = head, registered_head_name(head), head.num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone.forward_features(x)

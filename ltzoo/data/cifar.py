@@ -1,0 +1,90 @@
+"""``cifar10_lt`` / ``cifar100_lt``: CIFAR-10/100 (Krizhevsky, 2009) made long-tailed.
+
+The exponential profile at IF 100 keeps 12,406 (CIFAR-10-LT) / 10,847 (CIFAR-100-LT) training
+images (Cui et al. CVPR'19; Cao et al. NeurIPS'19); the test sets stay the official balanced
+10,000 images. ``root`` may hold either
+
+* ``train.npz`` + ``test.npz`` (keys ``x`` uint8 (N, 32, 32, 3), ``y`` int64, ``classes``), or
+* torchvision's layout, ``cifar-10-batches-py/`` or ``cifar-100-python/``, read with
+  ``torchvision.datasets.CIFAR10/100`` (md5-checked); ``download=True`` fetches it there.
+
+Which images a seed keeps is documented in :func:`ltzoo.data.longtail.longtail_indices`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ltzoo.data.base import ArrayLTDataset
+from ltzoo.data.stats import MEAN_STD
+from ltzoo.registry import DATASETS
+
+
+def _missing(name: str, root, folder: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"{name}: no CIFAR data under root={root!r}. Looked for {os.path.join(str(root), 'train.npz')} + "
+        f"test.npz and for torchvision's {os.path.join(str(root), folder)}/. Get it with "
+        f"create_dataset({name!r}, root=..., download=True) (torchvision layout) or point root at a "
+        "folder holding train.npz/test.npz")
+
+
+def load_cifar(name: str, root, num_classes: int, download: bool = False):
+    """``(train_x, train_y, test_x, test_y, classes)`` from an npz root or torchvision's layout."""
+    folder = "cifar-10-batches-py" if num_classes == 10 else "cifar-100-python"
+    if root is None:
+        raise _missing(name, root, folder)
+    root = os.path.expanduser(str(root))
+    npz = [os.path.join(root, f"{part}.npz") for part in ("train", "test")]
+    if all(os.path.isfile(p) for p in npz):
+        arrays = []
+        for path in npz:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [k for k in ("x", "y") if k not in z.files]
+                if missing:
+                    raise ValueError(f"{path} lacks the key(s) {missing}; expected x (N,32,32,3) uint8 and y")
+                arrays.append((z["x"], z["y"], [str(c) for c in z["classes"]] if "classes" in z.files else None))
+        (train_x, train_y, classes), (test_x, test_y, _) = arrays
+        classes = classes or [str(c) for c in range(num_classes)]
+        if len(classes) != num_classes:
+            raise ValueError(f"{npz[0]} lists {len(classes)} classes; {name} has {num_classes}")
+        return train_x, train_y, test_x, test_y, classes
+    if not (download or os.path.isdir(os.path.join(root, folder))):
+        raise _missing(name, root, folder)
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    cls = CIFAR10 if num_classes == 10 else CIFAR100
+    train = cls(root, train=True, download=download)
+    test = cls(root, train=False)
+    return train.data, np.asarray(train.targets), test.data, np.asarray(test.targets), list(train.classes)
+
+
+class _CIFARLT(ArrayLTDataset):
+    transform_preset = "cifar"
+    _num_classes = 10
+
+    def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
+                 val_fraction=0.0, transform=None, download=False, n_max=None):
+        train_x, train_y, test_x, test_y, classes = load_cifar(self.name, root, self._num_classes, download)
+        super().__init__(train_x, train_y, test_x, test_y, classes, split=split, imbalance=imbalance,
+                         profile=profile, seed=seed, val_fraction=val_fraction, transform=transform,
+                         n_max=n_max)
+
+
+@DATASETS.register("cifar10_lt")
+class CIFAR10LT(_CIFARLT):
+    """CIFAR-10-LT (n_max 5,000): 12,406 training images at exponential IF 100."""
+
+    name = "cifar10_lt"
+    mean, std = MEAN_STD["cifar10"]
+    _num_classes = 10
+
+
+@DATASETS.register("cifar100_lt")
+class CIFAR100LT(_CIFARLT):
+    """CIFAR-100-LT (n_max 500): 10,847 / 12,608 / 19,573 training images at IF 100 / 50 / 10."""
+
+    name = "cifar100_lt"
+    mean, std = MEAN_STD["cifar100"]
+    _num_classes = 100

@@ -1,0 +1,29 @@
+"""Evaluation of long-tailed classifiers from gathered logits; pure functions, CPU, float64.
+
+Usage::
+
+    from ltzoo.evaluate import evaluate_logits, format_table
+    r = evaluate_logits(logits, targets, class_counts)  # Many/Medium/Few, head/tail, std, ECE, NLL
+    print(format_table({"stage1": r}))
+
+See :mod:`.metrics` (definitions, OLTR and Guo et al.), :mod:`.calibration` (temperature
+scaling, logit adjustment) and :mod:`.table` (terminal tables).
+"""
+
+from .calibration import apply_temperature, fit_temperature, logit_adjustment_bias, nll
+from .metrics import _groups, _halves, evaluate_logits, expected_calibration_error, weight_norms
+from .table import DEFAULT_COLUMNS, HEAD_TAIL_COLUMNS, format_per_class, format_table
+
+__all__ = [
+    "evaluate_logits",
+    "expected_calibration_error",
+    "nll",
+    "weight_norms",
+    "fit_temperature",
+    "apply_temperature",
+    "logit_adjustment_bias",
+    "format_table",
+    "format_per_class",
+    "DEFAULT_COLUMNS",
+    "HEAD_TAIL_COLUMNS",
+]

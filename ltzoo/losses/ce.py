@@ -1,0 +1,42 @@
+"""Cross-entropy, the stage-1 loss of every two-stage recipe (seed 002, Kang et al. ICLR'20)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..registry import LOSSES
+from ._base import LossBase, check_logits, check_range
+
+
+@LOSSES.register("ce")
+class CrossEntropyLoss(LossBase):
+    """Softmax cross-entropy ``-log softmax(z)_y`` averaged over the batch.
+
+    Args:
+        weight: optional per-class weights (length C). As in ``torch.nn.functional.cross_entropy``
+            the batch is reduced by the *weighted* mean ``sum_i w_{y_i} l_i / sum_i w_{y_i}``.
+        label_smoothing: in [0, 1]; 0 disables smoothing (Szegedy et al. 2016).
+    """
+
+    loss_name = "ce"
+
+    def __init__(self, weight: Optional[Sequence[float]] = None, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = check_range("ce", "label_smoothing", label_smoothing, 0.0, 1.0)
+        if weight is not None:
+            weight = torch.as_tensor(weight, dtype=torch.float32).detach().clone()
+            if weight.dim() != 1 or not torch.isfinite(weight).all() or (weight < 0).any():
+                raise ValueError(f"ce: weight must be a 1-D sequence of non-negative finite numbers, got {weight}")
+        self.register_buffer("weight", weight)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        num_classes = None if self.weight is None else self.weight.numel()
+        check_logits(self.loss_name, logits, targets, num_classes, source="weight")
+        weight = None if self.weight is None else self.weight.to(logits.device, logits.dtype)
+        return F.cross_entropy(logits, targets, weight=weight, label_smoothing=self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        return f"label_smoothing={self.label_smoothing}, weighted={self.weight is not None}"

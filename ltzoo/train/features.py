@@ -1,0 +1,62 @@
+"""Pooled features of a frozen encoder, extracted once and cached for stage 2.
+
+When stage 2 uses no data augmentation, the encoder's output for an image never changes, so
+classifier re-training (cRT, LWS, IWB, ...) can run on the cached (N, D) features instead of
+on images: the same result to float tolerance, at a fraction of the cost. Under several
+processes each rank extracts its shard and ``gather_for_metrics`` reassembles the whole set
+(dropping the samples Accelerate duplicated to even out the last batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+@dataclass
+class FeatureSet:
+    features: torch.Tensor  # (N, D) float32, on the CPU
+    labels: torch.Tensor  # (N,) int64
+
+
+@torch.no_grad()
+def _gathered_outputs(model, fn, dataset: Dataset, batch_size: int, accelerator, num_workers: int):
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    if accelerator is not None:
+        loader = accelerator.prepare_data_loader(loader)
+    device = accelerator.device if accelerator is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs, labels = [], []
+    for images, targets in loader:
+        out, targets = fn(images.to(device)).float(), targets.to(device)
+        if accelerator is not None:
+            out, targets = accelerator.gather_for_metrics((out, targets))
+        outputs.append(out.cpu())
+        labels.append(targets.cpu())
+    model.train(was_training)
+    return torch.cat(outputs), torch.cat(labels).long()
+
+
+def extract_features(model, dataset: Dataset, batch_size: int = 256, accelerator=None, num_workers: int = 0) -> FeatureSet:
+    """Pooled pre-logit features of every sample of ``dataset``, in dataset order."""
+
+    def pooled(images):
+        return model.forward_head(model.forward_features(images), pre_logits=True)
+
+    return FeatureSet(*_gathered_outputs(model, pooled, dataset, batch_size, accelerator, num_workers))
+
+
+def predict_logits(model, dataset: Dataset, batch_size: int = 256, accelerator=None, num_workers: int = 0):
+    """(logits, targets) of ``model`` over ``dataset``, gathered over processes."""
+    return _gathered_outputs(model, model, dataset, batch_size, accelerator, num_workers)
+
+
+def head_logits(head, features: FeatureSet, batch_size: Optional[int] = 4096) -> torch.Tensor:
+    """Logits of a head over cached features."""
+    head.eval()
+    with torch.no_grad():
+        return torch.cat([head(chunk) for chunk in features.features.split(batch_size)]).float()

@@ -1,0 +1,51 @@
+"""Reloading a run folder: the recipe, the deployed model and every stage-2 head, re-evaluated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional, Union  # noqa: F401
+
+import safetensors.torch
+
+REQUIRED = ("config.yaml", "config.json", "model.safetensors", "results.json", "heads/heads.json")
+
+
+def check_run_dir(run_dir: Union[str, Path]) -> Path:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} does not exist")
+    missing = [name for name in REQUIRED if not (run_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} is missing {', '.join(missing)} (a run folder holds {', '.join(REQUIRED)})")
+    return run_dir
+
+
+def load_heads(run_dir: Path, in_features: int) -> Dict[str, Any]:
+    from ltzoo.heads import create_head
+
+    table = json.loads((run_dir / "heads" / "heads.json").read_text())
+    num_classes = len(json.loads((run_dir / "results.json").read_text())["class_names"])
+    heads = {}
+    for name, spec in table.items():
+        head = create_head(spec["head"], in_features, num_classes, **spec["head_kwargs"])
+        head.load_state_dict(safetensors.torch.load_file(str(run_dir / "heads" / f"{name}.safetensors")))
+        heads[name] = head.eval()
+    return heads
+
+
+def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None):
+    """(metrics per head, class names): every head of a run re-evaluated on its test split from
+    the saved weights."""
+    from ltzoo.hub import load_pretrained
+    from ltzoo.train.config import load_config
+    from ltzoo.train.features import extract_features
+    from ltzoo.train.run import build_datasets, evaluate_heads
+
+    run_dir = check_run_dir(run_dir)
+    cfg = load_config(run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else [])
+    model = load_pretrained(run_dir).eval()
+    heads = load_heads(run_dir, model.num_features)
+    test = build_datasets(cfg)["test"]
+    features = extract_features(model, test)
+    return evaluate_heads(heads, features, test.class_counts, cfg), list(test.classes)

@@ -1,0 +1,156 @@
+"""One two-stage run: stage 1 joint training, stage-2 classifier methods on cached features,
+evaluation of every method on the test set, and the run folder.
+
+Run folder::
+
+    config.yaml         the resolved recipe (``ltzoo train --config RUN/config.yaml`` reruns it)
+    config.json         timm's config of the deployed model
+    model.safetensors   the deployed model (``stage2.deploy``, default: the last stage-2 method)
+    heads/NAME.safetensors + heads/heads.json   every method's head on the shared encoder
+    results.json        metrics per method, class names and training class counts
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic, write_text_atomic
+from ltzoo.train.config import RunConfig, save_config, to_dict
+
+HEADS_DIR = "heads"
+
+
+def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
+    """train (augmented), train_plain (no augmentation, for features), val and test splits."""
+    from ltzoo.data import create_dataset
+    from ltzoo.data.transforms import create_transform
+
+    d = cfg.data
+    common = dict(root=d.root, imbalance=d.imbalance, profile=d.profile, seed=d.seed, val_fraction=d.val_fraction)
+    probe = create_dataset(d.dataset, split="test", **common)
+    mean, std = tuple(probe.mean), tuple(probe.std)
+    train_tf = create_transform(d.transform, train=True, mean=mean, std=std)
+    eval_tf = create_transform(d.transform, train=False, mean=mean, std=std)
+    splits = {
+        "train": create_dataset(d.dataset, split="train", transform=train_tf, **common),
+        "train_plain": create_dataset(d.dataset, split="train", transform=eval_tf, **common),
+        "test": create_dataset(d.dataset, split="test", transform=eval_tf, **common),
+    }
+    splits["val"] = create_dataset(d.dataset, split="val", transform=eval_tf, **common) if d.val_fraction > 0 else None
+    return splits
+
+
+def input_config(dataset) -> Dict[str, Any]:
+    """The data config (timm's keys) the model is trained with."""
+    image, _ = dataset[0]
+    return {"input_size": tuple(image.shape), "mean": tuple(dataset.mean), "std": tuple(dataset.std)}
+
+
+def build_model(cfg: RunConfig, num_classes: int, in_chans: int):
+    import ltzoo
+
+    kwargs = dict(cfg.model.kwargs)
+    if cfg.model.backbone is not None:
+        kwargs["backbone"] = cfg.model.backbone
+    return ltzoo.create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+def evaluate_heads(heads: Dict[str, Any], test_features, class_counts, cfg: RunConfig) -> Dict[str, Dict[str, Any]]:
+    from ltzoo.evaluate import evaluate_logits, weight_norms
+    from ltzoo.train.features import head_logits
+
+    results = {}
+    for name, head in heads.items():
+        metrics = evaluate_logits(
+            head_logits(head, test_features), test_features.labels, class_counts,
+            many=cfg.data.many_threshold, few=cfg.data.few_threshold,
+        )
+        metrics["weight_norms"] = weight_norms(head.class_weight.detach())
+        if getattr(head, "selection", None):
+            metrics["selection"] = head.selection
+        results[name] = metrics
+    return results
+
+
+def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, Any], data_config: Dict[str, Any]) -> Path:
+    """Write the run folder (every file atomically)."""
+    from ltzoo.hub import save_pretrained
+    from ltzoo.models.lt_classifier import registered_head_name
+    from ltzoo.models.zoo import MODEL_NAMES
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml.tmp")
+    (out / "config.yaml.tmp").replace(out / "config.yaml")
+    table = {}
+    for name, head in heads.items():
+        save_safetensors_atomic(head.state_dict(), out / HEADS_DIR / f"{name}.safetensors")
+        table[name] = {"head": registered_head_name(head), "head_kwargs": head.head_kwargs}
+    write_json_atomic(out / HEADS_DIR / "heads.json", table)
+    deploy = results["deploy"]
+    model.replace_head(heads[deploy])
+    arch = f"{model.backbone_name}_{deploy}"
+    model.pretrained_cfg["architecture"] = arch if arch in MODEL_NAMES else "lt_classifier"
+    save_pretrained(
+        model, out, label_names=results["class_names"], data_config=data_config,
+        extra={"class_counts": results["class_counts"], "deployed_method": deploy,
+               "top1": results["methods"][deploy]["top1"]},
+    )
+    write_json_atomic(out / "results.json", results)
+    return out
+
+
+def run(cfg: RunConfig, accelerator=None) -> Dict[str, Any]:
+    """Stage 1, every stage-2 method, evaluation, run folder; returns ``results``."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from ltzoo.evaluate import format_per_class, format_table
+    from ltzoo.train.features import extract_features
+    from ltzoo.train.stage1 import train_stage1
+    from ltzoo.train.stage2 import check_stage2_config, fit_stage2
+
+    check_stage2_config(cfg.stage2)
+    if accelerator is None:
+        accelerator = Accelerator(cpu=cfg.device == "cpu", mixed_precision=cfg.mixed_precision)
+    set_seed(cfg.seed)
+    started = time.perf_counter()
+    splits = build_datasets(cfg)
+    train_set = splits["train"]
+    counts = train_set.class_counts
+    data_config = input_config(splits["test"])
+    model = build_model(cfg, train_set.num_classes, in_chans=data_config["input_size"][0])
+    model = train_stage1(cfg, accelerator, model, train_set)
+    stage1_done = time.perf_counter()
+
+    model.eval()
+    features = {
+        name: extract_features(model, splits[name], accelerator=accelerator) if splits[name] is not None else None
+        for name in ("train_plain", "val", "test")
+    }
+    heads = {"stage1": model.head}
+    for method in cfg.stage2.methods:
+        heads[method] = fit_stage2(method, model.head, features["train_plain"], features["val"], counts, cfg.stage2, cfg.seed)
+    deploy = cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
+    results = {
+        "dataset": cfg.data.dataset,
+        "class_names": list(train_set.classes),
+        "class_counts": [int(c) for c in counts],
+        "num_train": len(train_set),
+        "num_test": len(splits["test"]),
+        "deploy": deploy,
+        "methods": evaluate_heads(heads, features["test"], counts, cfg),
+        "seconds": {"stage1": round(stage1_done - started, 2), "total": round(time.perf_counter() - started, 2)},
+    }
+    if accelerator.is_main_process:
+        save_run(cfg, model, heads, results, data_config)
+        print(format_table(results["methods"]))
+        print(format_per_class(results["methods"], class_names=results["class_names"]))
+        print(f"run folder: {cfg.output_dir}  ({results['seconds']['total']:.1f} s)")
+    accelerator.wait_for_everyone()
+    return results

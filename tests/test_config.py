@@ -1,0 +1,55 @@
+"""Recipe loading: YAML + --set overrides, refused before any work starts."""
+
+import pytest
+
+from ltzoo.train.config import ConfigError, RunConfig, load_config, save_config
+from ltzoo.train.stage2 import check_stage2_config
+
+
+def test_defaults_are_the_embedded_digits_recipe():
+    cfg = load_config()
+    assert cfg.data.dataset == "digits_lt" and cfg.data.imbalance == 20.0
+    assert cfg.stage2.methods == ["crt", "lws", "tau", "ncm", "iwb"]
+
+
+def test_yaml_and_overrides(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("stage1:\n  epochs: 3\n  lr: 1\ndata:\n  imbalance: 0.01\n")
+    cfg = load_config(recipe, ["stage1.epochs=5", "stage2.methods=[tau]", "model.kwargs={drop_rate: 0.1}"])
+    assert cfg.stage1.epochs == 5 and cfg.stage1.lr == 1.0 and isinstance(cfg.stage1.lr, float)
+    assert cfg.data.imbalance == 0.01 and cfg.stage2.methods == ["tau"] and cfg.model.kwargs == {"drop_rate": 0.1}
+    save_config(cfg, tmp_path / "resolved.yaml")
+    assert load_config(tmp_path / "resolved.yaml") == cfg
+
+
+@pytest.mark.parametrize("override, message", [
+    ("stage1.epoch=5", r"unknown config key 'stage1.epoch'; did you mean 'stage1.epochs'\?"),
+    ("stage1.epochs=five", r"stage1.epochs='five' is not allowed: expected int, got str"),
+    ("stage1.lr=true", r"stage1.lr=True is not allowed: expected float, got bool"),
+    ("mixed_precision=fp8", r"mixed_precision='fp8' is not allowed; allowed: no, bf16, fp16"),
+    ("stage2.methods=tau", r"stage2.methods='tau' is not allowed: expected a list"),
+    ("nonsense", r"expected key=value"),
+])
+def test_bad_overrides_name_key_value_and_allowed(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+def test_missing_recipe_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_stage2_methods_and_options_checked_up_front():
+    cfg = RunConfig()
+    cfg.stage2.methods = ["lws", "tau_norm"]
+    with pytest.raises(ValueError, match="unknown stage-2 method 'tau_norm'"):
+        check_stage2_config(cfg.stage2)
+    cfg.stage2.methods = ["iwb"]
+    cfg.stage2.method_options = {"iwb": {"lam": 0.1, "lambda": 0.2}}
+    with pytest.raises(ConfigError, match="stage2.method_options.iwb: lambda not allowed; options of 'iwb': epochs"):
+        check_stage2_config(cfg.stage2)
+    cfg.stage2.method_options = {}
+    cfg.stage2.deploy = "lws"
+    with pytest.raises(ConfigError, match="stage2.deploy='lws' is not allowed; allowed: stage1, iwb"):
+        check_stage2_config(cfg.stage2)

@@ -1,0 +1,118 @@
+"""Long-tail profiles, subsets, splits and class groups (ltzoo/data/longtail.py)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ltzoo.data.longtail import (class_groups, exponential_profile, longtail_indices, make_profile,
+                                 parse_imbalance, step_profile, stratified_split)
+
+
+@pytest.mark.parametrize("value, expected", [(100, 100.0), (0.01, 100.0), (0.1, 10.0), (50, 50.0),
+                                             (0.02, 50.0), (1.5, 1.5), ("100", 100.0), (np.float32(10), 10.0)])
+def test_parse_imbalance_accepts_factor_and_ratio(value, expected):
+    assert parse_imbalance(value) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("value", [0, -5, 1, 1.0, math.nan, math.inf, "abc", None, True, [100]])
+def test_parse_imbalance_rejects(value):
+    with pytest.raises(ValueError) as err:
+        parse_imbalance(value)
+    message = str(err.value)
+    assert "imbalance=" in message and "> 1" in message and "(0, 1)" in message
+
+
+@pytest.mark.parametrize("n_max, classes, imbalance, total", [
+    (500, 100, 100, 10847), (500, 100, 50, 12608), (500, 100, 10, 19573), (5000, 10, 100, 12406),
+    (500, 100, 0.01, 10847), (500, 100, 0.1, 19573), (5000, 10, 0.01, 12406),
+])
+def test_exponential_profile_known_totals(n_max, classes, imbalance, total):
+    counts = exponential_profile(n_max, classes, imbalance)
+    assert counts.dtype == np.int64 and counts.shape == (classes,)
+    assert counts.sum() == total
+    assert counts[0] == n_max and counts[-1] == math.floor(n_max / parse_imbalance(imbalance))
+    assert np.all(np.diff(counts) <= 0)
+
+
+def test_exponential_profile_formula():
+    counts = exponential_profile(144, 10, 20)
+    expected = [math.floor(144 * (1 / 20) ** (i / 9)) for i in range(10)]
+    assert counts.tolist() == expected == [144, 103, 74, 53, 38, 27, 19, 14, 10, 7]
+    assert exponential_profile(7, 1, 100).tolist() == [7]
+
+
+def test_step_profile():
+    counts = step_profile(500, 100, 100)
+    assert counts[:50].tolist() == [500] * 50 and counts[50:].tolist() == [5] * 50
+    assert counts.sum() == 25250
+    assert step_profile(10, 5, 0.1).tolist() == [10, 10, 1, 1, 1]  # odd C: the extra class is tail
+
+
+def test_make_profile_kinds_and_errors():
+    assert make_profile("none", 30, 4, 100).tolist() == [30] * 4
+    assert make_profile("exp", 500, 100, 100).sum() == 10847
+    assert make_profile("step", 500, 100, 10).sum() == 50 * 500 + 50 * 50
+    with pytest.raises(ValueError, match=r"profile='linear'.*exp, step, none"):
+        make_profile("linear", 500, 100, 100)
+    with pytest.raises(ValueError, match=r"n_max=0"):
+        make_profile("exp", 0, 10, 100)
+    with pytest.raises(ValueError, match=r"num_classes=2.5"):
+        make_profile("exp", 10, 2.5, 100)
+    with pytest.raises(ValueError, match=r"imbalance=1.0"):
+        make_profile("step", 10, 4, 1)
+
+
+def test_longtail_indices_counts_determinism_nesting():
+    targets = np.repeat(np.arange(10), 50)[np.random.default_rng(1).permutation(500)]
+    counts = exponential_profile(50, 10, 10)
+    keep = longtail_indices(targets, counts, seed=0)
+    assert np.array_equal(np.bincount(targets[keep], minlength=10), counts)
+    assert np.all(np.diff(keep) > 0)  # sorted, no repeats
+    assert np.array_equal(keep, longtail_indices(targets, counts, seed=0))
+    assert not np.array_equal(keep, longtail_indices(targets, counts, seed=1))
+    # for one seed a more imbalanced subset is nested in a less imbalanced one
+    steeper = longtail_indices(targets, exponential_profile(50, 10, 50), seed=0)
+    assert set(steeper) <= set(keep)
+
+
+def test_longtail_indices_too_few_images():
+    targets = np.array([0] * 5 + [1] * 2)
+    with pytest.raises(ValueError, match=r"class 1 has 2 images but the profile asks for 3"):
+        longtail_indices(targets, [5, 3], seed=0)
+    with pytest.raises(ValueError, match=r"label -1"):
+        longtail_indices(np.array([0, -1]), [1, 1])
+
+
+def test_stratified_split():
+    counts = [500, 50, 5, 2, 1]
+    targets = np.repeat(np.arange(5), counts)
+    train, val = stratified_split(targets, 0.2, seed=0)
+    assert np.bincount(targets[val], minlength=5).tolist() == [100, 10, 1, 0, 0]
+    assert np.bincount(targets[train], minlength=5).tolist() == [400, 40, 4, 2, 1]
+    assert not set(train) & set(val) and len(train) + len(val) == len(targets)
+    assert np.array_equal(val, stratified_split(targets, 0.2, seed=0)[1])
+    assert not np.array_equal(val, stratified_split(targets, 0.2, seed=1)[1])
+    # every class keeps >= 1 training image, even at a large fraction
+    train, val = stratified_split(targets, 0.9, seed=0)
+    assert np.bincount(targets[train], minlength=5).min() >= 1
+    assert len(stratified_split(targets, 0.0)[1]) == 0
+    for bad in (1.0, -0.1, "0.2", math.nan):
+        with pytest.raises(ValueError, match=r"val_fraction=.*\[0, 1\)"):
+            stratified_split(targets, bad)
+
+
+def test_class_groups_thresholds_and_halves():
+    counts = np.array([500, 101, 100, 20, 19, 1, 100, 5])
+    g = class_groups(counts)
+    assert g["many"].tolist() == [0, 1]
+    assert g["medium"].tolist() == [2, 3, 6]
+    assert g["few"].tolist() == [4, 5, 7]
+    # sorted descending, stable: 0, 1, 2, 6 (ties keep class order) | 3, 4, 7, 5
+    assert g["head"].tolist() == [0, 1, 2, 6] and g["tail"].tolist() == [3, 4, 5, 7]
+    g = class_groups(counts, many=50, few=10)
+    assert g["many"].tolist() == [0, 1, 2, 6] and g["few"].tolist() == [5, 7]
+    cifar = class_groups(exponential_profile(500, 100, 100))
+    assert [len(cifar[k]) for k in ("many", "medium", "few", "head", "tail")] == [35, 35, 30, 50, 50]
+    with pytest.raises(ValueError, match="few=30"):
+        class_groups(counts, many=20, few=30)

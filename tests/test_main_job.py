@@ -1,0 +1,90 @@
+"""The main job end to end: `ltzoo train` on the embedded digits-LT data, then `ltzoo eval`."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ltzoo.cli import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    # exactly what `ltzoo train` runs, in a fresh interpreter, as a user would
+    proc = subprocess.run(
+        [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), "--set", "progress=false"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def test_run_folder_and_printed_table(run_dir):
+    out, stdout = run_dir
+    for name in ("model.safetensors", "config.json", "results.json", "config.yaml", "heads/heads.json", "heads/lws.safetensors"):
+        assert (out / name).is_file(), name
+    assert not list(out.rglob("*.pt")) and not list(out.rglob("*.bin"))  # no pickles
+    for row in ("stage1", "crt", "lws", "tau", "ncm", "iwb"):
+        assert any(line.startswith(row + " ") for line in stdout.splitlines()), row
+    assert "Many" in stdout and "Few" in stdout and "Class" in stdout  # summary + per-class table
+
+
+def test_stage2_raises_few_accuracy(run_dir):
+    results = json.loads((run_dir[0] / "results.json").read_text())
+    methods = results["methods"]
+    assert results["num_test"] == 300 and len(results["class_counts"]) == 10
+    counts = results["class_counts"]
+    assert counts == sorted(counts, reverse=True) and counts[0] / counts[-1] > 15  # long-tailed
+    # the decoupled classifiers correct stage 1's bias towards the head classes
+    assert methods["lws"]["few"] > methods["stage1"]["few"]
+    assert max(methods[m]["few"] for m in ("crt", "lws", "tau", "iwb")) > methods["stage1"]["few"] + 2.0
+    assert methods["stage1"]["top1"] > 80.0  # the encoder really learned the digits
+
+
+def test_eval_reproduces_the_numbers(run_dir, capsys):
+    out, stdout = run_dir
+    assert main(["eval", str(out)]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads((out / "results.json").read_text())["methods"]
+    table = printed.split("#  Class")[0]
+    assert table.strip() == stdout.split("#  Class")[0].strip()
+    from ltzoo.train.reload import evaluate_run
+
+    again, _ = evaluate_run(out)
+    for method, metrics in saved.items():
+        assert again[method]["per_class_accuracy"] == metrics["per_class_accuracy"], method
+
+
+def test_deployed_model_loads_with_timm(run_dir):
+    import timm
+    import torch
+
+    import ltzoo
+    from ltzoo.data import create_dataset
+
+    out = run_dir[0]
+    model = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+    assert isinstance(model, ltzoo.models.LongTailClassifier) and model.num_classes == 10
+    assert model.pretrained_cfg["input_size"] == (1, 8, 8)
+    saved = json.loads((out / "results.json").read_text())
+    test = create_dataset("digits_lt", split="test", imbalance=20)
+    x = torch.stack([test[i][0] for i in range(4)])
+    assert model(x).shape == (4, 10)
+    assert json.loads((out / "config.json").read_text())["ltzoo"]["deployed_method"] == saved["deploy"]
+
+
+def test_eval_missing_files_are_named(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "config.yaml").write_text("{}")
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "is missing config.json, model.safetensors, results.json, heads/heads.json" in capsys.readouterr().err
+
+
+def test_checkpoint_num_classes_mismatch_names_both(run_dir):
+    from ltzoo.hub import load_pretrained
+
+    with pytest.raises(ValueError, match="num_classes=5 does not match .* which has 10 classes"):
+        load_pretrained(run_dir[0], num_classes=5)
