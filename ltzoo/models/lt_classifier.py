@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from ltzoo.heads import create_head
 from ltzoo.heads.base import HeadBase
+from ltzoo.models.calibration import LogitCalibration
 from ltzoo.models.cifar_resnet import CifarResNet
 from ltzoo.registry import HEADS, UnknownNameError, unknown_name_message
 
@@ -75,6 +76,7 @@ class LongTailClassifier(nn.Module):
         )
         self.num_features = self.head_hidden_size = self.backbone.num_features
         self.head: HeadBase = create_head(head, self.num_features, num_classes, **(head_kwargs or {}))
+        self.calibration = LogitCalibration(num_classes)
 
     def get_classifier(self) -> HeadBase:
         return self.head
@@ -85,22 +87,27 @@ class LongTailClassifier(nn.Module):
             self.backbone.reset_classifier(0, global_pool=global_pool)
         self.num_classes = num_classes
         if num_classes == 0:
-            self.head = nn.Identity()
+            self.head = self.calibration = nn.Identity()
             return
-        self.head = type(self.head)(self.num_features, num_classes, **self.head.head_kwargs)
+        head_type = type(self.head) if isinstance(self.head, HeadBase) else HEADS.get(self.head_name)
+        head_kwargs = self.head.head_kwargs if isinstance(self.head, HeadBase) else {}
+        self.head = head_type(self.num_features, num_classes, **head_kwargs)
+        self.calibration = LogitCalibration(num_classes)
 
     def replace_head(self, head: HeadBase) -> None:
         """Deploy another head plugin (a stage-2 result) on this backbone."""
         if head.in_features != self.num_features:
             raise ValueError(f"head expects {head.in_features} features; this backbone gives {self.num_features}")
         self.head, self.head_name, self.num_classes = head, registered_head_name(head), head.num_classes
+        if not isinstance(self.calibration, LogitCalibration) or self.calibration.bias.numel() != head.num_classes:
+            self.calibration = LogitCalibration(head.num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone.forward_features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.backbone.forward_head(x, pre_logits=True)
-        return x if pre_logits else self.head(x)
+        return x if pre_logits else self.calibration(self.head(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

@@ -107,11 +107,12 @@ def _check_weights(variant: str, pretrained_cfg: Any, overlay: Optional[Dict[str
 
 
 def _drop_mismatched_head(state_dict: Dict[str, Any], model: LongTailClassifier) -> Dict[str, Any]:
-    """Head tensors sized for another number of classes are dropped (timm then loads non-strict)."""
+    """Head and calibration tensors sized for another number of classes are dropped (timm then
+    loads non-strict and the model keeps fresh ones)."""
     own = model.state_dict()
     return {
         k: v for k, v in state_dict.items()
-        if not (k.startswith("head.") and k in own and tuple(own[k].shape) != tuple(v.shape))
+        if not (k.startswith(("head.", "calibration.")) and k in own and tuple(own[k].shape) != tuple(v.shape))
     }
 
 

@@ -105,8 +105,13 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
     return out
 
 
-def run(cfg: RunConfig, accelerator=None) -> Dict[str, Any]:
-    """Stage 1, every stage-2 method, evaluation, run folder; returns ``results``."""
+def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
+    """Stage 1, every stage-2 method, evaluation, run folder; returns ``results``.
+
+    ``results["methods"]`` holds test metrics, ``results["validation"]`` the same metrics on the
+    validation split carved from the training set (``None`` without one): tune on that, never on
+    test. ``on_epoch_end(epoch, stats, model)`` is passed to stage 1.
+    """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -125,7 +130,7 @@ def run(cfg: RunConfig, accelerator=None) -> Dict[str, Any]:
     counts = train_set.class_counts
     data_config = input_config(splits["test"])
     model = build_model(cfg, train_set.num_classes, in_chans=data_config["input_size"][0])
-    model = train_stage1(cfg, accelerator, model, train_set)
+    model = train_stage1(cfg, accelerator, model, train_set, on_epoch_end=on_epoch_end)
     stage1_done = time.perf_counter()
 
     model.eval()
@@ -145,6 +150,7 @@ def run(cfg: RunConfig, accelerator=None) -> Dict[str, Any]:
         "num_test": len(splits["test"]),
         "deploy": deploy,
         "methods": evaluate_heads(heads, features["test"], counts, cfg),
+        "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,
         "seconds": {"stage1": round(stage1_done - started, 2), "total": round(time.perf_counter() - started, 2)},
     }
     if accelerator.is_main_process:

@@ -35,9 +35,13 @@ def build_train_loader(cfg: RunConfig, train_set) -> DataLoader:
 
 def train_stage1(
     cfg: RunConfig, accelerator, model: torch.nn.Module, train_set,
-    on_epoch_end: Optional[Callable[[int, dict], None]] = None,
+    on_epoch_end: Optional[Callable[[int, dict, torch.nn.Module], None]] = None,
 ) -> torch.nn.Module:
-    """Train ``model`` on ``train_set``; returns the unwrapped model."""
+    """Train ``model`` on ``train_set``; returns the unwrapped model.
+
+    ``on_epoch_end(epoch, stats, model)`` is called on every process after each epoch (the
+    model unwrapped; it may raise to stop training, e.g. ``optuna.TrialPruned``).
+    """
     from ltzoo.losses import create_loss
 
     s1 = cfg.stage1
@@ -75,7 +79,7 @@ def train_stage1(
                      lr=optimizer.param_groups[0]["lr"])
         bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['train_acc']:.1f}")
         if on_epoch_end is not None:
-            on_epoch_end(epoch, stats)
+            on_epoch_end(epoch, stats, accelerator.unwrap_model(model))
     bar.close()
     return accelerator.unwrap_model(model)
 
