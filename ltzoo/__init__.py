@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from ltzoo import heads, methods, models  # noqa: E402,F401  (registers heads, methods and timm entrypoints)
 from ltzoo.factory import create_model, list_models  # noqa: E402
 from ltzoo.heads import list_heads  # noqa: E402
+from ltzoo.hub import push_to_hub  # noqa: E402
 from ltzoo.methods import list_methods  # noqa: E402
 
-__all__ = ["__version__", "create_model", "list_models", "list_heads", "list_methods"]
+__all__ = ["__version__", "create_model", "list_models", "list_heads", "list_methods", "push_to_hub"]

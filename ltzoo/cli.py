@@ -1,4 +1,4 @@
-"""The ``ltzoo`` command: ``ltzoo train|eval|data|models``."""
+"""The ``ltzoo`` command: ``ltzoo train|eval|data|models|tune|report``."""
 
 from __future__ import annotations
 
@@ -12,14 +12,24 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe field, e.g. --set stage1.epochs=5 (repeatable)")
     parser.add_argument("--output-dir", help="run folder (same as --set output_dir=...)")
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
+                        help="continue from the newest complete checkpoint of the run folder (or the one given)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ltzoo.train.config import load_config
     from ltzoo.train.run import run
 
+    from ltzoo.train.stage1 import TrainingInterrupted
+
     overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
-    run(load_config(args.config, overrides))
+    if args.resume:
+        overrides.append(f"engine.resume={args.resume}")
+    try:
+        run(load_config(args.config, overrides))
+    except TrainingInterrupted as stop:
+        print(f"ltzoo train: {stop}", file=sys.stderr)
+        return 143
     return 0
 
 
@@ -30,6 +40,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     methods, class_names = evaluate_run(args.run_dir, data_root=args.data_root)
     print(format_table(methods))
     print(format_per_class(methods, class_names=class_names))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from ltzoo.train.calibrate import calibrate_run, format_report
+
+    report = calibrate_run(args.run_dir, target_prior=args.target_prior, tau=args.tau, data_root=args.data_root)
+    print(format_report(report))
     return 0
 
 
@@ -57,6 +75,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Publish a run folder to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from ltzoo.hub import export_for_hub, push_to_hub
+
+    try:
+        if args.save_dir:
+            print(f"repository folder (not uploaded): {export_for_hub(args.run_dir, args.save_dir, repo_id=args.repo_id)}")
+            return 0
+        info = push_to_hub(args.run_dir, args.repo_id, private=args.private or None, revision=args.revision,
+                           commit_message=args.commit_message)
+    except (RuntimeError, FileExistsError, ConnectionError, HfHubHTTPError) as error:  # bad weights, Hub or network errors
+        print(f"ltzoo push: error: {error}", file=sys.stderr)
+        return 1
+    print(f"pushed {args.run_dir} to {args.repo_id}: {info.commit_url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltzoo", description="Long-tailed recognition model zoo")
     sub = parser.add_subparsers(dest="command")
@@ -69,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data-root", help="dataset root, if it moved since training")
     evaluate.set_defaults(func=cmd_eval)
+
+    calibrate = sub.add_parser("calibrate", help="temperature scaling + logit adjustment of a run's deployed model")
+    calibrate.add_argument("run_dir")
+    calibrate.add_argument("--target-prior", nargs="+", default=["uniform"], metavar="PRIOR",
+                           help="uniform (default), train (no adjustment), FILE.json (list or {class: value}) or C numbers")
+    calibrate.add_argument("--tau", type=float, default=1.0, help="scale of the prior adjustment (default 1)")
+    calibrate.add_argument("--data-root", help="dataset root, if it moved since training")
+    calibrate.set_defaults(func=cmd_calibrate)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command")
     describe = data.add_parser("describe", help="print a dataset's long-tail profile")
@@ -84,6 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--pretrained", action="store_true", help="only tags with published weights")
     models.add_argument("--markdown", action="store_true", help="print the README's model table")
     models.set_defaults(func=cmd_models)
+
+    push = sub.add_parser("push", help="publish a run folder to the Hugging Face Hub (timm format, safetensors)")
+    push.add_argument("run_dir")
+    push.add_argument("--repo-id", required=True, help="Hub repository, org/name (created when missing)")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--revision", help="branch to push to (created when missing; default: main)")
+    push.add_argument("--commit-message")
+    push.add_argument("--save-dir", help="only write the repository folder here; upload nothing")
+    push.set_defaults(func=cmd_push)
+
+    from ltzoo.reporting.cli import add_report_parser
+    from ltzoo.tuning.cli import add_tune_parser
+
+    add_tune_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

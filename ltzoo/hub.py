@@ -1,28 +1,33 @@
-"""Saving and loading models in timm's Hub format: ``config.json`` + ``model.safetensors``.
+"""Saving, loading and publishing models in timm's Hub format: ``config.json`` + ``model.safetensors``.
 
 A folder written by :func:`save_pretrained` loads with ``timm.create_model("local-dir:DIR")``
-(after ``import ltzoo``) or :func:`load_pretrained`; the same two files on the Hugging Face Hub
-load with ``hf-hub:org/name``. Weights are safetensors only: nothing is ever unpickled.
+(after ``import ltzoo``) or :func:`load_pretrained`; :func:`push_to_hub` (``ltzoo push``) puts the
+same files, plus the run's ``results.json``, its recipe ``config.yaml`` and a model card, in a
+Hugging Face Hub repository that loads with ``hf-hub:org/name``. Weights are safetensors only:
+:func:`safe_weights_overlay` makes every Hub or ``local-dir:`` load refuse pickled weights.
+Tokens come only from huggingface_hub's own mechanisms (``HF_TOKEN``, ``hf auth login``).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
 import timm
 
-from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic
-
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+RUN_FILES = ("config.yaml", "results.json")  # copied from a run folder when present
+PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl", ".tar")
 
 
 def model_args_of(model) -> Dict[str, Any]:
     """Arguments that rebuild ``model``'s architecture (backbone, head and head options)."""
     args = dict(getattr(model, "_model_args", {}) or {})
-    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "num_classes", "pretrained"):
+    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "num_classes", "pretrained", "cache_dir"):
         args.pop(key, None)
     args.update(backbone=model.backbone_name, head=model.head_name, head_kwargs=dict(model.head.head_kwargs))
     return args
@@ -37,11 +42,12 @@ def save_pretrained(
     ``data_config`` (``input_size``, ``mean``, ``std``, ...) records the preprocessing the weights
     were trained with; ``extra`` goes under the ``ltzoo`` key (class counts, results, recipe).
     """
+    from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic
+
     directory = Path(directory)
-    pretrained_cfg = {k: v for k, v in model.pretrained_cfg.items() if k not in ("state_dict", "file", "source")}
+    local = ("state_dict", "file", "source", "hf_hub_id", "hf_hub_filename", "url", "tag")
+    pretrained_cfg = {k: v for k, v in model.pretrained_cfg.items() if k not in local}
     pretrained_cfg.update(num_classes=model.num_classes, **(data_config or {}))
-    for key in ("hf_hub_id", "url", "tag"):
-        pretrained_cfg.pop(key, None)
     config = {
         "architecture": model.pretrained_cfg.get("architecture", "lt_classifier"),
         "num_classes": model.num_classes,
@@ -74,3 +80,114 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
     import ltzoo  # noqa: F401  (registers the architectures with timm)
 
     return timm.create_model(f"local-dir:{directory}", pretrained=True, **kwargs)
+
+
+def safe_weights_overlay(variant: str, pretrained_cfg: Any = None, overlay: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The ``pretrained_cfg_overlay`` that makes Hub and ``local-dir:`` loads read safetensors only.
+
+    timm falls back to ``pytorch_model.bin`` (``torch.load``) when a Hub repository has no
+    safetensors file: the overlay pins ``hf_hub_filename`` to ``model.safetensors``, so such a
+    repository fails with huggingface_hub's "entry not found" instead. A ``local-dir:`` folder
+    without ``model.safetensors`` is refused here, naming the pickles it holds.
+    """
+    from timm.models._builder import resolve_pretrained_cfg
+
+    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay)
+    overlay = dict(overlay or {})
+    if cfg.hf_hub_filename and not cfg.hf_hub_filename.endswith(".safetensors"):
+        raise ValueError(f"hf_hub_filename={cfg.hf_hub_filename!r} is not a .safetensors file; ltzoo loads Hub weights "
+                         "from safetensors only (pickled weights can run code when loaded)")
+    if cfg.source == "local-dir" and cfg.file:
+        folder = Path(cfg.file)
+        if not (folder / WEIGHTS_NAME).is_file():
+            pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+            raise FileNotFoundError(f"{folder} has no {WEIGHTS_NAME}" + (
+                f"; refusing to load the pickled {', '.join(pickles)} (convert it to safetensors)" if pickles else ""))
+    elif cfg.hf_hub_id and not cfg.hf_hub_filename:
+        overlay["hf_hub_filename"] = WEIGHTS_NAME
+    return overlay
+
+
+def _write_recipe(recipe: Any, path: Path) -> None:
+    import yaml
+
+    if isinstance(recipe, (str, Path)):
+        shutil.copyfile(recipe, path)
+    elif isinstance(recipe, dict):
+        path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    else:  # a RunConfig
+        from ltzoo.train.config import save_config
+
+        save_config(recipe, path)
+
+
+def export_for_hub(source: Any, out_dir: Union[str, Path], repo_id: str = "ltzoo-model",
+                   results: Optional[Dict[str, Any]] = None, recipe: Any = None) -> Path:
+    """Write the repository folder of ``source`` (a run folder, or a model) into ``out_dir``.
+
+    It holds ``model.safetensors``, ``config.json``, ``README.md`` (the model card) and, when
+    known, ``results.json`` (``results``), ``config.yaml`` (``recipe``: a path, dict or
+    ``RunConfig``) and ``per_class_accuracy.png``. The folder is loaded back before this
+    returns, so weights that do not fit the architecture fail here, with the keys named.
+    ``out_dir`` must be new or empty.
+    """
+    from safetensors.torch import load_file
+
+    from ltzoo.model_card import PLOT_NAME, build_model_card, find_plot, make_plot
+
+    out, run_dir = Path(out_dir), None
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; export into a new folder (its files would all be published)")
+    if isinstance(source, (str, Path)):
+        run_dir = Path(source)
+        for name in (CONFIG_NAME, WEIGHTS_NAME):
+            if not (run_dir / name).is_file():
+                raise FileNotFoundError(f"{run_dir} has no {name}: push a run folder written by `ltzoo train`")
+        for name in (CONFIG_NAME, WEIGHTS_NAME) + RUN_FILES:
+            if (run_dir / name).is_file():
+                shutil.copyfile(run_dir / name, out / name)
+        if results is None and (run_dir / "results.json").is_file():
+            results = json.loads((run_dir / "results.json").read_text())
+    else:
+        deploy = (results or {}).get("deploy")
+        extra = {"class_counts": results.get("class_counts"), "deployed_method": deploy} if results else None
+        labels = (results or {}).get("class_names") or source.pretrained_cfg.get("label_names")
+        save_pretrained(source, out, label_names=labels, extra=extra)
+    if results is not None:
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if recipe is not None:
+        _write_recipe(recipe, out / "config.yaml")
+    load_pretrained(out)
+    found = find_plot(run_dir)
+    plot = shutil.copyfile(found, out / PLOT_NAME) if found else (make_plot(results, out / PLOT_NAME) if results else None)
+    config = json.loads((out / CONFIG_NAME).read_text())
+    files = sorted([p.name for p in out.iterdir() if p.is_file()] + ["README.md"])
+    card = build_model_card(config, load_file(str(out / WEIGHTS_NAME)), repo_id, results,
+                            plot=PLOT_NAME if plot else None, files=files)
+    card.save(out / "README.md")
+    return out
+
+
+def push_to_hub(source: Any, repo_id: str, *, results: Optional[Dict[str, Any]] = None, recipe: Any = None,
+                private: Optional[bool] = None, revision: Optional[str] = None, commit_message: Optional[str] = None):
+    """Publish ``source`` (a trained model or a run folder) to the Hub repository ``repo_id``.
+
+    ``ltzoo.push_to_hub(model, "org/name", results=results)`` or ``push_to_hub("runs/x", "org/name")``.
+    Creates the repository (``private=True``: private; ``None``: the Hub's default) and the branch
+    ``revision`` when missing, then uploads the folder of :func:`export_for_hub` in one commit (an
+    existing repository keeps its visibility). The token is huggingface_hub's own (``HF_TOKEN`` or
+    ``hf auth login``); ltzoo never reads, logs or writes it. Returns huggingface_hub's ``CommitInfo``.
+    """
+    from huggingface_hub import HfApi
+
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"repo_id={repo_id!r} is not an 'org/name' repository id")
+    with tempfile.TemporaryDirectory(prefix="ltzoo-push-") as tmp:
+        folder = export_for_hub(source, tmp, repo_id=repo_id, results=results, recipe=recipe)
+        api = HfApi()
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision and revision != "main":
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        return api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                                 commit_message=commit_message or f"Upload {repo_id} with ltzoo")

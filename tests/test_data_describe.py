@@ -21,7 +21,6 @@ def test_describe_digits(tmp_path):
     assert "Few (<20)" in text and "144" in text
     split = describe("digits_lt", imbalance=20, val_fraction=0.2)
     assert split["total"] == 489 - sum(int(np.floor(n * 0.2 + 0.5)) for n in d["counts"])
-    pytest.importorskip("matplotlib")
     path = plot_counts(d, tmp_path / "counts.png")
     assert path.endswith("counts.png") and (tmp_path / "counts.png").stat().st_size > 1000
 

@@ -1,7 +1,6 @@
 """Samplers: class histograms against their formulas, determinism per (seed, epoch), and
 sharding by Accelerate across 2 CPU processes."""
 
-import importlib.util
 import json
 import os
 import socket
@@ -166,7 +165,6 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("accelerate") is None, reason="accelerate is not installed")
 def test_accelerate_two_processes_cover_the_epoch_without_overlap(tmp_path):
     kinds = {"instance_balanced": {}, "class_balanced": {}, "progressive": {"num_epochs": 2},
              "uniform_batch": {"samples_per_class": 2}, "oversample": {}, "undersample": {}}

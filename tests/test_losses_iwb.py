@@ -136,7 +136,7 @@ def test_variant_defaults_and_cb_bases():
 
 def test_reference_sums_paper_averages_over_batch():
     z, y, x, w = _tensors()
-    z2, y2, x2 = z.repeat(3, 1), y.repeat(3), x.repeat(3, 1)
+    y2, x2 = y.repeat(3), x.repeat(3, 1)
     for variant, factor in [("paper", 1.0), ("reference", 3.0)]:
         loss = create_loss("iwb", class_counts=COUNTS, lam=LAM, variant=variant)
         one = loss.divergence_term(x, w, y).item()

@@ -7,7 +7,8 @@ import torch
 
 import ltzoo
 from ltzoo.heads.base import HeadBase
-from ltzoo.registry import METHODS
+from ltzoo.models.zoo import ZOO_BACKBONES
+from ltzoo.registry import HEADS, METHODS
 
 ALL_MODELS = ltzoo.list_models()
 
@@ -21,7 +22,8 @@ def _input_size(model):
 def _expected_head(name):
     if name == "lt_classifier":
         return "linear"
-    return METHODS.get(name.rsplit("_", 1)[1]).head
+    backbone = next(b for b in ZOO_BACKBONES if name.startswith(b + "_"))
+    return METHODS.get(name[len(backbone) + 1:]).head
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -39,9 +41,7 @@ def test_model_contract(name, tmp_path):
 
     head = model.get_classifier()
     assert isinstance(head, HeadBase)
-    assert head is ltzoo.heads.create_head.__globals__["HEADS"].get(_expected_head(name)) or isinstance(
-        head, ltzoo.heads.create_head.__globals__["HEADS"].get(_expected_head(name))
-    )
+    assert type(head) is HEADS.get(_expected_head(name))
     head_type = type(head)
     model.reset_classifier(3)
     assert type(model.get_classifier()) is head_type

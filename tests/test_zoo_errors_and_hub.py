@@ -36,8 +36,10 @@ def test_tag_without_weights_names_what_exists():
 
 
 def test_list_models_pattern_and_methods():
-    assert ltzoo.list_models("resnet32_*") == [f"resnet32_{m}" for m in sorted(["ce", "crt", "iwb", "lws", "ncm", "tau"])]
-    assert set(ltzoo.list_methods()) >= {"ce", "crt", "iwb", "lws", "ncm", "tau"}
+    methods = ltzoo.list_methods()
+    assert set(methods) >= {"ce", "crt", "iwb", "lws", "ncm", "tau", "wd_maxnorm"}
+    assert ltzoo.list_models("resnet32_*") == [f"resnet32_{m}" for m in sorted(methods)]
+    assert len(ltzoo.list_models()) == 3 * len(methods) + 1  # 3 backbones x methods + lt_classifier
 
 
 def test_bad_num_classes():

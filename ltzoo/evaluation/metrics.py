@@ -30,26 +30,20 @@ __all__ = ["evaluate_logits", "expected_calibration_error", "weight_norms"]
 
 
 def _groups(counts: Any, many: float = 100, few: float = 20) -> Dict[str, List[int]]:
-    """Class indices per OLTR group: ``many`` (n > many), ``medium`` (few <= n <= many), ``few`` (n < few).
+    """Class indices per OLTR group: ``many`` (n > many), ``medium`` (few <= n <= many), ``few`` (n < few),
+    from :func:`ltzoo.data.longtail.class_groups` (the one definition of the groups)."""
+    from ltzoo.data.longtail import class_groups
 
-    Same semantics as ``ltzoo.data.longtail.class_groups`` (kept private here until reconciled).
-    """
-    if few > many:
-        raise ValueError(f"few ({few}) must be <= many ({many})")
-    c = as_counts(counts).tolist()
-    return {
-        "many": [i for i, n in enumerate(c) if n > many],
-        "medium": [i for i, n in enumerate(c) if few <= n <= many],
-        "few": [i for i, n in enumerate(c) if n < few],
-    }
+    groups = class_groups(as_counts(counts).long().numpy(), many=many, few=few)
+    return {k: [int(i) for i in groups[k]] for k in ("many", "medium", "few")}
 
 
 def _halves(counts: Any) -> Dict[str, List[int]]:
     """Head / tail halves: classes sorted by count descending (stable); the first ``C // 2`` are head."""
-    c = as_counts(counts)
-    order = torch.sort(-c, stable=True).indices.tolist()
-    h = len(order) // 2
-    return {"head": sorted(order[:h]), "tail": sorted(order[h:])}
+    from ltzoo.data.longtail import class_groups
+
+    groups = class_groups(as_counts(counts).long().numpy())
+    return {k: sorted(int(i) for i in groups[k]) for k in ("head", "tail")}
 
 
 def _number(v: Any) -> Any:

@@ -3,7 +3,7 @@ entry-point group ``ltzoo.heads`` (``name = "package.module:HeadClass"``)."""
 
 import inspect
 
-from ltzoo.heads import cosine, linear, lws, ncm, tau_norm  # noqa: F401  (registers the heads)
+from ltzoo.heads import cosine, experts, linear, lws, ncm, tau_norm  # noqa: F401  (registers the heads)
 from ltzoo.heads.base import HeadBase
 from ltzoo.registry import HEADS
 

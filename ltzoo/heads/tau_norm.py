@@ -24,6 +24,11 @@ class TauNormHead(HeadBase):
         self.tau.fill_(float(tau))
         self.head_kwargs["tau"] = float(tau)
 
+    @property
+    def class_weight(self) -> torch.Tensor:
+        """The weights the head scores with: ``w_i / ||w_i||^tau``."""
+        return self.normalized_weight()
+
     def normalized_weight(self) -> torch.Tensor:
         norms = self.fc.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return self.fc.weight / norms.pow(self.tau)

@@ -143,6 +143,11 @@ def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> Lo
     """Build ``variant`` with timm's builder (pretrained cfg, weight loading, traits)."""
     _check_tag(variant, kwargs.get("pretrained_cfg"))
     if pretrained:
+        from ltzoo.hub import safe_weights_overlay  # Hub and local-dir weights: safetensors only, never a pickle
+
+        kwargs["pretrained_cfg_overlay"] = safe_weights_overlay(
+            variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay")
+        )
         overlay = kwargs.get("pretrained_cfg_overlay") or {}
         _check_weights(variant, kwargs.get("pretrained_cfg"), overlay)
         if overlay.get("file") and "num_classes" not in overlay:

@@ -1,15 +1,23 @@
-"""Atomic file writes: a file is written beside its target, flushed, then renamed over it.
+"""Atomic writes and training checkpoints.
 
-A crash at any moment leaves either the old file or the new one, never a torn one.
+Files are written beside their target, flushed, then renamed over it; checkpoint folders are
+written under a temporary name, sealed with a manifest (sizes + SHA-256), then renamed. A crash
+at any moment leaves the old state or the new one, never a torn one, and a checkpoint damaged
+afterwards is detected by its manifest and skipped. Checkpoint folders hold Accelerate's
+``save_state`` output: model weights as safetensors, and the optimizer and RNG states as
+torch pickles written by this run (local training state, never loaded from the network).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, List, Optional, Union
 
 import safetensors.torch
 import torch
@@ -44,3 +52,99 @@ def save_safetensors_atomic(tensors: Dict[str, torch.Tensor], path: Union[str, P
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     data = safetensors.torch.save(tensors, metadata=metadata)
     return _atomic(path, lambda handle: handle.write(data))
+
+
+# --------------------------------------------------------------------------------------------
+# Training checkpoints: Accelerate's ``save_state`` folders, written to a temporary folder,
+# sealed with a manifest of file sizes and SHA-256 digests, then renamed into place.
+
+MANIFEST = "ltzoo_checkpoint.json"
+PREFIX = "step_"
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def seal(folder: Path, progress: Dict[str, Any]) -> None:
+    """Record every file's size and digest; a checkpoint without a valid manifest is incomplete."""
+    files = {
+        str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _digest(p)}
+        for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST
+    }
+    write_json_atomic(folder / MANIFEST, {"progress": progress, "files": files})
+
+
+def verify(folder: Path) -> Optional[str]:
+    """``None`` when ``folder`` is a complete checkpoint, else what is wrong with it."""
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        return f"no {MANIFEST} (the save did not finish)"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+    except (ValueError, KeyError) as error:
+        return f"unreadable {MANIFEST}: {error}"
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} were written (truncated?)"
+        if _digest(path) != expected["sha256"]:
+            return f"{name} does not match its SHA-256 digest (corrupt)"
+    return None
+
+
+def progress_of(folder: Path) -> Dict[str, Any]:
+    return json.loads((folder / MANIFEST).read_text())["progress"]
+
+
+class CheckpointManager:
+    """``RUN/checkpoints/step_000123`` folders: save (atomically), find the newest good one, prune."""
+
+    def __init__(self, run_dir: Union[str, Path], keep: int = 2):
+        self.root = Path(run_dir) / "checkpoints"
+        self.keep = keep
+
+    def folders(self) -> List[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+
+    def save(self, accelerator, global_step: int, progress: Dict[str, Any]) -> Path:
+        """Every process calls this (Accelerate saves each rank's RNG state)."""
+        final = self.root / f"{PREFIX}{global_step:09d}"
+        tmp = self.root / f".tmp-{PREFIX}{global_step:09d}"
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            seal(tmp, progress)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            self.prune()
+        accelerator.wait_for_everyone()
+        return final
+
+    def prune(self) -> None:
+        complete = [f for f in self.folders() if (f / MANIFEST).is_file()]
+        for old in complete[: max(0, len(complete) - self.keep)]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def latest_valid(self) -> Optional[Path]:
+        """The newest complete checkpoint; broken ones are skipped with a warning naming them."""
+        for folder in reversed(self.folders()):
+            problem = verify(folder)
+            if problem is None:
+                return folder
+            warnings.warn(f"skipping checkpoint {folder}: {problem}", RuntimeWarning, stacklevel=2)
+        return None

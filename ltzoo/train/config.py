@@ -30,6 +30,7 @@ class DataConfig:
     transform: str = "digits"
     seed: int = 0
     num_workers: int = 0
+    loader: str = "torch"
     many_threshold: int = 100
     few_threshold: int = 20
 
@@ -68,15 +69,40 @@ class Stage2Config:
     tau_grid: List[float] = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(21)])
     method_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     deploy: Optional[str] = None
+    # what stage 2 re-trains (Kang et al. ICLR'20, Table 1): the classifier on cached features, or on
+    # images with the last stage ("last_block") or every encoder layer ("all") unfrozen too; see
+    # ltzoo.train.stage2.on_images. augment=True trains on augmented images (encoder frozen unless retrain says).
+    retrain: str = "classifier"
+    augment: bool = False
+    encoder_lr_scale: float = 1.0
+    grad_clip: Optional[float] = None
 
     def settings_for(self, method: str, options: Dict[str, Any]) -> Dict[str, Any]:
         """This stage's training settings with ``method``'s own options layered on top."""
         settings = dict(
             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
-            weight_decay=self.weight_decay, sampler=self.sampler, sampler_kwargs={},
+            weight_decay=self.weight_decay, sampler=self.sampler, sampler_kwargs={}, grad_clip=self.grad_clip,
         )
         settings.update({k: v for k, v in options.items() if k in settings})
         return settings
+
+
+@dataclass
+class EngineConfig:
+    """How stage 1 runs: checkpoints, resume, faults, precision tricks, logging.
+
+    ``stage1.batch_size`` is the GLOBAL batch: each of N processes takes
+    ``batch_size / (N * grad_accumulation)`` images per forward pass, so the optimizer sees the
+    same batch and keeps the same learning rate whatever N is (no linear scaling needed).
+    """
+
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 2
+    resume: str = "none"
+    on_nonfinite: str = "error"
+    grad_accumulation: int = 1
+    channels_last: bool = False
+    log_with: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -90,12 +116,16 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 CHOICES = {
     "mixed_precision": ("no", "bf16", "fp16"),
     "device": ("auto", "cpu", "cuda"),
     "data.profile": ("exp", "step", "none"),
+    "stage2.retrain": ("classifier", "last_block", "all"),
+    "engine.on_nonfinite": ("error", "skip"),
+    "data.loader": ("torch", "device"),
 }
 
 

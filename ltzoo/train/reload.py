@@ -34,9 +34,10 @@ def load_heads(run_dir: Path, in_features: int) -> Dict[str, Any]:
     return heads
 
 
-def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None):
+def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None, accelerator=None):
     """(metrics per head, class names): every head of a run re-evaluated on its test split from
-    the saved weights."""
+    the saved weights. With an ``accelerator``, each process extracts a shard of the test set and
+    ``gather_for_metrics`` reassembles it, so the numbers equal a single-process evaluation."""
     from ltzoo.hub import load_pretrained
     from ltzoo.train.config import load_config
     from ltzoo.train.features import extract_features
@@ -45,7 +46,9 @@ def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None):
     run_dir = check_run_dir(run_dir)
     cfg = load_config(run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else [])
     model = load_pretrained(run_dir).eval()
+    if accelerator is not None:
+        model = model.to(accelerator.device)
     heads = load_heads(run_dir, model.num_features)
     test = build_datasets(cfg)["test"]
-    features = extract_features(model, test)
+    features = extract_features(model, test, accelerator=accelerator)
     return evaluate_heads(heads, features, test.class_counts, cfg), list(test.classes)

@@ -41,7 +41,12 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
         "train_plain": create_dataset(d.dataset, split="train", transform=eval_tf, **common),
         "test": create_dataset(d.dataset, split="test", transform=eval_tf, **common),
     }
-    splits["val"] = create_dataset(d.dataset, split="val", transform=eval_tf, **common) if d.val_fraction > 0 else None
+    splits["val"] = None
+    try:  # carved from training (val_fraction > 0), or the dataset's official list (ImageNet-LT)
+        splits["val"] = create_dataset(d.dataset, split="val", transform=eval_tf, **common)
+    except ValueError:
+        if d.val_fraction > 0:
+            raise
     return splits
 
 
@@ -84,9 +89,6 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
     from ltzoo.models.zoo import MODEL_NAMES
 
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml.tmp")
-    (out / "config.yaml.tmp").replace(out / "config.yaml")
     table = {}
     for name, head in heads.items():
         save_safetensors_atomic(head.state_dict(), out / HEADS_DIR / f"{name}.safetensors")
@@ -105,6 +107,27 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
     return out
 
 
+def make_accelerator(cfg: RunConfig):
+    """CPU-only machines run on the CPU backend (gloo across processes: ``MULTI_CPU``)."""
+    from accelerate import Accelerator
+
+    cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    return Accelerator(
+        cpu=cpu, mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.engine.grad_accumulation,
+        log_with=cfg.engine.log_with or None, project_dir=cfg.output_dir,
+    )
+
+
+def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
 def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     """Stage 1, every stage-2 method, evaluation, run folder; returns ``results``.
 
@@ -112,17 +135,25 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     validation split carved from the training set (``None`` without one): tune on that, never on
     test. ``on_epoch_end(epoch, stats, model)`` is passed to stage 1.
     """
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from ltzoo.evaluate import format_per_class, format_table
     from ltzoo.train.features import extract_features
     from ltzoo.train.stage1 import train_stage1
     from ltzoo.train.stage2 import check_stage2_config, fit_stage2
+    from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
     check_stage2_config(cfg.stage2)
     if accelerator is None:
-        accelerator = Accelerator(cpu=cfg.device == "cpu", mixed_precision=cfg.mixed_precision)
+        accelerator = make_accelerator(cfg)
+    if accelerator.is_main_process:
+        print(f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
+              f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}", flush=True)
+        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+        save_config(cfg, Path(cfg.output_dir) / "config.yaml.tmp")
+        (Path(cfg.output_dir) / "config.yaml.tmp").replace(Path(cfg.output_dir) / "config.yaml")
+    if cfg.engine.log_with:
+        accelerator.init_trackers("ltzoo", config=_flat(to_dict(cfg)))
     set_seed(cfg.seed)
     started = time.perf_counter()
     splits = build_datasets(cfg)
@@ -139,8 +170,13 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
         for name in ("train_plain", "val", "test")
     }
     heads = {"stage1": model.head}
+    encoders = {}  # methods whose stage 2 re-trained encoder layers too (stage2.retrain), each with its own model
     for method in cfg.stage2.methods:
-        heads[method] = fit_stage2(method, model.head, features["train_plain"], features["val"], counts, cfg.stage2, cfg.seed)
+        if uses_images(cfg.stage2):
+            heads[method], encoder = fit_stage2_on_images(method, model, splits, features["val"], features["train_plain"], counts, cfg, accelerator)
+            encoders.update({method: encoder} if encoder is not None else {})
+        else:
+            heads[method] = fit_stage2(method, model.head, features["train_plain"], features["val"], counts, cfg.stage2, cfg.seed)
     deploy = cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
     results = {
         "dataset": cfg.data.dataset,
@@ -153,10 +189,14 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
         "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,
         "seconds": {"stage1": round(stage1_done - started, 2), "total": round(time.perf_counter() - started, 2)},
     }
+    if encoders:
+        evaluate_own_encoders(results, heads, encoders, splits, counts, cfg, accelerator)
     if accelerator.is_main_process:
-        save_run(cfg, model, heads, results, data_config)
+        save_run(cfg, encoders.get(deploy, model), heads, results, data_config)
         print(format_table(results["methods"]))
         print(format_per_class(results["methods"], class_names=results["class_names"]))
         print(f"run folder: {cfg.output_dir}  ({results['seconds']['total']:.1f} s)")
     accelerator.wait_for_everyone()
+    if cfg.engine.log_with:
+        accelerator.end_training()
     return results

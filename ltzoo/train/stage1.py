@@ -1,88 +1,258 @@
-"""Stage 1: joint training of encoder and classifier on Accelerate.
+"""Stage 1: joint training of encoder and classifier on Accelerate, resumable at any step.
 
-SGD with momentum, learning rate linearly warmed up then cosine-annealed to 0, set per optimizer
-step from the fraction of training done (``epoch + i / steps_per_epoch``), so the schedule is
-the same whatever the number of processes and needs no scheduler object in ``prepare``. The
-sampler's ``set_epoch`` and the loss's ``set_epoch`` (LDAM-DRW's switch) see the epoch, never
-a step count. Logging and the progress bar live on the main process only.
+- Schedule: SGD with momentum; learning rate linearly warmed up then cosine-annealed to 0, set
+  per step from the fraction of training done (``epoch + i / steps_per_epoch``), so it is the
+  same whatever the number of processes and needs no scheduler object in ``prepare``. The
+  sampler and the loss (LDAM-DRW's switch) see the epoch, never a step count.
+- Batch: ``stage1.batch_size`` is global; each process takes
+  ``batch_size / (num_processes * engine.grad_accumulation)``.
+- Checkpoints (``engine.checkpoint_every_steps`` and every epoch end) are Accelerate
+  ``save_state`` folders sealed by :class:`~ltzoo.train.checkpoint.CheckpointManager`; resuming
+  restores model, optimizer, RNG states and the position in the epoch (the sampler's order is
+  a function of (seed, epoch), and the batches already seen are skipped without being loaded),
+  so an interrupted run ends with the same weights as an uninterrupted one.
+- Faults: a non-finite loss stops the run naming the step and the last good checkpoint (or is
+  skipped with ``engine.on_nonfinite: skip``); a checkpoint is never written from non-finite
+  weights; SIGTERM saves a checkpoint and raises :class:`TrainingInterrupted`.
+- Test hook: ``LTZOO_FAULT_KILL_AT_STEP=N`` makes the process SIGKILL itself after global step N.
 """
 
 from __future__ import annotations
 
-import math
+import os
+import signal
+from pathlib import Path
 from typing import Callable, Optional
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ltzoo.train.config import RunConfig
+from ltzoo.train.checkpoint import CheckpointManager
+from ltzoo.train.config import ConfigError, RunConfig
+from ltzoo.train.epoch_log import EpochLog
 from ltzoo.train.stage2.common import cosine_lr
 
 
-def build_train_loader(cfg: RunConfig, train_set) -> DataLoader:
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM arrived; a checkpoint was saved (``self.checkpoint``) and the run can be resumed."""
+
+    def __init__(self, checkpoint: Path):
+        super().__init__(f"stopped by SIGTERM; checkpoint saved at {checkpoint}; continue with --resume")
+        self.checkpoint = checkpoint
+
+
+class Progress:
+    """Where training is; saved in every checkpoint (``register_for_checkpointing``)."""
+
+    def __init__(self):
+        self.epoch, self.step_in_epoch, self.global_step, self.skipped_steps = 0, 0, 0, 0
+        self.epoch_totals = [0.0, 0.0, 0.0]  # loss sum, correct, seen: this epoch so far
+
+    def state_dict(self):
+        return dict(vars(self))
+
+    def load_state_dict(self, state):
+        self.__dict__.update(state)
+
+
+def per_process_batch_size(cfg: RunConfig, num_processes: int) -> int:
+    parts = num_processes * cfg.engine.grad_accumulation
+    if cfg.stage1.batch_size % parts:
+        raise ConfigError(
+            f"stage1.batch_size={cfg.stage1.batch_size} (global) is not divisible by num_processes x "
+            f"engine.grad_accumulation = {num_processes} x {cfg.engine.grad_accumulation}; choose a multiple of {parts}"
+        )
+    return cfg.stage1.batch_size // parts
+
+
+def build_sampler(cfg: RunConfig, train_set):
     from ltzoo.data.samplers import create_sampler
 
     sampler_kwargs = dict(cfg.stage1.sampler_kwargs)
     if cfg.stage1.sampler == "progressive":
         sampler_kwargs.setdefault("num_epochs", cfg.stage1.epochs)
-    sampler = create_sampler(cfg.stage1.sampler, train_set.targets, seed=cfg.seed, **sampler_kwargs)
-    return DataLoader(
-        train_set, batch_size=cfg.stage1.batch_size, sampler=sampler, num_workers=cfg.data.num_workers,
-        drop_last=False, persistent_workers=cfg.data.num_workers > 0,
+    return create_sampler(cfg.stage1.sampler, train_set.targets, seed=cfg.seed, **sampler_kwargs)
+
+
+def build_device_loader(cfg: RunConfig, train_set, accelerator):
+    """``data.loader: device``: the uint8 training set on the accelerator, augmented there."""
+    from ltzoo.data.device_loader import DEVICE_AUGMENT, DeviceBatchLoader
+
+    if getattr(train_set, "data", None) is None:
+        raise ConfigError(
+            f"data.loader=device needs an in-memory dataset (digits_lt, cifar10_lt, cifar100_lt, "
+            f"fashion_mnist_lt); {cfg.data.dataset} is read from files: use data.loader=torch"
+        )
+    if cfg.data.transform not in DEVICE_AUGMENT:
+        raise ConfigError(f"data.loader=device has no device augmentation for data.transform={cfg.data.transform!r}; "
+                          f"allowed: {', '.join(DEVICE_AUGMENT)}")
+    return DeviceBatchLoader(
+        train_set.data, train_set.targets, build_sampler(cfg, train_set),
+        per_process_batch_size(cfg, accelerator.num_processes), accelerator.device, train_set.mean, train_set.std,
+        seed=cfg.seed, rank=accelerator.process_index, world_size=accelerator.num_processes,
+        channels_last=cfg.engine.channels_last, **DEVICE_AUGMENT[cfg.data.transform],
     )
+
+
+def build_train_loader(cfg: RunConfig, train_set, num_processes: int = 1) -> DataLoader:
+    sampler = build_sampler(cfg, train_set)
+    return DataLoader(
+        train_set, batch_size=per_process_batch_size(cfg, num_processes), sampler=sampler,
+        num_workers=cfg.data.num_workers, drop_last=False, persistent_workers=cfg.data.num_workers > 0,
+    )
+
+
+class _SigtermFlag:
+    """Turns SIGTERM into a flag checked at step boundaries (main thread only)."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _weights_finite(model) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 def train_stage1(
     cfg: RunConfig, accelerator, model: torch.nn.Module, train_set,
     on_epoch_end: Optional[Callable[[int, dict, torch.nn.Module], None]] = None,
 ) -> torch.nn.Module:
-    """Train ``model`` on ``train_set``; returns the unwrapped model.
+    """Train ``model`` on ``train_set`` (resuming per ``engine.resume``); returns it unwrapped.
 
     ``on_epoch_end(epoch, stats, model)`` is called on every process after each epoch (the
     model unwrapped; it may raise to stop training, e.g. ``optuna.TrialPruned``).
     """
     from ltzoo.losses import create_loss
 
-    s1 = cfg.stage1
-    loader = build_train_loader(cfg, train_set)
-    sampler = loader.sampler
+    s1, engine = cfg.stage1, cfg.engine
+    run_dir = Path(cfg.output_dir)
+    on_device = cfg.data.loader == "device"
+    loader = build_device_loader(cfg, train_set, accelerator) if on_device else build_train_loader(
+        cfg, train_set, accelerator.num_processes)
     loss_fn = create_loss(s1.loss, class_counts=train_set.class_counts, **s1.loss_kwargs)
+    if engine.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=s1.lr, momentum=s1.momentum, weight_decay=s1.weight_decay)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    if on_device:  # already sharded and on the device: only model and optimizer go through prepare
+        model, optimizer = accelerator.prepare(model, optimizer)
+    else:
+        model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    progress = Progress()
+    accelerator.register_for_checkpointing(progress)
+    checkpoints = CheckpointManager(run_dir, keep=engine.keep_checkpoints)
+    last_good = _resume(engine.resume, checkpoints, accelerator)
+
     steps_per_epoch = max(1, len(loader))
     warmup = s1.warmup_epochs / max(1, s1.epochs)
-    bar = tqdm(total=s1.epochs * steps_per_epoch, desc="stage 1", disable=not (cfg.progress and accelerator.is_main_process))
-    for epoch in range(s1.epochs):
-        sampler.set_epoch(epoch)
-        loss_fn.set_epoch(epoch)
-        model.train()
-        total_loss, total_correct, total_seen = 0.0, 0, 0
-        for i, (images, targets) in enumerate(loader):
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(s1.lr, (epoch + i / steps_per_epoch) / s1.epochs, warmup)
-            with accelerator.autocast():
-                logits = model(images)
-                loss = loss_fn(logits.float(), targets)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"stage 1: loss is {loss.item()} at epoch {epoch}, step {i}")
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            if s1.grad_clip:
-                accelerator.clip_grad_norm_(model.parameters(), s1.grad_clip)
-            optimizer.step()
-            total_loss += loss.item() * len(targets)
-            total_correct += int((logits.argmax(1) == targets).sum())
-            total_seen += len(targets)
-            bar.update(1)
-        stats = dict(epoch=epoch, loss=total_loss / max(1, total_seen), train_acc=100.0 * total_correct / max(1, total_seen),
-                     lr=optimizer.param_groups[0]["lr"])
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['train_acc']:.1f}")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, stats, accelerator.unwrap_model(model))
+    log = EpochLog(run_dir, enabled=accelerator.is_main_process, echo=not cfg.progress)
+    kill_at = int(os.environ.get("LTZOO_FAULT_KILL_AT_STEP", "0") or 0)
+    bar = tqdm(total=s1.epochs * steps_per_epoch, initial=progress.global_step, desc="stage 1",
+               disable=not (cfg.progress and accelerator.is_main_process))
+
+    def save() -> Path:
+        if not _weights_finite(accelerator.unwrap_model(model)):
+            raise NonFiniteLossError(f"refusing to checkpoint non-finite weights at global step {progress.global_step}")
+        return checkpoints.save(accelerator, progress.global_step, progress.state_dict())
+
+    with _SigtermFlag() as sigterm:
+        for epoch in range(progress.epoch, s1.epochs):
+            loader.set_epoch(epoch)
+            loss_fn.set_epoch(epoch)
+            model.train()
+            if on_device:
+                batches = loader.iterate(skip=progress.step_in_epoch)
+            elif progress.step_in_epoch:
+                batches = accelerator.skip_first_batches(loader, progress.step_in_epoch)
+            else:
+                batches = loader
+            totals = torch.tensor(progress.epoch_totals, dtype=torch.float64)
+            for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_lr(s1.lr, (epoch + i / steps_per_epoch) / s1.epochs, warmup)
+                if engine.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with accelerator.accumulate(model):
+                    with accelerator.autocast():
+                        logits = model(images)
+                    loss = loss_fn(logits.float(), targets)
+                    flags = accelerator.reduce(
+                        torch.tensor([float(not torch.isfinite(loss)), float(sigterm.raised)], device=loss.device), "sum"
+                    )
+                    if flags[0] > 0:
+                        if engine.on_nonfinite == "error":
+                            raise NonFiniteLossError(
+                                f"stage 1: loss is {loss.item()} at epoch {epoch}, step {i} (global step "
+                                f"{progress.global_step + 1}); last good checkpoint: {last_good or 'none'}; nothing was "
+                                "saved after it. Lower stage1.lr, set stage1.grad_clip, or set engine.on_nonfinite=skip"
+                            )
+                        progress.skipped_steps += 1
+                        optimizer.zero_grad(set_to_none=True)
+                    else:
+                        accelerator.backward(loss)
+                        if s1.grad_clip and accelerator.sync_gradients:
+                            accelerator.clip_grad_norm_(model.parameters(), s1.grad_clip)
+                        optimizer.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        totals += torch.tensor([loss.item() * len(targets), float((logits.argmax(1) == targets).sum()), len(targets)], dtype=torch.float64)
+                progress.step_in_epoch, progress.global_step = i + 1, progress.global_step + 1
+                progress.epoch_totals = totals.tolist()
+                bar.update(1)
+                if engine.checkpoint_every_steps and progress.global_step % engine.checkpoint_every_steps == 0:
+                    last_good = save()
+                if flags[1] > 0:
+                    raise TrainingInterrupted(save())
+                if kill_at and progress.global_step == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            progress.epoch, progress.step_in_epoch, progress.epoch_totals = epoch + 1, 0, [0.0, 0.0, 0.0]
+            stats = dict(epoch=epoch, loss=float(totals[0] / max(1.0, totals[2])), train_acc=float(100 * totals[1] / max(1.0, totals[2])),
+                         lr=optimizer.param_groups[0]["lr"], global_step=progress.global_step, skipped_steps=progress.skipped_steps)
+            bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['train_acc']:.1f}")
+            log.write(stats)
+            if engine.log_with:
+                accelerator.log({k: v for k, v in stats.items() if k != "epoch"}, step=epoch)
+            last_good = save()  # (re)written with the epoch marked done, even if this step was just saved
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, stats, accelerator.unwrap_model(model))
     bar.close()
     return accelerator.unwrap_model(model)
 
 
-def steps_per_epoch(num_samples: int, batch_size: int, num_processes: int = 1) -> int:
-    return math.ceil(math.ceil(num_samples / batch_size) / num_processes)
+def _resume(resume: str, checkpoints: CheckpointManager, accelerator) -> Optional[Path]:
+    """Load the checkpoint ``engine.resume`` asks for: none, auto (newest valid) or a path."""
+    if resume == "none":
+        return None
+    if resume == "auto":
+        folder = checkpoints.latest_valid()
+        if folder is None:
+            return None
+    else:
+        folder = Path(resume)
+        from ltzoo.train.checkpoint import verify
+
+        problem = verify(folder) if folder.is_dir() else "it does not exist"
+        if problem:
+            raise ConfigError(f"engine.resume={resume!r} cannot be used: {problem}")
+    accelerator.load_state(str(folder))
+    if accelerator.is_main_process:
+        print(f"resumed from {folder}")
+    return folder

@@ -5,7 +5,7 @@ One file per method, each registered in ``ltzoo.registry.STAGE2`` as
 """
 
 from ltzoo.registry import STAGE2
-from ltzoo.train.stage2 import crt, iwb, lws, ncm, tau  # noqa: F401  (registers the methods)
+from ltzoo.train.stage2 import crt, experts, iwb, lws, ncm, tau, wd_maxnorm  # noqa: F401  (registers the methods)
 
 
 def fit_stage2(name, stage1_head, train, val, class_counts, cfg, seed):

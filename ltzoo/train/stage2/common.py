@@ -3,13 +3,17 @@
 Mini-batches of cached features are drawn with a registered sampler (``class_balanced`` for cRT
 and LWS as in Kang et al. ICLR'20; ``instance_balanced`` for IWB, whose loss re-weights), SGD
 with momentum, learning rate cosine-annealed to 0 over all steps (per step, so the schedule does
-not depend on the number of processes).
+not depend on the number of processes). ``grad_clip`` caps the gradient norm (seed 001: training
+on the tail classes alone gave infinite gradients); ``after_step(head)`` runs after every optimizer
+step (the MaxNorm projection of WD+MaxNorm). A training source that is not a :class:`FeatureSet`
+but has ``fit_head`` (``ltzoo.train.stage2.on_images.ImageSource``) runs the same schedule itself,
+on images, with encoder layers unfrozen (``stage2.retrain``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 import torch
 
@@ -17,7 +21,7 @@ from ltzoo.heads.base import HeadBase
 from ltzoo.train.features import FeatureSet
 
 
-TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "sampler", "sampler_kwargs")
+TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "sampler", "sampler_kwargs", "grad_clip")
 
 
 def cosine_lr(base_lr: float, progress: float, warmup: float = 0.0) -> float:
@@ -42,9 +46,17 @@ def train_head(
     weight_decay: float,
     seed: int,
     sampler_kwargs: Optional[Dict[str, Any]] = None,
+    grad_clip: Optional[float] = None,
+    after_step: Optional[Callable[[HeadBase], None]] = None,
 ) -> HeadBase:
     """Fit ``params`` of ``head`` on ``train`` features; returns the head in eval mode."""
     from ltzoo.data.samplers import create_sampler
+
+    if not isinstance(train, FeatureSet) and hasattr(train, "fit_head"):
+        return train.fit_head(
+            head, params, loss_fn, sampler=sampler, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+            weight_decay=weight_decay, seed=seed, sampler_kwargs=sampler_kwargs, grad_clip=grad_clip, after_step=after_step,
+        )
 
     params = list(params)
     index_sampler = create_sampler(sampler, train.labels.numpy(), seed=seed, **(sampler_kwargs or {}))
@@ -69,6 +81,10 @@ def train_head(
                 loss = loss_fn(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
+            if after_step is not None:
+                after_step(head)
             step += 1
     return head.eval()

@@ -1,0 +1,104 @@
+"""The fast path for datasets that fit in device memory (CIFAR-LT, Fashion-MNIST, digits).
+
+The public long-tail codebases push every CIFAR image through PIL and a worker-process
+DataLoader, which leaves a GPU mostly idle at batch 64. Here the whole uint8 training set lives
+on the device; each batch is gathered by the sampler's indices and augmented there, vectorised
+over the batch: random crop with zero padding and horizontal flip (the CIFAR recipe of He et
+al., CVPR'16, Sec. 4.2) and optional Cutout (DeVries & Taylor, 2017), then normalised. No
+worker processes, no host-to-device copy per step.
+
+Randomness comes from a generator seeded from (seed, epoch, batch index), so a resumed run
+draws the same augmentations, and nothing depends on the global RNG. Under N processes,
+process r takes batches r, r + N, ... of the sampler's epoch order (the sampler yields the same
+order everywhere), with the last ones wrapped around so every process runs the same number of
+steps, as Accelerate's ``even_batches`` does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+
+class DeviceBatchLoader:
+    """Iterate ``(images, labels)`` batches of an in-memory uint8 dataset, built on ``device``."""
+
+    def __init__(
+        self, data: np.ndarray, targets, sampler, batch_size: int, device, mean: Sequence[float],
+        std: Sequence[float], pad: int = 0, flip: bool = False, cutout: int = 0, seed: int = 0,
+        rank: int = 0, world_size: int = 1, channels_last: bool = False,
+    ):
+        if data.dtype != np.uint8 or data.ndim != 4:
+            raise ValueError(f"DeviceBatchLoader needs uint8 images (N, H, W, C); got {data.dtype} {data.shape}")
+        self.device = torch.device(device)
+        self.images = torch.from_numpy(np.ascontiguousarray(data)).permute(0, 3, 1, 2).contiguous().to(self.device)
+        self.labels = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=self.device)
+        self.sampler, self.batch_size = sampler, batch_size
+        self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255.0
+        self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1) * 255.0
+        self.pad, self.flip, self.cutout = pad, flip, cutout
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.channels_last = channels_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def _batches(self):
+        self.sampler.set_epoch(self.epoch)  # the epoch's order, however often it is iterated
+        order = torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
+        chunks = list(order.split(self.batch_size))
+        per_rank = math.ceil(len(chunks) / self.world_size)
+        mine = [chunks[(i * self.world_size + self.rank) % len(chunks)] for i in range(per_rank)]
+        return [(i * self.world_size + self.rank, idx) for i, idx in enumerate(mine)]
+
+    def __len__(self) -> int:
+        return math.ceil(math.ceil(len(self.sampler) / self.batch_size) / self.world_size)
+
+    def iterate(self, skip: int = 0):
+        """Batches of this epoch, starting after the first ``skip`` (for resuming mid-epoch)."""
+        for batch_number, idx in self._batches()[skip:]:
+            generator = torch.Generator(device=self.device).manual_seed(
+                (self.seed * 1_000_003 + self.epoch) * 1_000_003 + batch_number
+            )
+            idx = idx.to(self.device)
+            yield self.augment(self.images[idx], generator), self.labels[idx]
+
+    def __iter__(self):
+        return self.iterate()
+
+    def augment(self, batch: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> augmented, normalised float (B, C, H, W)."""
+        b, _, h, w = batch.shape
+        x = batch.float()
+        if self.pad:
+            x = torch.nn.functional.pad(x, (self.pad,) * 4)
+            offsets = torch.randint(0, 2 * self.pad + 1, (2, b), device=self.device, generator=generator)
+            rows = (offsets[0, :, None] + torch.arange(h, device=self.device)).view(b, 1, h, 1)
+            cols = (offsets[1, :, None] + torch.arange(w, device=self.device)).view(b, 1, 1, w)
+            x = x.gather(2, rows.expand(b, x.shape[1], h, x.shape[3])).gather(3, cols.expand(b, x.shape[1], h, w))
+        if self.flip:
+            flipped = torch.rand(b, device=self.device, generator=generator) < 0.5
+            x = torch.where(flipped.view(b, 1, 1, 1), x.flip(3), x)
+        x = (x - self.mean) / self.std
+        if self.cutout:
+            centre = torch.randint(0, h, (b,), device=self.device, generator=generator), torch.randint(
+                0, w, (b,), device=self.device, generator=generator)
+            ys = torch.arange(h, device=self.device).view(1, h, 1)
+            xs = torch.arange(w, device=self.device).view(1, 1, w)
+            top = centre[0].view(b, 1, 1) - self.cutout // 2
+            left = centre[1].view(b, 1, 1) - self.cutout // 2
+            hole = (ys >= top) & (ys < top + self.cutout) & (xs >= left) & (xs < left + self.cutout)
+            x = x.masked_fill(hole.unsqueeze(1), 0.0)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+# What each transform preset's training augmentation is on the device (AutoAugment is not
+# vectorised here: recipes that ask for it keep data.loader=torch).
+DEVICE_AUGMENT = {"cifar": dict(pad=4, flip=True), "digits": {}, "mnist": {}}

@@ -1,0 +1,94 @@
+"""What a report reads from a run folder: ``results.json``, ``config.yaml``, ``log.jsonl`` and,
+for the reliability diagram, the test-set confidences of every head (recomputed by reloading the
+encoder and the heads; the run folder is never written)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+
+@dataclass
+class RunData:
+    path: Path
+    label: str
+    results: Dict[str, Any]
+    log: List[Dict[str, Any]] = field(default_factory=list)
+    reliability: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    reliability_error: Optional[str] = None
+
+    @property
+    def counts(self) -> List[int]:
+        return list(self.results["class_counts"])
+
+    @property
+    def methods(self) -> Dict[str, Dict[str, Any]]:
+        return self.results["methods"]
+
+    @property
+    def thresholds(self) -> Dict[str, float]:
+        first = next(iter(self.methods.values()), {})
+        return first.get("thresholds", {"many": 100, "few": 20})
+
+
+def reliability_bins(logits: Any, targets: Any, num_bins: int = 15) -> Dict[str, Any]:
+    """Per confidence bin ``(m/M, (m+1)/M]`` (Guo et al. ICML'17, Sec. 2): sample count, mean
+    confidence and accuracy (percent); ``ece`` matches :func:`ltzoo.evaluate.expected_calibration_error`."""
+    z = torch.as_tensor(logits, dtype=torch.float64)
+    y = torch.as_tensor(targets, dtype=torch.int64)
+    conf, pred = torch.softmax(z, dim=1).max(dim=1)
+    correct = (pred == y).to(torch.float64)
+    inner = torch.linspace(0.0, 1.0, num_bins + 1, dtype=torch.float64)[1:-1]
+    bins = torch.bucketize(conf, inner, right=False)
+    count = torch.bincount(bins, minlength=num_bins).to(torch.float64)
+    mean_conf = torch.bincount(bins, weights=conf, minlength=num_bins) / count.clamp_min(1)
+    accuracy = torch.bincount(bins, weights=correct, minlength=num_bins) / count.clamp_min(1)
+    ece = float((count * (accuracy - mean_conf).abs()).sum() / count.sum() * 100.0)
+    return {"edges": torch.linspace(0, 1, num_bins + 1).tolist(), "count": [int(c) for c in count.tolist()],
+            "confidence": (mean_conf * 100).tolist(), "accuracy": (accuracy * 100).tolist(), "ece": ece,
+            "num_samples": int(y.numel())}
+
+
+def run_reliability(run_dir: Path, data_root: Optional[str] = None, num_bins: int = 15) -> Dict[str, Dict[str, Any]]:
+    """Reliability bins of every head of a run on its test split (reloads encoder and heads)."""
+    from ltzoo.hub import load_pretrained
+    from ltzoo.train.config import load_config
+    from ltzoo.train.features import extract_features, head_logits
+    from ltzoo.train.reload import check_run_dir, load_heads
+    from ltzoo.train.run import build_datasets
+
+    run_dir = check_run_dir(run_dir)
+    cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])
+    model = load_pretrained(run_dir).eval()
+    heads = load_heads(run_dir, model.num_features)
+    features = extract_features(model, build_datasets(cfg)["test"])
+    return {name: reliability_bins(head_logits(head, features), features.labels, num_bins) for name, head in heads.items()}
+
+
+def load_run(path, label: Optional[str] = None, methods: Optional[Sequence[str]] = None, reliability: bool = True,
+             data_root: Optional[str] = None) -> RunData:
+    """A run folder's data for the report; ``methods`` keeps only those (in that order)."""
+    path = Path(path)
+    results_path = path / "results.json"
+    if not results_path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} is not a run folder: it has no results.json (write one with ltzoo train)")
+    results = json.loads(results_path.read_text())
+    if methods:
+        unknown = [m for m in methods if m not in results["methods"]]
+        if unknown:
+            raise ValueError(f"--methods {','.join(unknown)} not in run {str(path)!r}; its methods: {', '.join(results['methods'])}")
+        results["methods"] = {m: results["methods"][m] for m in methods}
+    log_path = path / "log.jsonl"
+    log = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.is_file() else []
+    run = RunData(path, label or path.name, results, log)
+    if reliability:
+        try:
+            bins = run_reliability(path, data_root)
+            run.reliability = {m: bins[m] for m in run.methods if m in bins}
+        except (OSError, ValueError, KeyError, RuntimeError) as error:  # data moved, weights missing, ...
+            run.reliability_error = f"{type(error).__name__}: {error}"
+    return run

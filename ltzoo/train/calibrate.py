@@ -1,0 +1,138 @@
+"""``ltzoo calibrate RUN_DIR``: post-hoc calibration of a run's deployed model, stored in the model.
+
+1. Temperature scaling (Guo et al., "On Calibration of Modern Neural Networks", ICML'17, Sec. 4.2):
+   ``T`` minimises the NLL of ``softmax(z / T)`` on the validation split, which is carved from the
+   training set (``data.val_fraction``, :func:`ltzoo.train.run.build_datasets`), never the test set.
+2. Logit adjustment to a target class prior (Menon et al., "Long-Tail Learning via Logit
+   Adjustment", ICLR'21, Eq. 4 post hoc): ``b = tau * (log pi_target - log pi_train)``; the
+   validation split follows the training prior, so ``T`` is fitted before the adjustment and the
+   deployed logits are ``z / T + b``: with ``tau = 1``, ``softmax(z / T + b)_y ∝ softmax(z / T)_y
+   * pi_target(y) / pi_train(y)`` (Bayes' rule for a prior shift).
+
+Both go into the model's ``calibration`` buffers (``model.calibration.set(temperature=, bias=)``),
+and ``model.safetensors`` + ``config.json`` are re-written atomically with
+:func:`ltzoo.hub.save_pretrained`, so the reloaded model predicts exactly what was evaluated.
+Calibration always starts from the raw logits (a second call replaces the first, it does not
+compound). The report (test ECE / NLL / accuracy before and after) is printed and written to
+``RUN_DIR/calibration.json``. The heads under ``heads/`` (``ltzoo eval``) are not changed.
+
+Target priors: ``uniform`` (default: a balanced deployment, Menon et al.'s post-hoc adjustment),
+``train`` (no adjustment: temperature only), a JSON file holding a list of ``C`` numbers or a
+``{class name: number}`` mapping for every class, or ``C`` numbers; counts or probabilities (they
+are normalised).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+
+CALIBRATION_FILE = "calibration.json"
+COLUMNS = (("All", "top1"), ("Many", "many"), ("Medium", "medium"), ("Few", "few"), ("ECE", "ece"), ("NLL", "nll"))
+
+
+def parse_target_prior(spec: Union[None, str, Sequence[Any]], class_names: Sequence[str]) -> Union[str, List[float]]:
+    """``"uniform"``, ``"train"`` or a list of ``C`` non-negative numbers, from the CLI/API spelling."""
+    if spec is None:
+        return "uniform"
+    if isinstance(spec, (str, Path)):
+        spec = [spec]
+    spec = list(spec)
+    num_classes = len(class_names)
+    if len(spec) == 1 and str(spec[0]) in ("uniform", "train"):
+        return str(spec[0])
+    if len(spec) == 1 and isinstance(spec[0], (str, Path)) and str(spec[0]).endswith(".json"):
+        path = Path(spec[0])
+        if not path.is_file():
+            raise FileNotFoundError(f"target prior file {str(path)!r} does not exist")
+        value = json.loads(path.read_text())
+        if isinstance(value, dict):
+            missing = [name for name in class_names if name not in value]
+            unknown = sorted(set(value) - set(class_names))
+            if missing or unknown:
+                raise ValueError(f"target prior {path}: classes missing {missing[:10]}, unknown {unknown[:10]}; "
+                                 f"the mapping must name every class of the run: {', '.join(class_names[:10])}, ...")
+            value = [value[name] for name in class_names]
+        spec = value
+    try:
+        prior = [float(v) for v in spec]
+    except (TypeError, ValueError):
+        raise ValueError(f"target prior {spec!r} is not allowed; give uniform, train, a .json file or "
+                         f"{num_classes} numbers") from None
+    if len(prior) != num_classes:
+        raise ValueError(f"target prior has {len(prior)} values; the run has {num_classes} classes")
+    if any(not (p >= 0) for p in prior) or sum(prior) <= 0:
+        raise ValueError("target prior values must be >= 0 with a positive sum")
+    return prior
+
+
+def calibrate_run(run_dir: Union[str, Path], target_prior: Union[None, str, Sequence[Any]] = "uniform",
+                  tau: float = 1.0, data_root: Optional[str] = None) -> Dict[str, Any]:
+    """Fit ``T`` on validation, set the prior adjustment, re-save the model; returns the report."""
+    from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
+    from ltzoo.hub import CONFIG_NAME, load_pretrained, save_pretrained
+    from ltzoo.train.checkpoint import write_json_atomic
+    from ltzoo.train.config import load_config
+    from ltzoo.train.features import predict_logits
+    from ltzoo.train.reload import check_run_dir
+    from ltzoo.train.run import build_datasets
+
+    run_dir = check_run_dir(run_dir)
+    if not tau >= 0:
+        raise ValueError(f"tau={tau} is not allowed; it must be >= 0")
+    cfg = load_config(run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else [])
+    saved = json.loads((run_dir / CONFIG_NAME).read_text())
+    results = json.loads((run_dir / "results.json").read_text())
+    class_names, counts = results["class_names"], results["class_counts"]
+    prior = parse_target_prior(target_prior, class_names)
+    splits = build_datasets(cfg)
+    if splits["val"] is None:
+        raise ValueError(f"run {run_dir} has no validation split (data.val_fraction=0): temperature scaling needs "
+                         "held-out training data; retrain with data.val_fraction > 0 (never fit it on test)")
+
+    model = load_pretrained(run_dir).eval()
+    model.calibration.set(temperature=1.0, bias=torch.zeros(model.num_classes))  # start from the raw logits
+    val_logits, val_targets = predict_logits(model, splits["val"])
+    test_logits, test_targets = predict_logits(model, splits["test"])
+    temperature = fit_temperature(val_logits, val_targets)
+    if prior == "train":
+        bias = torch.zeros(model.num_classes)
+    else:
+        bias = logit_adjustment_bias(counts, None if prior == "uniform" else prior, tau=tau)
+
+    def scores(calibration_temperature, calibration_bias):
+        model.calibration.set(temperature=calibration_temperature, bias=calibration_bias)
+        with torch.no_grad():
+            logits = model.calibration(test_logits)
+        return evaluate_logits(logits, test_targets, counts, many=cfg.data.many_threshold, few=cfg.data.few_threshold)
+
+    rows = {"before": scores(1.0, torch.zeros(model.num_classes)), "temperature": scores(temperature, torch.zeros(model.num_classes)),
+            "temperature+prior": scores(temperature, bias)}
+    model.calibration.set(temperature=temperature, bias=bias)
+    calibration = {
+        "temperature": float(model.calibration.temperature), "bias": [float(b) for b in model.calibration.bias],
+        "target_prior": prior, "tau": float(tau), "fitted_on": f"validation split ({len(val_targets)} images)",
+    }
+    data_config = {k: saved["pretrained_cfg"][k] for k in ("input_size", "mean", "std") if k in saved.get("pretrained_cfg", {})}
+    extra = dict(saved.get("ltzoo", {}), calibration=calibration)
+    save_pretrained(model, run_dir, label_names=saved.get("label_names"), data_config=data_config, extra=extra)
+    report = {"calibration": calibration,
+              "test": {name: {key: r[key] for _, key in COLUMNS} for name, r in rows.items()}}
+    write_json_atomic(run_dir / CALIBRATION_FILE, report)
+    return report
+
+
+def format_report(report: Dict[str, Any]) -> str:
+    from ltzoo.evaluation import format_table
+
+    c = report["calibration"]
+    prior = c["target_prior"] if isinstance(c["target_prior"], str) else "given"
+    return (format_table(report["test"], columns=COLUMNS)
+            + f"\ntemperature T = {c['temperature']:.4f} (fitted on the {c['fitted_on']}); "
+              f"target prior: {prior}, tau = {c['tau']}\n(test split; the model now outputs z / T + b)")
+
+
+__all__ = ["calibrate_run", "format_report", "parse_target_prior"]

@@ -1,0 +1,92 @@
+"""Head/tail experts (seed 001, Lee, "long-tail problem", 2022, Sec. 4.1 and 5.5), decoupled: on the
+frozen stage-1 encoder, one linear classifier is trained on the images of the head half of the
+classes and one on the tail half (classes sorted by training count, descending; the first
+``C // 2`` are head, as in :func:`ltzoo.evaluation.metrics._halves`), each with cross-entropy over
+all ``C`` outputs. They are combined at test time by the ``experts`` head
+(:mod:`ltzoo.heads.experts`): ``combine="l1"`` divides each expert's output vector by its L1 norm
+``sum_j |z_j|`` before taking each class's score from its owner (the seed's proposal);
+``combine="concat"`` takes the raw scores (the seed's baseline).
+
+The seed clips gradients (max norm 5) because training on the tail classes alone gave infinite
+gradients: ``grad_clip`` (default 5.0 here, or ``stage2.grad_clip`` when set) applies to both
+experts. ``init="stage1"`` (default) starts both experts from the stage-1 classifier, ``"random"``
+from a fresh one. Both combinations are scored on the validation split (mean per-class accuracy)
+into ``head.selection``; the ``combine`` option, not that score, decides what is deployed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ltzoo.heads import create_head
+from ltzoo.heads.experts import COMBINE
+from ltzoo.losses import create_loss
+from ltzoo.registry import STAGE2
+from ltzoo.train.features import FeatureSet
+from ltzoo.train.stage2.common import TRAINING_OPTIONS, train_head
+from ltzoo.train.stage2.tau import mean_per_class_accuracy
+
+INITS = ("stage1", "random")
+
+
+def head_tail_split(class_counts):
+    """(head classes, tail classes): sorted by count descending (stable), the first ``C // 2`` are head."""
+    counts = torch.as_tensor([float(c) for c in class_counts])
+    if counts.numel() < 2:
+        raise ValueError("experts: needs at least 2 classes to split into head and tail halves")
+    order = torch.sort(-counts, stable=True).indices.tolist()
+    half = len(order) // 2
+    return sorted(order[:half]), sorted(order[half:])
+
+
+def subset_of_classes(train, classes):
+    """The training samples whose label is in ``classes`` (cached features or an image source)."""
+    if hasattr(train, "subset_of_classes"):
+        return train.subset_of_classes(classes)
+    keep = torch.isin(train.labels, torch.as_tensor(classes, dtype=train.labels.dtype))
+    return FeatureSet(train.features[keep], train.labels[keep])
+
+
+@STAGE2.register("experts")
+def fit_experts(stage1_head, train, val, class_counts, cfg, seed, **options):
+    combine = options.pop("combine", "l1")
+    init = options.pop("init", "stage1")
+    if combine not in COMBINE:
+        raise ValueError(f"experts: combine={combine!r} is not allowed; allowed: {', '.join(COMBINE)}")
+    if init not in INITS:
+        raise ValueError(f"experts: init={init!r} is not allowed; allowed: {', '.join(INITS)}")
+    if getattr(train, "retrain", "classifier") != "classifier":
+        raise ValueError(
+            f"experts trains two classifiers on different classes; stage2.retrain={train.retrain!r} would "
+            "fine-tune one encoder two ways. Use stage2.retrain=classifier (stage2.augment may be true)"
+        )
+    options.setdefault("sampler", "instance_balanced")
+    if getattr(cfg, "grad_clip", None) is None:
+        options.setdefault("grad_clip", 5.0)  # the seed's max_num, unless stage2.grad_clip says otherwise
+    settings = cfg.settings_for("experts", options)
+    head_classes, tail_classes = head_tail_split(class_counts)
+
+    torch.manual_seed(seed + 211)  # a random init depends only on the run's seed
+    head = create_head("experts", stage1_head.in_features, stage1_head.num_classes, combine=combine)
+    if init == "stage1":
+        head.load_linear(stage1_head.fc.weight, getattr(stage1_head.fc, "bias", None))
+    head.set_tail_classes(tail_classes)
+    for name, classes, offset in (("fc", head_classes, 0), ("fc_tail", tail_classes, 1)):
+        expert = create_head("linear", head.in_features, head.num_classes, bias=head.fc.bias is not None)
+        expert.fc = getattr(head, name)  # train the expert's own layer in place
+        train_head(expert, expert.parameters(), subset_of_classes(train, classes), create_loss("ce"),
+                   seed=seed + offset, **settings)
+    head.eval()
+    if val is not None and len(val.labels):
+        scores = {}
+        with torch.no_grad():
+            for way in COMBINE:
+                head.set_combine(way)
+                scores[way] = mean_per_class_accuracy(head(val.features), val.labels, head.num_classes)
+        head.set_combine(combine)
+        head.selection = {"combine": combine, "val_mean_per_class_accuracy": scores,
+                          "tail_classes": tail_classes}
+    return head
+
+
+fit_experts.options = TRAINING_OPTIONS + ("combine", "init")

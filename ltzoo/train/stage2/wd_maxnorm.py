@@ -1,0 +1,82 @@
+"""WD+MaxNorm (Alshammari, Wang, Ramanan and Kong, "Long-Tailed Recognition via Weight Balancing",
+CVPR'22, Sec. 3.3-3.4): the stage-1 linear classifier is re-trained on the frozen encoder with weight
+decay (Eq. 3, ``+ lambda/2 * sum_k ||w_k||^2``) under the per-class MaxNorm constraint
+``||w_k||_2 <= delta`` for every class k (Eq. 4), optimised by projected gradient descent: after
+every SGD step each row of ``W`` whose norm exceeds ``delta`` is rescaled onto the ball,
+``w_k <- w_k * delta / ||w_k||``; rows inside it are left untouched. The paper's two-stage recipe
+uses the class-balanced loss (Cui et al. CVPR'19) in this stage ("WD+MaxNorm+CB",
+``base="class_balanced"``); ``base="ce"`` is plain cross-entropy.
+
+``thresh`` sets ``delta``. ``thresh_mode="relative"`` (default) follows the authors' code
+(``utils/regularizers.py``, ``MaxNorm_via_PGD.setPerLayerThresh``): ``delta = min_k ||w_k|| +
+thresh * (max_k ||w_k|| - min_k ||w_k||)`` from the norms of the classifier the stage starts from
+(their CIFAR100-LT demo: ``thresh = 0.1``, weight decay 0.1, lr 0.01, 10 epochs, batch 64, cosine);
+``thresh_mode="absolute"`` uses ``delta = thresh``. The bias is not constrained (as in their code).
+Sampling is instance-balanced (their loader shuffles the long-tailed set).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ltzoo.heads import create_head
+from ltzoo.losses import create_loss
+from ltzoo.registry import STAGE2
+from ltzoo.train.stage2.common import TRAINING_OPTIONS, train_head
+
+THRESH_MODES = ("relative", "absolute")
+BASE_LOSSES = ("ce", "class_balanced")
+LOSS_OPTIONS = ("thresh", "thresh_mode", "base", "beta")
+
+
+class MaxNormProjection:
+    """Projection onto ``{W : ||w_k||_2 <= delta for every row k}``, the PGD step of MaxNorm."""
+
+    def __init__(self, delta: float):
+        if not delta > 0:
+            raise ValueError(f"wd_maxnorm: the norm cap delta={delta} must be > 0")
+        self.delta = float(delta)
+
+    @classmethod
+    def from_weight(cls, weight: torch.Tensor, thresh: float, mode: str = "relative") -> "MaxNormProjection":
+        if mode not in THRESH_MODES:
+            raise ValueError(f"wd_maxnorm: thresh_mode={mode!r} is not allowed; allowed: {', '.join(THRESH_MODES)}")
+        if isinstance(thresh, bool) or not isinstance(thresh, (int, float)) or not thresh >= 0:
+            raise ValueError(f"wd_maxnorm: thresh={thresh!r} must be a number >= 0 (relative: in [0, 1])")
+        if mode == "absolute":
+            return cls(thresh)
+        if thresh > 1:
+            raise ValueError(f"wd_maxnorm: thresh={thresh} with thresh_mode='relative' must lie in [0, 1] "
+                             "(0: the smallest class norm, 1: the largest)")
+        norms = weight.detach().float().norm(dim=1)
+        return cls(float(norms.min() + thresh * (norms.max() - norms.min())))
+
+    @torch.no_grad()
+    def __call__(self, head) -> None:
+        weight = head.fc.weight
+        norms = weight.norm(dim=1, keepdim=True)
+        over = norms > self.delta
+        weight.copy_(torch.where(over, weight * (self.delta / norms.clamp_min(1e-12)), weight))
+
+
+@STAGE2.register("wd_maxnorm")
+def fit_wd_maxnorm(stage1_head, train, val, class_counts, cfg, seed, **options):
+    thresh = options.pop("thresh", 0.1)
+    mode = options.pop("thresh_mode", "relative")
+    base = options.pop("base", "ce")
+    beta = options.pop("beta", 0.9999)
+    if base not in BASE_LOSSES:
+        raise ValueError(f"wd_maxnorm: base={base!r} is not allowed; allowed: {', '.join(BASE_LOSSES)}")
+    head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
+    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    project = MaxNormProjection.from_weight(head.fc.weight, thresh, mode)
+    project(head)  # start inside the constraint set
+    options.setdefault("sampler", "instance_balanced")
+    settings = cfg.settings_for("wd_maxnorm", options)
+    loss_fn = create_loss("ce") if base == "ce" else create_loss("class_balanced", class_counts=class_counts, beta=beta)
+    head = train_head(head, head.parameters(), train, loss_fn, seed=seed, after_step=project, **settings)
+    head.selection = {"max_norm": project.delta, "thresh": thresh, "thresh_mode": mode, "base": base}
+    return head
+
+
+fit_wd_maxnorm.options = TRAINING_OPTIONS + LOSS_OPTIONS

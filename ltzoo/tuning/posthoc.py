@@ -1,0 +1,206 @@
+"""Post-hoc parameters tuned on a finished run's cached validation features, without retraining.
+
+- ``tau``: tau-normalisation ``w_i / ||w_i||^tau`` of a linear classifier (Kang et al. ICLR'20;
+  seed 000 chooses tau on its 80/20 validation split);
+- ``logit_adjust``: strength ``s`` of the post-hoc logit adjustment ``z + s * (-log pi_train)``
+  (Menon et al. ICLR'21);
+- ``temperature``: temperature scaling fitted by validation NLL (Guo et al. ICML'17); it changes
+  no prediction, only the confidences.
+
+The run's encoder and heads are reloaded once, the validation features extracted once, and
+``tau``/``logit_adjust`` searched jointly by Optuna TPE on those features (milliseconds per
+trial); the temperature is then fitted on the chosen logits. The result is written to
+``<RUN_DIR>/posthoc/``: ``posthoc.json`` (values, validation metrics before/after, test metrics for
+reporting only), ``model/`` (the deployable model with the tuned head and calibration buffers,
+``timm.create_model("local-dir:...")`` loads it) and, when tau was tuned on the stage-1
+classifier, ``best.yaml``: the run's recipe with ``stage2.method_options.tau.tau_grid: [tau]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+import torch
+
+from ltzoo.train.config import ConfigError
+from ltzoo.tuning.objective import Objective
+from ltzoo.tuning.space import SearchSpace
+
+POSTHOC = ("tau", "logit_adjust", "temperature")
+ALIASES = {"la": "logit_adjust", "logit-adjust": "logit_adjust", "t": "temperature", "temp": "temperature"}
+DEFAULT_RANGES = {"tau": "tau=uniform:0:2", "logit_adjust": "logit_adjust=uniform:0:2"}
+REPORT_KEYS = ("top1", "mean_per_class", "many", "medium", "few", "per_class_std", "ece", "nll")
+
+
+def parse_posthoc(names) -> list:
+    items = names.split(",") if isinstance(names, str) else list(names)
+    out = []
+    for name in (n.strip().lower() for n in items if n.strip()):
+        name = ALIASES.get(name, name)
+        if name not in POSTHOC:
+            raise ConfigError(f"--posthoc {name!r} is not allowed; allowed: {', '.join(POSTHOC)} (aliases: {', '.join(ALIASES)})")
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise ConfigError(f"--posthoc needs at least one of {', '.join(POSTHOC)}")
+    return out
+
+
+class PosthocHead(torch.nn.Module):
+    """A linear-type head with tau-normalised weights and an additive logit bias: what the tuned
+    values deploy as (``tau_norm`` head + the model's calibration buffers)."""
+
+    def __init__(self, head, tau_allowed: bool, counts):
+        super().__init__()
+        from ltzoo.evaluate import logit_adjustment_bias
+
+        from ltzoo.models.lt_classifier import registered_head_name
+
+        self.head = head
+        self.prior = logit_adjustment_bias(counts)  # -log pi_train up to a constant, strength 1
+        self.start_tau = float(getattr(head, "tau", 0.0))
+        if tau_allowed:
+            kind = registered_head_name(head)
+            if kind not in ("linear", "tau_norm"):
+                raise ConfigError(f"--posthoc tau needs a linear or tau_norm head; this method's head is {kind!r} "
+                                  "(tune tau on stage1, crt or iwb, or drop tau)")
+            self.weight = head.fc.weight.detach()
+            self.bias = head.fc.bias.detach() if head.fc.bias is not None else None
+            self.norms = self.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def logits(self, features: torch.Tensor, tau: Optional[float] = None, strength: float = 0.0) -> torch.Tensor:
+        """Logits with ``tau`` (None: the head as saved) and adjustment ``strength``."""
+        with torch.no_grad():
+            if tau is None:
+                z = self.head(features)
+            else:
+                z = torch.nn.functional.linear(features, self.weight / self.norms.pow(tau), self.bias)
+            return z.float() + strength * self.prior
+
+
+def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: metrics.get(k) for k in REPORT_KEYS}
+
+
+def tune_posthoc(
+    run_dir, posthoc: Sequence[str] = POSTHOC, method: Optional[str] = None, objective: str = "mean_per_class",
+    params: Sequence[str] = (), trials: int = 60, storage: Optional[str] = None, study_name: Optional[str] = None,
+    seed: int = 0, output_dir: Optional[str] = None, export: bool = True, data_root: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Tune ``posthoc`` parameters of ``method``'s head (default: ``stage1`` when tau is tuned,
+    else the deployed method) on the run's validation split; returns what ``posthoc.json`` holds."""
+    import json
+
+    import optuna
+
+    from ltzoo.evaluate import evaluate_logits, fit_temperature
+    from ltzoo.hub import load_pretrained
+    from ltzoo.train.checkpoint import write_json_atomic
+    from ltzoo.train.config import load_config
+    from ltzoo.train.features import extract_features
+    from ltzoo.train.reload import check_run_dir, load_heads
+    from ltzoo.train.run import build_datasets
+
+    posthoc = parse_posthoc(posthoc)
+    run_dir = check_run_dir(run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    method = method or ("stage1" if "tau" in posthoc else results["deploy"])
+    ranges = {p.key: p for p in SearchSpace.parse([DEFAULT_RANGES[n] for n in posthoc if n in DEFAULT_RANGES]).params}
+    for param in SearchSpace.parse(params).params:
+        key = ALIASES.get(param.key, param.key)
+        if key not in ranges:
+            raise ConfigError(f"--param {param.spec()}: post-hoc ranges can be given for {', '.join(ranges) or '(none)'}")
+        ranges[key] = dataclasses.replace(param, key=key)
+    space = SearchSpace(list(ranges.values()))
+
+    cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])
+    splits = build_datasets(cfg)
+    if splits["val"] is None:
+        raise ConfigError(f"run {str(run_dir)!r} has no validation split (data.val_fraction=0): post-hoc tuning needs one; "
+                          "the test split is never used for tuning")
+    model = load_pretrained(run_dir).eval()
+    heads = load_heads(run_dir, model.num_features)
+    if method not in heads:
+        raise ConfigError(f"--method {method!r} is not allowed; the run's methods are {', '.join(heads)}")
+    counts = results["class_counts"]
+    val, test = extract_features(model, splits["val"]), extract_features(model, splits["test"])
+    tuned = PosthocHead(heads[method], tau_allowed="tau" in posthoc, counts=counts)
+    goal = Objective.parse(objective)
+    thresholds = dict(many=cfg.data.many_threshold, few=cfg.data.few_threshold)
+
+    def evaluate(features, tau=None, strength=0.0, temperature=1.0):
+        z = tuned.logits(features.features, tau=tau, strength=strength) / temperature
+        return evaluate_logits(z, features.labels, counts, **thresholds)
+
+    values: Dict[str, Any] = {}
+    if len(space):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
+                                    sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10))
+        start = {k: tuned.start_tau if k == "tau" else 0.0 for k in space.keys}
+        start = {k: v for k, v in start.items() if ranges[k].low <= v <= ranges[k].high}
+        if start:
+            study.enqueue_trial(start, skip_if_exists=True)  # the untouched head, so tuning never loses on val
+        study.optimize(lambda t: goal.score(evaluate(val, **{"tau" if k == "tau" else "strength": v
+                                                              for k, v in space.suggest(t).items()})), n_trials=trials)
+        values.update(study.best_params)
+    tau, strength = values.get("tau"), values.get("logit_adjust", 0.0)
+    if "temperature" in posthoc:
+        values["temperature"] = fit_temperature(tuned.logits(val.features, tau=tau, strength=strength), val.labels)
+    temperature = values.get("temperature", 1.0)
+
+    out = Path(output_dir or run_dir / "posthoc")
+    report = {
+        "run_dir": str(run_dir), "method": method, "objective": goal.text, "values": values, "trials": trials if len(space) else 0,
+        "validation": {"before": _summary(evaluate(val)),
+                       "after": _summary(evaluate(val, tau, strength, temperature))},
+        "test_for_reporting_only": {"before": _summary(evaluate(test)),
+                                    "after": _summary(evaluate(test, tau, strength, temperature))},
+    }
+    if export:
+        report["model_dir"] = str(_export(model, heads[method], tau, strength, temperature, counts, run_dir, out / "model", report))
+    if tau is not None and method == "stage1":
+        report["best_recipe"] = str(_write_recipe(cfg, tau, out / "best.yaml"))
+    write_json_atomic(out / "posthoc.json", report)
+    return report
+
+
+def _export(model, head, tau, strength, temperature, counts, run_dir: Path, out: Path, report) -> Path:
+    """The deployable model: tuned head (tau_norm when tau was tuned) + calibration ``z / T + b``."""
+    import json
+
+    from ltzoo.evaluate import logit_adjustment_bias
+    from ltzoo.heads import create_head
+    from ltzoo.hub import save_pretrained
+
+    head = copy.deepcopy(head)
+    if tau is not None:
+        normalised = create_head("tau_norm", head.in_features, head.num_classes, tau=float(tau), bias=head.fc.bias is not None)
+        normalised.load_linear(head.fc.weight, head.fc.bias)
+        head = normalised
+    model.replace_head(head)
+    model.pretrained_cfg["architecture"] = "lt_classifier"
+    model.calibration.set(temperature=temperature, bias=logit_adjustment_bias(counts, tau=strength) / temperature)
+    saved = json.loads((run_dir / "config.json").read_text())
+    extra = dict(saved.get("ltzoo", {}), posthoc={k: report[k] for k in ("method", "objective", "values")})
+    return save_pretrained(model, out, label_names=saved.get("label_names"), extra=extra)
+
+
+def _write_recipe(cfg, tau: float, path: Path) -> Path:
+    import yaml
+
+    from ltzoo.train.checkpoint import write_text_atomic
+    from ltzoo.train.config import RunConfig, from_dict, to_dict
+
+    values = to_dict(cfg)
+    stage2 = values["stage2"]
+    if "tau" not in stage2["methods"]:
+        stage2["methods"].append("tau")
+    stage2["method_options"].setdefault("tau", {})["tau_grid"] = [round(float(tau), 6)]
+    values["output_dir"] = f"{str(cfg.output_dir).rstrip('/')}-tau"  # never over the tuned run
+    from_dict(RunConfig, values)  # what is written loads
+    header = f"# tau = {tau:.4f} tuned post hoc on the validation split of {cfg.output_dir}\n"
+    return write_text_atomic(path, header + yaml.safe_dump(values, sort_keys=False))

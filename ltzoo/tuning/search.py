@@ -1,0 +1,191 @@
+"""Hyper-parameter search over full two-stage runs (seed 000: weight decay by Optuna TPE on an
+80/20 split of the training set).
+
+Every trial is one ``ltzoo train`` run with the trial's values set on the base recipe, written to
+``<output_dir>/trial_0007``. Its objective is measured on the validation split carved from the
+training set (``data.val_fraction``), for the stage-2 method named by ``method``; the test split
+is never looked at. After every stage-1 epoch the model is scored on the validation split and
+reported to the trial, so a median pruner (Optuna ``MedianPruner``) stops runs that fall behind
+the median of earlier trials at the same epoch.
+
+A trial runs in the worker's process (one device); search in parallel by starting several
+workers on the same study (processes, or machines sharing a PostgreSQL URL), not through
+``accelerate launch``.
+
+Usage::
+
+    from ltzoo.tuning import tune
+    best = tune("recipe.yaml", ["stage1.weight_decay=loguniform:1e-5:1e-1"], objective="few",
+                method="lws", trials=20, storage="sqlite:///study.db", study_name="wd")
+    best["best_recipe"]  # a recipe YAML for ``ltzoo train --config``
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from ltzoo.train.config import ConfigError, load_config, to_dict
+from ltzoo.tuning.objective import Objective
+from ltzoo.tuning.space import SearchSpace
+from ltzoo.tuning.study import best_summary, default_storage, finished_trials, open_storage, open_study, worker_id, write_best
+
+SUMMARY_KEYS = ("top1", "mean_per_class", "many", "medium", "few", "head", "tail", "per_class_std", "ece")
+
+
+class EpochPruning:
+    """``on_epoch_end`` hook: scores the stage-1 model on the validation split, reports it to the
+    trial and raises ``optuna.TrialPruned`` when the pruner says so."""
+
+    def __init__(self, trial, val_set, class_counts, metric: Objective, many: float = 100, few: float = 20):
+        self.trial, self.val_set, self.class_counts, self.metric = trial, val_set, class_counts, metric
+        self.many, self.few = many, few
+
+    def __call__(self, epoch: int, stats: Dict[str, Any], model) -> None:
+        import optuna
+
+        from ltzoo.evaluate import evaluate_logits
+        from ltzoo.train.features import predict_logits
+
+        logits, labels = predict_logits(model, self.val_set)
+        value = self.metric.score(evaluate_logits(logits, labels, self.class_counts, many=self.many, few=self.few))
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch}: validation {self.metric.text} = {value:.2f}")
+
+
+def retried_from(trial) -> Optional[int]:
+    """Number of the crashed trial this one re-runs (Optuna's heartbeat retry), else None."""
+    try:
+        return trial.study._storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+    except Exception:  # noqa: BLE001 - an optional nicety: a fresh folder is always correct
+        return None
+
+
+def default_method(cfg) -> str:
+    return cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
+
+
+def _check_method(cfg, method: str) -> None:
+    allowed = ["stage1", *cfg.stage2.methods]
+    if method not in allowed:
+        raise ConfigError(f"--method {method!r} is not allowed; the recipe's methods are {', '.join(allowed)} "
+                          "(add it with --set 'stage2.methods=[...]')")
+
+
+def make_objective(config, space: SearchSpace, base_overrides: Sequence[str], objective: Objective, method: str,
+                   prune_metric: Objective, output_dir: Path, keep_checkpoints: bool = False, verbose: bool = False):
+    """The Optuna objective: one full run per trial, scored on the validation split."""
+    from ltzoo.train.run import build_datasets, run
+
+    def fn(trial) -> float:
+        import optuna
+
+        values = space.suggest(trial)
+        original = retried_from(trial)
+        run_dir = output_dir / f"trial_{trial.number if original is None else original:04d}"
+        # a retried trial continues the crashed one's training from its last checkpoint
+        cfg = load_config(config, list(base_overrides) + space.overrides(values) + [f"output_dir={run_dir}", "engine.resume=auto"])
+        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("worker", worker_id())
+        splits = build_datasets(cfg)
+        hook = EpochPruning(trial, splits["val"], splits["train"].class_counts, prune_metric,
+                            many=cfg.data.many_threshold, few=cfg.data.few_threshold)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / "stdout.log", "a") as log, contextlib.ExitStack() as stack:
+            if not verbose:
+                stack.enter_context(contextlib.redirect_stdout(log))
+            try:
+                results = run(cfg, on_epoch_end=hook)
+            except optuna.TrialPruned:
+                _drop_checkpoints(run_dir, keep_checkpoints)
+                raise
+        # a crashed trial keeps its checkpoints: its retry resumes from them
+        _drop_checkpoints(run_dir, keep_checkpoints)
+        metrics = results["validation"][method]
+        trial.set_user_attr("validation", {k: metrics.get(k) for k in SUMMARY_KEYS})
+        return objective.score(metrics)
+
+    return fn
+
+
+def _drop_checkpoints(run_dir: Path, keep: bool) -> None:
+    if not keep:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+
+
+def _report_trial(study, trial) -> None:
+    state = trial.state.name.lower()
+    if state == "pruned" and trial.intermediate_values:
+        epoch = max(trial.intermediate_values)
+        value = f" after epoch {epoch}, {study.user_attrs.get('prune_on')} = {trial.intermediate_values[epoch]:.3f}"
+    else:
+        value = "" if trial.value is None else f" {study.user_attrs.get('objective')} = {trial.value:.3f}"
+    params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+    best = best_summary(study)
+    tail = f"; best: trial {best['trial']} = {best['value']:.3f}" if best else ""
+    print(f"trial {trial.number} {state}:{value} ({params}){tail}", flush=True)
+
+
+def tune(
+    config: Optional[str] = None, params: Sequence[str] = (), overrides: Sequence[str] = (),
+    objective: str = "mean_per_class", method: Optional[str] = None, trials: int = 20,
+    storage: Optional[str] = None, study_name: str = "tune", output_dir: Optional[str] = None,
+    pruner: str = "median", prune_on: str = "mean_per_class", prune_warmup: int = 1, prune_startup: int = 3,
+    startup_trials: int = 5, seed: Optional[int] = None, heartbeat: Optional[int] = 60,
+    timeout: Optional[float] = None, keep_checkpoints: bool = False, verbose: bool = False,
+) -> Dict[str, Any]:
+    """Run (or join, or resume) study ``study_name`` until it holds ``trials`` finished trials.
+
+    ``params``: ``KEY=KIND:ARGS`` ranges (:mod:`ltzoo.tuning.space`); ``overrides``: ``--set``
+    items applied to every trial; ``objective``/``prune_on``: see :mod:`ltzoo.tuning.objective`.
+    Returns the best trial's summary (``value``, ``params``, ``run_dir``, ...) with
+    ``best_recipe``, the path of ``best.yaml`` (None while no trial has completed).
+    """
+    import optuna
+
+    if not params:
+        raise ConfigError("nothing to tune: give at least one --param KEY=KIND:ARGS, e.g. stage1.weight_decay=loguniform:1e-5:1e-1")
+    if trials < 0:
+        raise ConfigError(f"--trials={trials} is not allowed; it must be >= 0")
+    if pruner not in ("median", "none"):
+        raise ConfigError(f"--pruner={pruner!r} is not allowed; allowed: median, none")
+    base_overrides = ["progress=false", *overrides]
+    cfg = load_config(config, base_overrides)
+    space = SearchSpace.parse(params)
+    space.check(config, base_overrides)
+    method = method or default_method(cfg)
+    _check_method(cfg, method)
+    from ltzoo.train.run import build_datasets
+
+    if build_datasets(cfg)["val"] is None:
+        raise ConfigError(f"{cfg.data.dataset} with data.val_fraction={cfg.data.val_fraction} has no validation split; "
+                          "tuning needs one (e.g. --set data.val_fraction=0.2, seed 000's 80/20 split) and never uses "
+                          "the test split")
+    goal, prune_metric = Objective.parse(objective), Objective.parse(prune_on)
+    out = Path(output_dir or Path("runs") / "tune" / study_name)
+    storage_url = storage or default_storage(str(out))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(n_startup_trials=startup_trials, seed=seed, constant_liar=True)
+    prune = (optuna.pruners.MedianPruner(n_startup_trials=prune_startup, n_warmup_steps=prune_warmup)
+             if pruner == "median" else optuna.pruners.NopPruner())
+    recipe = to_dict(load_config(config, list(overrides)))
+    attrs = {"objective": goal.text, "method": method, "space": space.specs(), "prune_on": prune_metric.text,
+             "recipe": recipe, "output_dir": str(out)}
+    study = open_study(open_storage(storage_url, heartbeat), study_name, attrs, sampler=sampler, pruner=prune)
+    remaining = trials - len(finished_trials(study))
+    print(f"study {study_name!r} in {storage_url}: {len(finished_trials(study))} finished trials, target {trials}; "
+          f"objective {goal.text} of {method} on the validation split; trial folders in {out}", flush=True)
+    if remaining > 0:
+        fn = make_objective(config, space, base_overrides, goal, method, prune_metric, out, keep_checkpoints, verbose)
+        stop = optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+        study.optimize(fn, n_trials=remaining, timeout=timeout, callbacks=[stop, _report_trial])
+    summary = best_summary(study) or {"study": study_name, "value": None, "params": {}}
+    summary["best_recipe"] = str(write_best(study, str(out), recipe=study.user_attrs.get("recipe", recipe)) or "") or None
+    summary["storage"] = storage_url
+    return summary
