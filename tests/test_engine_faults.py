@@ -155,3 +155,16 @@ def test_nonfinite_loss_skipped_when_asked(tmp_path):
 def test_resume_from_a_bad_path_is_refused_before_training(tmp_path):
     proc = _train(tmp_path / "x", "--resume", str(tmp_path / "nope"), check=False)
     assert proc.returncode == 2 and "engine.resume=" in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_tensorboard_tracker_gets_the_epoch_metrics(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    _train(out, "--set", "stage1.epochs=2", "--set", "engine.checkpoint_every_steps=0",
+           "--set", "engine.log_with=[tensorboard]")
+    events = EventAccumulator(str(out / "ltzoo"))
+    events.Reload()
+    losses = [e.value for e in events.Scalars("loss")]
+    logged = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert losses == pytest.approx(logged, rel=1e-6)

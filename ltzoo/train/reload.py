@@ -50,5 +50,23 @@ def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None, acc
         model = model.to(accelerator.device)
     heads = load_heads(run_dir, model.num_features)
     test = build_datasets(cfg)["test"]
-    features = extract_features(model, test, accelerator=accelerator)
-    return evaluate_heads(heads, features, test.class_counts, cfg), list(test.classes)
+    metrics, cache = {}, {}
+    for name, head in heads.items():
+        encoder = encoder_file(run_dir, name)
+        if encoder not in cache:  # features once per distinct encoder
+            if encoder is not None:
+                model.backbone.load_state_dict(safetensors.torch.load_file(str(encoder)))
+            cache[encoder] = extract_features(model, test, accelerator=accelerator)
+        metrics[name] = evaluate_heads({name: head}, cache[encoder], test.class_counts, cfg)[name]
+    return metrics, list(test.classes)
+
+
+def encoder_file(run_dir: Path, method: str) -> Optional[Path]:
+    """The backbone ``method`` scores with: its own re-trained one, stage 1's, or (None) the
+    deployed model's, when no method re-trained encoder layers."""
+    from ltzoo.train.run import HEADS_DIR, SHARED_ENCODER
+
+    for name in (f"{method}.encoder.safetensors", SHARED_ENCODER):
+        if (run_dir / HEADS_DIR / name).is_file():
+            return run_dir / HEADS_DIR / name
+    return None

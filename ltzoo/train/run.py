@@ -7,6 +7,8 @@ Run folder::
     config.json         timm's config of the deployed model
     model.safetensors   the deployed model (``stage2.deploy``, default: the last stage-2 method)
     heads/NAME.safetensors + heads/heads.json   every method's head on the shared encoder
+    heads/NAME.encoder.safetensors + heads/shared.encoder.safetensors   only when a method
+                        re-trained encoder layers (stage2.retrain): its backbone, and stage 1's
     results.json        metrics per method, class names and training class counts
 """
 
@@ -23,6 +25,7 @@ from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic, w
 from ltzoo.train.config import RunConfig, save_config, to_dict
 
 HEADS_DIR = "heads"
+SHARED_ENCODER = "shared.encoder.safetensors"  # written when some method re-trained encoder layers
 
 
 def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
@@ -191,6 +194,8 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     }
     if encoders:
         evaluate_own_encoders(results, heads, encoders, splits, counts, cfg, accelerator)
+        if accelerator.is_main_process:  # the stage-1 encoder the other heads score with
+            save_safetensors_atomic(model.backbone.state_dict(), Path(cfg.output_dir) / HEADS_DIR / SHARED_ENCODER)
     if accelerator.is_main_process:
         save_run(cfg, encoders.get(deploy, model), heads, results, data_config)
         print(format_table(results["methods"]))
