@@ -168,3 +168,13 @@ def test_tensorboard_tracker_gets_the_epoch_metrics(tmp_path):
     losses = [e.value for e in events.Scalars("loss")]
     logged = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert losses == pytest.approx(logged, rel=1e-6)
+
+
+def test_compiled_fused_run_saves_plain_weights(tmp_path):
+    """engine.compile (torch.compile via Accelerate) + engine.fused_optimizer: the run folder's
+    weights carry the model's own key names, not the compile wrapper's."""
+    out = tmp_path / "compiled"
+    _train(out, "--set", "stage1.epochs=1", "--set", "engine.checkpoint_every_steps=0", "--set", "engine.compile=true",
+           "--set", "engine.fused_optimizer=true")
+    keys = list(_weights(out))
+    assert "backbone.conv1.weight" in keys and not any(k.startswith("_orig_mod.") for k in keys)

@@ -102,6 +102,8 @@ class EngineConfig:
     on_nonfinite: str = "error"
     grad_accumulation: int = 1
     channels_last: bool = False
+    fused_optimizer: bool = False
+    compile: bool = False
     log_with: List[str] = field(default_factory=list)
 
 

@@ -118,6 +118,7 @@ def make_accelerator(cfg: RunConfig):
     return Accelerator(
         cpu=cpu, mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.engine.grad_accumulation,
         log_with=cfg.engine.log_with or None, project_dir=cfg.output_dir,
+        dynamo_backend="inductor" if cfg.engine.compile else None,
     )
 
 

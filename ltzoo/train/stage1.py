@@ -11,6 +11,8 @@
   restores model, optimizer, RNG states and the position in the epoch (the sampler's order is
   a function of (seed, epoch), and the batches already seen are skipped without being loaded),
   so an interrupted run ends with the same weights as an uninterrupted one.
+- Speed options: ``engine.channels_last``, ``engine.fused_optimizer`` (one fused SGD kernel),
+  ``engine.compile`` (``torch.compile`` through Accelerate's inductor backend), ``mixed_precision``.
 - Faults: a non-finite loss stops the run naming the step and the last good checkpoint (or is
   skipped with ``engine.on_nonfinite: skip``); a checkpoint is never written from non-finite
   weights; SIGTERM saves a checkpoint and raises :class:`TrainingInterrupted`.
@@ -152,7 +154,8 @@ def train_stage1(
     loss_fn = create_loss(s1.loss, class_counts=train_set.class_counts, **s1.loss_kwargs)
     if engine.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=s1.lr, momentum=s1.momentum, weight_decay=s1.weight_decay)
+    optimizer = torch.optim.SGD(model.parameters(), lr=s1.lr, momentum=s1.momentum, weight_decay=s1.weight_decay,
+                                fused=True if engine.fused_optimizer else None)
     if on_device:  # already sharded and on the device: only model and optimizer go through prepare
         model, optimizer = accelerator.prepare(model, optimizer)
     else:
@@ -170,7 +173,7 @@ def train_stage1(
                disable=not (cfg.progress and accelerator.is_main_process))
 
     def save() -> Path:
-        if not _weights_finite(accelerator.unwrap_model(model)):
+        if not _weights_finite(accelerator.unwrap_model(model, keep_torch_compile=False)):
             raise NonFiniteLossError(f"refusing to checkpoint non-finite weights at global step {progress.global_step}")
         return checkpoints.save(accelerator, progress.global_step, progress.state_dict())
 
@@ -232,9 +235,9 @@ def train_stage1(
                 accelerator.log({k: v for k, v in stats.items() if k != "epoch"}, step=epoch)
             last_good = save()  # (re)written with the epoch marked done, even if this step was just saved
             if on_epoch_end is not None:
-                on_epoch_end(epoch, stats, accelerator.unwrap_model(model))
+                on_epoch_end(epoch, stats, accelerator.unwrap_model(model, keep_torch_compile=False))
     bar.close()
-    return accelerator.unwrap_model(model)
+    return accelerator.unwrap_model(model, keep_torch_compile=False)
 
 
 def _resume(resume: str, checkpoints: CheckpointManager, accelerator) -> Optional[Path]:
