@@ -62,3 +62,25 @@ def test_device_path_refuses_file_datasets(tmp_path):
     assert proc.returncode == 2
     assert "data.loader=device needs an in-memory dataset (digits_lt" in proc.stderr
     assert "folder_lt is read from files: use data.loader=torch" in proc.stderr
+
+
+def test_jpeg_loader_trains_a_folder_dataset(tmp_path):
+    """data.loader=jpeg: a folder of JPEGs decoded in batches (on the CPU here, nvjpeg on CUDA)."""
+    from PIL import Image
+
+    rng = __import__("numpy").random.default_rng(0)
+    for split, n in (("train", 8), ("test", 3)):
+        for label, colour in (("red", 0), ("green", 1)):
+            (tmp_path / "tree" / split / label).mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 60, (40, 48, 3), dtype="uint8")
+                pixels[..., colour] += 180
+                Image.fromarray(pixels).save(tmp_path / "tree" / split / label / f"{i}.jpg", quality=90)
+    out = tmp_path / "run"
+    proc = _train(out, "--set", "data.loader=jpeg", "--set", "data.dataset=folder_lt", "--set", f"data.root={tmp_path / 'tree'}",
+                  "--set", "data.profile=none", "--set", "data.transform=imagenet", "--set", "data.val_fraction=0.0",
+                  "--set", "stage1.epochs=2", "--set", "stage1.batch_size=8", "--set", "stage2.methods=[ncm]")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [line["global_step"] for line in log] == [2, 4]  # 16 images, global batch 8
+    assert json.loads((out / "results.json").read_text())["methods"]["ncm"]["num_samples"] == 6

@@ -127,7 +127,7 @@ CHOICES = {
     "data.profile": ("exp", "step", "none"),
     "stage2.retrain": ("classifier", "last_block", "all"),
     "engine.on_nonfinite": ("error", "skip"),
-    "data.loader": ("torch", "device"),
+    "data.loader": ("torch", "device", "jpeg"),
 }
 
 

@@ -101,6 +101,21 @@ def build_device_loader(cfg: RunConfig, train_set, accelerator):
     )
 
 
+def build_jpeg_loader(cfg: RunConfig, train_set, accelerator):
+    """``data.loader: jpeg``: file datasets (ImageNet-LT, iNat, folders) decoded in batches on the
+    accelerator (nvjpeg on CUDA) and augmented there with the ImageNet training recipe."""
+    from ltzoo.data.jpeg_loader import JpegBatchLoader
+
+    if getattr(train_set, "samples", None) is None:
+        raise ConfigError(f"data.loader=jpeg needs a dataset read from image files (imagenet_lt, inat2018, folder_lt); "
+                          f"{cfg.data.dataset} is in memory: use data.loader=device")
+    return JpegBatchLoader(
+        train_set, build_sampler(cfg, train_set), per_process_batch_size(cfg, accelerator.num_processes),
+        accelerator.device, train_set.mean, train_set.std, train=True, seed=cfg.seed,
+        rank=accelerator.process_index, world_size=accelerator.num_processes, channels_last=cfg.engine.channels_last,
+    )
+
+
 def build_train_loader(cfg: RunConfig, train_set, num_processes: int = 1) -> DataLoader:
     sampler = build_sampler(cfg, train_set)
     return DataLoader(
@@ -148,9 +163,13 @@ def train_stage1(
 
     s1, engine = cfg.stage1, cfg.engine
     run_dir = Path(cfg.output_dir)
-    on_device = cfg.data.loader == "device"
-    loader = build_device_loader(cfg, train_set, accelerator) if on_device else build_train_loader(
-        cfg, train_set, accelerator.num_processes)
+    on_device = cfg.data.loader in ("device", "jpeg")
+    if cfg.data.loader == "jpeg":
+        loader = build_jpeg_loader(cfg, train_set, accelerator)
+    elif on_device:
+        loader = build_device_loader(cfg, train_set, accelerator)
+    else:
+        loader = build_train_loader(cfg, train_set, accelerator.num_processes)
     loss_fn = create_loss(s1.loss, class_counts=train_set.class_counts, **s1.loss_kwargs)
     if engine.channels_last:
         model = model.to(memory_format=torch.channels_last)
