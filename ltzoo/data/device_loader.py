@@ -16,14 +16,15 @@ steps, as Accelerate's ``even_batches`` does.
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
+from ltzoo.data.epoch_batches import EpochBatches
 
-class DeviceBatchLoader:
+
+class DeviceBatchLoader(EpochBatches):
     """Iterate ``(images, labels)`` batches of an in-memory uint8 dataset, built on ``device``."""
 
     def __init__(
@@ -44,32 +45,12 @@ class DeviceBatchLoader:
         self.channels_last = channels_last
         self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.sampler.set_epoch(epoch)
-
-    def _batches(self):
-        self.sampler.set_epoch(self.epoch)  # the epoch's order, however often it is iterated
-        order = torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
-        chunks = list(order.split(self.batch_size))
-        per_rank = math.ceil(len(chunks) / self.world_size)
-        mine = [chunks[(i * self.world_size + self.rank) % len(chunks)] for i in range(per_rank)]
-        return [(i * self.world_size + self.rank, idx) for i, idx in enumerate(mine)]
-
-    def __len__(self) -> int:
-        return math.ceil(math.ceil(len(self.sampler) / self.batch_size) / self.world_size)
-
     def iterate(self, skip: int = 0):
         """Batches of this epoch, starting after the first ``skip`` (for resuming mid-epoch)."""
         for batch_number, idx in self._batches()[skip:]:
-            generator = torch.Generator(device=self.device).manual_seed(
-                (self.seed * 1_000_003 + self.epoch) * 1_000_003 + batch_number
-            )
+            generator = torch.Generator(device=self.device).manual_seed(self.batch_seed(batch_number))
             idx = idx.to(self.device)
             yield self.augment(self.images[idx], generator), self.labels[idx]
-
-    def __iter__(self):
-        return self.iterate()
 
     def augment(self, batch: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
         """uint8 (B, C, H, W) -> augmented, normalised float (B, C, H, W)."""

@@ -41,6 +41,7 @@ import torch
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 from torchvision.transforms.v2 import functional as F
 
+from ltzoo.data.epoch_batches import EpochBatches
 from ltzoo.data.files import UnreadableImageError
 
 JPEG_MAGIC = b"\xff\xd8"
@@ -83,7 +84,7 @@ def random_resized_crop_params(height: int, width: int, generator: torch.Generat
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-class JpegBatchLoader:
+class JpegBatchLoader(EpochBatches):
     """Iterate ``(images, labels)`` batches of a file dataset, decoded and augmented on ``device``.
 
     ``dataset``: anything with ``samples`` = ``[(path, label), ...]`` (``FileLTDataset``), or that
@@ -112,24 +113,8 @@ class JpegBatchLoader:
         self._pool: Optional[ThreadPoolExecutor] = None
         self.epoch = 0
 
-    # -- epoch order and sharding: the DeviceBatchLoader contract ---------------------------------
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.sampler.set_epoch(epoch)
-
-    def _batches(self):
-        self.sampler.set_epoch(self.epoch)  # the epoch's order, however often it is iterated
-        order = torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
-        chunks = list(order.split(self.batch_size))
-        per_rank = math.ceil(len(chunks) / self.world_size)
-        mine = [chunks[(i * self.world_size + self.rank) % len(chunks)] for i in range(per_rank)]
-        return [(i * self.world_size + self.rank, idx) for i, idx in enumerate(mine)]
-
-    def __len__(self) -> int:
-        return math.ceil(math.ceil(len(self.sampler) / self.batch_size) / self.world_size)
-
     def generator(self, batch_number: int) -> torch.Generator:
-        return torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_000_003 + batch_number)
+        return torch.Generator().manual_seed(self.batch_seed(batch_number))
 
     def iterate(self, skip: int = 0):
         """Batches of this epoch, starting after the first ``skip`` (for resuming mid-epoch).
@@ -146,9 +131,6 @@ class JpegBatchLoader:
                 pending = self._read_async(batches[i + 1][1])
             images = self.decode(data, paths)
             yield self.augment(images, self.generator(batch_number)), self.labels[idx].to(self.device)
-
-    def __iter__(self):
-        return self.iterate()
 
     def close(self) -> None:
         if self._pool is not None:
