@@ -53,3 +53,11 @@ def test_stage2_methods_and_options_checked_up_front():
     cfg.stage2.deploy = "lws"
     with pytest.raises(ConfigError, match="stage2.deploy='lws' is not allowed; allowed: stage1, iwb"):
         check_stage2_config(cfg.stage2)
+
+
+def test_experts_with_encoder_retraining_refused_before_training():
+    cfg = RunConfig()
+    cfg.stage2.methods = ["lws", "experts"]
+    cfg.stage2.retrain = "last_block"
+    with pytest.raises(ConfigError, match="stage2.retrain='last_block' is not allowed with the experts method"):
+        check_stage2_config(cfg.stage2)

@@ -28,6 +28,11 @@ def check_stage2_config(cfg) -> None:
                 f"stage2.method_options.{name}: {', '.join(unknown)} not allowed; "
                 f"options of {name!r}: {', '.join(allowed) or '(none)'}"
             )
+    if "experts" in cfg.methods and cfg.retrain != "classifier":
+        raise ConfigError(
+            f"stage2.retrain={cfg.retrain!r} is not allowed with the experts method (two classifiers on different "
+            "classes would fine-tune one encoder two ways); allowed with experts: classifier"
+        )
     if cfg.deploy is not None and cfg.deploy not in ["stage1", *cfg.methods]:
         raise ConfigError(f"stage2.deploy={cfg.deploy!r} is not allowed; allowed: stage1, {', '.join(cfg.methods)}")
 
