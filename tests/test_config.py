@@ -61,3 +61,18 @@ def test_experts_with_encoder_retraining_refused_before_training():
     cfg.stage2.retrain = "last_block"
     with pytest.raises(ConfigError, match="stage2.retrain='last_block' is not allowed with the experts method"):
         check_stage2_config(cfg.stage2)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("stage1.loss=ldamm", "unknown loss 'ldamm'; did you mean 'ldam'"),
+    ("stage1.sampler=class_balance", "unknown sampler 'class_balance'; did you mean 'class_balanced'"),
+    ("data.dataset=cifar100", "unknown dataset 'cifar100'; did you mean 'cifar100_lt'"),
+    ("model.name=resnet32_lwss", "unknown model 'resnet32_lwss'; did you mean 'resnet32_lws'"),
+    ("data.transform=cifar10", "unknown transform preset 'cifar10'"),
+])
+def test_registry_names_checked_before_any_data_is_read(override, message, tmp_path):
+    from ltzoo.train.run import run
+
+    with pytest.raises(ValueError, match=message):
+        run(load_config(overrides=[override, f"output_dir={tmp_path}"]))
+    assert not (tmp_path / "config.yaml").exists()  # nothing was started

@@ -14,14 +14,13 @@ Run folder::
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import torch
 
-from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic, write_text_atomic
+from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic
 from ltzoo.train.config import RunConfig, save_config, to_dict
 
 HEADS_DIR = "heads"
@@ -110,6 +109,25 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
     return out
 
 
+def check_names(cfg: RunConfig) -> None:
+    """Every registry name in the recipe exists (dataset, model, loss, samplers, transform, stage-2
+    methods): a typo fails here, with the valid names, before any data is read."""
+    import ltzoo
+    import ltzoo.data  # noqa: F401  (registers datasets, samplers, transforms)
+    import ltzoo.losses  # noqa: F401  (registers losses)
+    from ltzoo.registry import DATASETS, LOSSES, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
+    from ltzoo.train.stage2 import check_stage2_config
+
+    DATASETS.get(cfg.data.dataset)
+    TRANSFORMS.get(cfg.data.transform)
+    LOSSES.get(cfg.stage1.loss)
+    SAMPLERS.get(cfg.stage1.sampler)
+    SAMPLERS.get(cfg.stage2.sampler)
+    if cfg.model.name.split(".")[0] not in ltzoo.list_models():
+        raise UnknownNameError(unknown_name_message("model", cfg.model.name, ltzoo.list_models()))
+    check_stage2_config(cfg.stage2)
+
+
 def make_accelerator(cfg: RunConfig):
     """CPU-only machines run on the CPU backend (gloo across processes: ``MULTI_CPU``)."""
     from accelerate import Accelerator
@@ -144,10 +162,10 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     from ltzoo.evaluate import format_per_class, format_table
     from ltzoo.train.features import extract_features
     from ltzoo.train.stage1 import train_stage1
-    from ltzoo.train.stage2 import check_stage2_config, fit_stage2
+    from ltzoo.train.stage2 import fit_stage2
     from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
-    check_stage2_config(cfg.stage2)
+    check_names(cfg)
     if accelerator is None:
         accelerator = make_accelerator(cfg)
     if accelerator.is_main_process:
