@@ -220,4 +220,7 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Lis
 
 
 def save_config(config: RunConfig, path: Union[str, Path]) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    """Write the recipe as YAML, atomically (a crash leaves the old file or the new one)."""
+    from ltzoo.train.checkpoint import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False))

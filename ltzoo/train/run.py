@@ -171,9 +171,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     if accelerator.is_main_process:
         print(f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
               f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}", flush=True)
-        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
-        save_config(cfg, Path(cfg.output_dir) / "config.yaml.tmp")
-        (Path(cfg.output_dir) / "config.yaml.tmp").replace(Path(cfg.output_dir) / "config.yaml")
+        save_config(cfg, Path(cfg.output_dir) / "config.yaml")
     if cfg.engine.log_with:
         accelerator.init_trackers("ltzoo", config=_flat(to_dict(cfg)))
     set_seed(cfg.seed)
