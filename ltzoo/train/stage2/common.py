@@ -32,6 +32,24 @@ def cosine_lr(base_lr: float, progress: float, warmup: float = 0.0) -> float:
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, (progress - warmup) / span)))
 
 
+def head_step(head, features, targets, loss_fn, optimizer, params, grad_clip=None, after_step=None) -> None:
+    """One optimizer step of a head on pooled ``features``: the loss (with the features and the
+    class weights for losses that need them, e.g. IWB), backward, optional clipping, step, and
+    ``after_step(head)`` (e.g. WD+MaxNorm's projection)."""
+    logits = head(features)
+    if getattr(loss_fn, "needs_features", False):
+        loss = loss_fn(logits, targets, features=features, weight=head.class_weight)
+    else:
+        loss = loss_fn(logits, targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    if after_step is not None:
+        after_step(head)
+
+
 def train_head(
     head: HeadBase,
     params: Iterable[torch.nn.Parameter],
@@ -74,17 +92,6 @@ def train_head(
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(lr, step / total)
             x, y = train.features[batch], train.labels[batch]
-            logits = head(x)
-            if getattr(loss_fn, "needs_features", False):
-                loss = loss_fn(logits, y, features=x, weight=head.class_weight)
-            else:
-                loss = loss_fn(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            optimizer.step()
-            if after_step is not None:
-                after_step(head)
+            head_step(head, x, y, loss_fn, optimizer, params, grad_clip, after_step)
             step += 1
     return head.eval()

@@ -119,7 +119,7 @@ class ImageSource:
                  grad_clip: Optional[float] = None, after_step=None):
         """``train_head``'s schedule on images, with ``retrain``'s encoder modules unfrozen."""
         from ltzoo.data.samplers import create_sampler
-        from ltzoo.train.stage2.common import cosine_lr
+        from ltzoo.train.stage2.common import cosine_lr, head_step
 
         model = copy.deepcopy(self.model).to(self.device)
         model.replace_head(head.to(self.device))
@@ -152,18 +152,7 @@ class ImageSource:
                 images, targets = images.to(self.device), targets.to(self.device)
                 with torch.set_grad_enabled(bool(encoder_params)):
                     x = model.forward_head(model.forward_features(images), pre_logits=True)
-                logits = model.head(x)
-                if getattr(loss_fn, "needs_features", False):
-                    loss = loss_fn(logits, targets, features=x, weight=model.head.class_weight)
-                else:
-                    loss = loss_fn(logits, targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip:
-                    torch.nn.utils.clip_grad_norm_(all_params, grad_clip)
-                optimizer.step()
-                if after_step is not None:
-                    after_step(model.head)
+                head_step(model.head, x, targets, loss_fn, optimizer, all_params, grad_clip, after_step)
                 step += 1
         for p, flag in flags:
             p.requires_grad_(flag)
