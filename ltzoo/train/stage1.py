@@ -191,7 +191,9 @@ def train_stage1(
     bar = tqdm(total=s1.epochs * steps_per_epoch, initial=progress.global_step, desc="stage 1",
                disable=not (cfg.progress and accelerator.is_main_process))
 
-    def save() -> Path:
+    def save(totals: Optional[torch.Tensor] = None) -> Path:
+        if totals is not None:  # the epoch's running sums, so a mid-epoch resume logs the whole epoch
+            progress.epoch_totals = totals.tolist()
         if not _weights_finite(accelerator.unwrap_model(model, keep_torch_compile=False)):
             raise NonFiniteLossError(f"refusing to checkpoint non-finite weights at global step {progress.global_step}")
         return checkpoints.save(accelerator, progress.global_step, progress.state_dict())
@@ -207,7 +209,8 @@ def train_stage1(
                 batches = accelerator.skip_first_batches(loader, progress.step_in_epoch)
             else:
                 batches = loader
-            totals = torch.tensor(progress.epoch_totals, dtype=torch.float64)
+            # loss sum, correct, seen: kept on the device, read back only at checkpoints and epoch end
+            totals = torch.tensor(progress.epoch_totals, dtype=torch.float64, device=accelerator.device)
             for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(s1.lr, (epoch + i / steps_per_epoch) / s1.epochs, warmup)
@@ -217,10 +220,9 @@ def train_stage1(
                     with accelerator.autocast():
                         logits = model(images)
                     loss = loss_fn(logits.float(), targets)
-                    flags = accelerator.reduce(
-                        torch.tensor([float(not torch.isfinite(loss)), float(sigterm.raised)], device=loss.device), "sum"
-                    )
-                    if flags[0] > 0:
+                    flags = torch.stack([~torch.isfinite(loss.detach()), torch.tensor(sigterm.raised, device=loss.device)])
+                    nonfinite, stop = accelerator.reduce(flags.float(), "sum").tolist()  # the step's one host sync
+                    if nonfinite > 0:
                         if engine.on_nonfinite == "error":
                             raise NonFiniteLossError(
                                 f"stage 1: loss is {loss.item()} at epoch {epoch}, step {i} (global step "
@@ -235,14 +237,15 @@ def train_stage1(
                             accelerator.clip_grad_norm_(model.parameters(), s1.grad_clip)
                         optimizer.step()
                         optimizer.zero_grad(set_to_none=True)
-                        totals += torch.tensor([loss.item() * len(targets), float((logits.argmax(1) == targets).sum()), len(targets)], dtype=torch.float64)
+                        totals[0] += loss.detach().double() * len(targets)
+                        totals[1] += (logits.argmax(1) == targets).sum()
+                        totals[2] += len(targets)
                 progress.step_in_epoch, progress.global_step = i + 1, progress.global_step + 1
-                progress.epoch_totals = totals.tolist()
                 bar.update(1)
                 if engine.checkpoint_every_steps and progress.global_step % engine.checkpoint_every_steps == 0:
-                    last_good = save()
-                if flags[1] > 0:
-                    raise TrainingInterrupted(save())
+                    last_good = save(totals)
+                if stop > 0:
+                    raise TrainingInterrupted(save(totals))
                 if kill_at and progress.global_step == kill_at:
                     os.kill(os.getpid(), signal.SIGKILL)
             progress.epoch, progress.step_in_epoch, progress.epoch_totals = epoch + 1, 0, [0.0, 0.0, 0.0]
