@@ -55,6 +55,9 @@ class Stage1Config:
     sampler: str = "instance_balanced"
     sampler_kwargs: Dict[str, Any] = field(default_factory=dict)
     grad_clip: Optional[float] = None
+    # an earlier run folder whose stage-1 model is loaded instead of training one
+    # (ltzoo.train.shared_stage1): the other stage1 settings are then that run's
+    from_run: Optional[str] = None
 
 
 @dataclass

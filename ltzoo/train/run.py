@@ -161,11 +161,14 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
 
     from ltzoo.evaluate import format_per_class, format_table
     from ltzoo.train.features import extract_features
+    from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
     from ltzoo.train.stage1 import train_stage1
     from ltzoo.train.stage2 import fit_stage2
     from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
     check_names(cfg)
+    if cfg.stage1.from_run:
+        cfg = adopt_source_stage1(cfg)
     if accelerator is None:
         accelerator = make_accelerator(cfg)
     if accelerator.is_main_process:
@@ -180,8 +183,11 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     train_set = splits["train"]
     counts = train_set.class_counts
     data_config = input_config(splits["test"])
-    model = build_model(cfg, train_set.num_classes, in_chans=data_config["input_size"][0])
-    model = train_stage1(cfg, accelerator, model, train_set, on_epoch_end=on_epoch_end)
+    if cfg.stage1.from_run:
+        model = load_stage1_model(cfg, train_set, data_config["input_size"][0], accelerator)
+    else:
+        model = build_model(cfg, train_set.num_classes, in_chans=data_config["input_size"][0])
+        model = train_stage1(cfg, accelerator, model, train_set, on_epoch_end=on_epoch_end)
     stage1_done = time.perf_counter()
 
     model.eval()
@@ -209,6 +215,8 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
         "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,
         "seconds": {"stage1": round(stage1_done - started, 2), "total": round(time.perf_counter() - started, 2)},
     }
+    if cfg.stage1.from_run:
+        results["stage1_from_run"] = cfg.stage1.from_run
     if encoders:
         evaluate_own_encoders(results, heads, encoders, splits, counts, cfg, accelerator)
         if accelerator.is_main_process:  # the stage-1 encoder the other heads score with
