@@ -18,7 +18,6 @@ import contextlib
 import copy
 import dataclasses
 import io
-import platform
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ltzoo.train.config import load_config  # noqa: E402
+from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
 
 # (row, stage-2 method, its options, stage2 fields that differ from the embedded recipe)
 STAGE2_ROWS = [
@@ -57,21 +57,6 @@ STAGE1_ROWS = [
     ("uniform_batch_rw", ["stage1.loss=reweighted_uniform", "stage1.sampler=uniform_batch", "stage1.batch_size=60",
                           "stage1.sampler_kwargs={samples_per_class: 6}"]),
 ]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
 def stage2_table(cfg, rows):
@@ -140,7 +125,7 @@ def main(argv=None) -> int:
     print(format_table(rows))
     print(f"\nstage 1 CE + {len(STAGE2_ROWS)} stage-2 rows: {stage1_seconds:.0f} s; "
           f"{len(STAGE1_ROWS)} more stage-1 runs: {time.perf_counter() - started - stage1_seconds:.0f} s")
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine('cpu')}")
     return 0
 
 

@@ -8,14 +8,12 @@ IWB recipe (200 + 10 epochs) in under 2 minutes on one H100.
 """
 
 import argparse
-import platform
 import time
-
-import torch
 
 from ltzoo.evaluate import format_table
 from ltzoo.train.config import load_config
 from ltzoo.train.run import run
+from machine import describe_machine  # benchmarks/machine.py
 
 
 def main():
@@ -27,8 +25,7 @@ def main():
     start = time.perf_counter()
     results = run(cfg)
     wall = time.perf_counter() - start
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() and cfg.device != "cpu" else (
-        f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads")
+    device = describe_machine(cfg.device)
     print(format_table(results["methods"]))
     print(f"time to result: {wall:.1f} s wall (stage 1 {results['seconds']['stage1']:.1f} s, "
           f"{cfg.stage1.epochs} epochs) on {device}; recipe {args.config} {' '.join(args.overrides)}")
