@@ -3,7 +3,7 @@ style vs no data pipeline at all. Prints img/s for each and the ratios, with the
 
   (a) ltzoo: uint8 training set on the device, batches gathered by sampler indices and
       augmented there (pad-crop, flip), channels-last, bf16 autocast on CUDA, fused SGD,
-      optionally torch.compile (--compile);
+      optionally torch.compile (--compile; --compile-mode reduce-overhead for CUDA graphs);
   (b) reference: what the public long-tail codebases do: a PIL dataset with torchvision
       transforms, a DataLoader with worker processes, fp32;
   (c) upper bound: random tensors already on the device, same model and optimizer as (a).
@@ -16,7 +16,6 @@ Targets (issue 8, one H100): a/b >= 10 and a/c >= 0.9.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -29,6 +28,7 @@ import ltzoo
 from ltzoo.data import create_dataset
 from ltzoo.data.device_loader import DeviceBatchLoader
 from ltzoo.data.samplers import create_sampler
+from machine import describe_machine  # benchmarks/machine.py
 
 
 class PILDataset(Dataset):
@@ -81,12 +81,13 @@ def _forever(make_epoch):
 def run(args):
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     train = create_dataset("cifar100_lt", split="train", root=args.root, imbalance=100)
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or 'cpu'} "
-          f"({device}), torch {torch.__version__}, {len(train)} training images, {torch.get_num_threads()} CPU threads")
+    print(f"device: {describe_machine(device.type)} ({device}); {len(train)} training images", flush=True)
     use_bf16 = device.type == "cuda"
 
     def make_step(model, optimizer, fast):
         def step(x, y):
+            if args.compile:
+                torch.compiler.cudagraph_mark_step_begin()
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if fast:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -100,7 +101,7 @@ def run(args):
     for batch in args.batch_sizes:
         figures = {}
         model, optimizer = _model(device, fast=True)
-        forward = torch.compile(model) if args.compile else model
+        forward = torch.compile(model, mode=args.compile_mode) if args.compile else model
         sampler = create_sampler("instance_balanced", train.targets, seed=0)
         loader = DeviceBatchLoader(train.data, train.targets, sampler, batch, device, train.mean, train.std, pad=4, flip=True)
 
@@ -117,7 +118,7 @@ def run(args):
         figures["b"] = _time(make_step(model, optimizer, False), _forever(lambda e: iter(reference)), args.steps, args.warmup, device)
 
         model, optimizer = _model(device, fast=True)
-        forward = torch.compile(model) if args.compile else model
+        forward = torch.compile(model, mode=args.compile_mode) if args.compile else model
         x = torch.randn(batch, 3, 32, 32, device=device)
         y = torch.randint(0, 100, (batch,), device=device)
         figures["c"] = _time(make_step(forward, optimizer, True), _forever(lambda e: iter([(x, y)] * 1000)), args.steps, args.warmup, device)
@@ -136,6 +137,9 @@ def main():
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile-mode", default="default",
+                        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+                        help="torch.compile mode with --compile; reduce-overhead = CUDA graphs")
     run(parser.parse_args())
 
 

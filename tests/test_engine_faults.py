@@ -171,10 +171,11 @@ def test_tensorboard_tracker_gets_the_epoch_metrics(tmp_path):
 
 
 def test_compiled_fused_run_saves_plain_weights(tmp_path):
-    """engine.compile (torch.compile via Accelerate) + engine.fused_optimizer: the run folder's
-    weights carry the model's own key names, not the compile wrapper's."""
+    """engine.compile (torch.compile via Accelerate; reduce-overhead, the CUDA-graph mode, which
+    PyTorch runs without graphs on the CPU) + engine.fused_optimizer: the run folder's weights carry
+    the model's own key names, not the compile wrapper's."""
     out = tmp_path / "compiled"
     _train(out, "--set", "stage1.epochs=1", "--set", "engine.checkpoint_every_steps=0", "--set", "engine.compile=true",
-           "--set", "engine.fused_optimizer=true")
+           "--set", "engine.compile_mode=reduce-overhead", "--set", "engine.fused_optimizer=true")
     keys = list(_weights(out))
     assert "backbone.conv1.weight" in keys and not any(k.startswith("_orig_mod.") for k in keys)

@@ -129,14 +129,28 @@ def check_names(cfg: RunConfig) -> None:
 
 
 def make_accelerator(cfg: RunConfig):
-    """CPU-only machines run on the CPU backend (gloo across processes: ``MULTI_CPU``)."""
+    """The run's Accelerator: precision, accumulation, torch.compile as ``cfg`` says, even when an
+    earlier run in this process asked otherwise. CPU-only machines run on the CPU backend (gloo
+    across processes: ``MULTI_CPU``)."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+    from accelerate.utils import TorchDynamoPlugin
 
+    from ltzoo.train.config import ConfigError
+
+    if cfg.engine.compile_mode != "default" and not cfg.engine.compile:
+        raise ConfigError(f"engine.compile_mode={cfg.engine.compile_mode!r} is not allowed with engine.compile=false; "
+                          "set engine.compile=true, or leave engine.compile_mode=default")
+    # Accelerate keeps its settings in process-wide singletons: a second run in one process (a notebook,
+    # `ltzoo tune` trials, benchmarks) would otherwise keep the first run's torch.compile settings, or
+    # refuse another mixed_precision. The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    dynamo = TorchDynamoPlugin(backend="inductor", mode=cfg.engine.compile_mode) if cfg.engine.compile else None
     return Accelerator(
         cpu=cpu, mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.engine.grad_accumulation,
-        log_with=cfg.engine.log_with or None, project_dir=cfg.output_dir,
-        dynamo_backend="inductor" if cfg.engine.compile else None,
+        log_with=cfg.engine.log_with or None, project_dir=cfg.output_dir, dynamo_plugin=dynamo,
     )
 
 

@@ -12,7 +12,8 @@
   a function of (seed, epoch), and the batches already seen are skipped without being loaded),
   so an interrupted run ends with the same weights as an uninterrupted one.
 - Speed options: ``engine.channels_last``, ``engine.fused_optimizer`` (one fused SGD kernel),
-  ``engine.compile`` (``torch.compile`` through Accelerate's inductor backend), ``mixed_precision``.
+  ``engine.compile`` (``torch.compile`` through Accelerate's inductor backend; ``engine.compile_mode:
+  reduce-overhead`` records the step as CUDA graphs), ``mixed_precision``.
 - Faults: a non-finite loss stops the run naming the step and the last good checkpoint (or is
   skipped with ``engine.on_nonfinite: skip``); a checkpoint is never written from non-finite
   weights; SIGTERM saves a checkpoint and raises :class:`TrainingInterrupted`.
@@ -212,6 +213,8 @@ def train_stage1(
             # loss sum, correct, seen: kept on the device, read back only at checkpoints and epoch end
             totals = torch.tensor(progress.epoch_totals, dtype=torch.float64, device=accelerator.device)
             for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
+                if engine.compile:  # a new iteration for CUDA-graph trees (compile_mode=reduce-overhead)
+                    torch.compiler.cudagraph_mark_step_begin()
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(s1.lr, (epoch + i / steps_per_epoch) / s1.epochs, warmup)
                 if engine.channels_last:
