@@ -1,4 +1,5 @@
-"""The device-resident batch loader: crops, flips, Cutout, normalisation, sharding, determinism."""
+"""The device-resident batch loader: crops, flips, AutoAugment, Cutout, normalisation, sharding,
+determinism, and the presets' options it follows."""
 
 import numpy as np
 import pytest
@@ -79,3 +80,44 @@ def test_epoch_order_determinism_and_two_process_sharding():
 def test_rejects_float_data():
     with pytest.raises(ValueError, match="needs uint8 images"):
         DeviceBatchLoader(np.zeros((2, 4, 4, 1), np.float32), [0, 1], None, 1, "cpu", [0.0], [1.0])
+
+
+def test_autoaugment_is_torchvisions_policy_per_image_seeded_per_batch():
+    plain, data = _loader(size=12, pad=2, flip=True)
+    auto, _ = _loader(size=12, pad=2, flip=True, autoaugment="cifar10")
+    batch = torch.from_numpy(data[:16]).permute(0, 3, 1, 2)
+    cropped = plain.augment(batch, torch.Generator().manual_seed(5)).to(torch.uint8)  # same crops and flips
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    out = auto.augment(batch, torch.Generator().manual_seed(5), seed=77)
+    assert torch.equal(torch.random.get_rng_state(), before)  # the global generator is left alone
+    policy = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)
+    torch.random.default_generator.manual_seed(77)
+    expected = torch.stack([policy(image) for image in cropped]).float()
+    assert torch.equal(out, expected)
+    changed = sum(not torch.equal(out[i], cropped[i].float()) for i in range(16))
+    assert changed >= 8  # each sub-policy applies at least one op to most images
+
+
+def test_autoaugment_batches_repeat_for_a_resumed_epoch():
+    auto, _ = _loader(size=8, pad=1, flip=True, autoaugment="cifar10")
+    auto.set_epoch(3)
+    full = [x for x, _ in auto.iterate()]
+    resumed = [x for x, _ in auto.iterate(skip=2)]
+    assert len(full) == 4 and all(torch.equal(a, b) for a, b in zip(full[2:], resumed))
+    assert not torch.equal(full[0], full[1])
+    with pytest.raises(ValueError, match="autoaugment='cifar100' is not allowed; allowed: imagenet, cifar10, svhn"):
+        _loader(autoaugment="cifar100")
+
+
+def test_device_augment_follows_the_presets_options():
+    from ltzoo.data.device_loader import device_augment
+
+    assert device_augment("cifar", {}) == dict(pad=4, flip=True, cutout=0, autoaugment=None)
+    assert device_augment("cifar", {"autoaugment": True, "cutout": True}) == dict(pad=4, flip=True, cutout=16, autoaugment="cifar10")
+    assert device_augment("cifar", {"cutout": True, "cutout_size": 8, "padding": 2}) == dict(pad=2, flip=True, cutout=8, autoaugment=None)
+    assert device_augment("digits", {"pad_crop": 1}) == dict(pad=1)
+    with pytest.raises(ValueError, match="size=24 is not allowed on the device path"):
+        device_augment("cifar", {"size": 24})
+    with pytest.raises(ValueError, match="no device augmentation for transform preset 'imagenet'; allowed: cifar, digits, mnist"):
+        device_augment("imagenet", {})

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import safetensors.torch
 import torch
 
@@ -84,3 +85,27 @@ def test_jpeg_loader_trains_a_folder_dataset(tmp_path):
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [line["global_step"] for line in log] == [2, 4]  # 16 images, global batch 8
     assert json.loads((out / "results.json").read_text())["methods"]["ncm"]["num_samples"] == 6
+
+
+def test_transform_kwargs_reach_both_loaders_and_wrong_ones_are_named(tmp_path):
+    from ltzoo.train.config import ConfigError, load_config
+    from ltzoo.train.run import build_datasets, check_names
+    from ltzoo.train.stage1 import build_device_loader
+
+    class OneProcess:
+        num_processes, process_index, device = 1, 0, torch.device("cpu")
+
+    cfg = load_config(overrides=[f"output_dir={tmp_path}", "data.loader=device", "data.transform_kwargs={pad_crop: 1}"])
+    check_names(cfg)
+    splits = build_datasets(cfg)
+    assert build_device_loader(cfg, splits["train"], OneProcess()).pad == 1
+    # the DataLoader path: the digits preset's random crop with 1-pixel padding moves the image
+    image = splits["train"].data[0]
+    crops = {tuple(splits["train"][0][0].flatten().tolist()) for _ in range(30)}
+    assert len(crops) > 1 and image.shape == (8, 8, 1)
+    assert len({tuple(splits["train_plain"][0][0].flatten().tolist()) for _ in range(5)}) == 1  # eval: no crop
+    bad = load_config(overrides=[f"output_dir={tmp_path}", "data.transform_kwargs={autoaugment: true}"])
+    with pytest.raises(ConfigError) as error:  # autoaugment is an option of the cifar preset, not of digits
+        check_names(bad)
+    assert "data.transform_kwargs={'autoaugment': True} is not allowed" in str(error.value)
+    assert "its options are: pad_crop" in str(error.value)

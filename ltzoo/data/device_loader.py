@@ -4,8 +4,11 @@ The public long-tail codebases push every CIFAR image through PIL and a worker-p
 DataLoader, which leaves a GPU mostly idle at batch 64. Here the whole uint8 training set lives
 on the device; each batch is gathered by the sampler's indices and augmented there, vectorised
 over the batch: random crop with zero padding and horizontal flip (the CIFAR recipe of He et
-al., CVPR'16, Sec. 4.2) and optional Cutout (DeVries & Taylor, 2017), then normalised. No
-worker processes, no host-to-device copy per step.
+al., CVPR'16, Sec. 4.2), optional AutoAugment (Cubuk et al., CVPR'19: torchvision.transforms.v2's
+policy applied to each uint8 image tensor on the device, one call per image, so it is not
+vectorised) and optional Cutout (DeVries & Taylor, 2017: a square centred anywhere, clipped at
+the border), then normalised. No worker processes, no host-to-device copy per step.
+:func:`device_augment` maps a transform preset and its ``data.transform_kwargs`` to these options.
 
 Randomness comes from a generator seeded from (seed, epoch, batch index), so a resumed run
 draws the same augmentations, and nothing depends on the global RNG. Under N processes,
@@ -16,7 +19,7 @@ steps, as Accelerate's ``even_batches`` does.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +33,7 @@ class DeviceBatchLoader(EpochBatches):
     def __init__(
         self, data: np.ndarray, targets, sampler, batch_size: int, device, mean: Sequence[float],
         std: Sequence[float], pad: int = 0, flip: bool = False, cutout: int = 0, seed: int = 0,
-        rank: int = 0, world_size: int = 1, channels_last: bool = False,
+        rank: int = 0, world_size: int = 1, channels_last: bool = False, autoaugment: Optional[str] = None,
     ):
         if data.dtype != np.uint8 or data.ndim != 4:
             raise ValueError(f"DeviceBatchLoader needs uint8 images (N, H, W, C); got {data.dtype} {data.shape}")
@@ -41,6 +44,14 @@ class DeviceBatchLoader(EpochBatches):
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255.0
         self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1) * 255.0
         self.pad, self.flip, self.cutout = pad, flip, cutout
+        self.autoaugment = None
+        if autoaugment is not None:
+            from torchvision.transforms import v2
+
+            policies = {p.value: p for p in v2.AutoAugmentPolicy}
+            if autoaugment not in policies:
+                raise ValueError(f"autoaugment={autoaugment!r} is not allowed; allowed: {', '.join(policies)}")
+            self.autoaugment = v2.AutoAugment(policies[autoaugment])
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.channels_last = channels_last
         self.epoch = 0
@@ -48,12 +59,14 @@ class DeviceBatchLoader(EpochBatches):
     def iterate(self, skip: int = 0):
         """Batches of this epoch, starting after the first ``skip`` (for resuming mid-epoch)."""
         for batch_number, idx in self._batches()[skip:]:
-            generator = torch.Generator(device=self.device).manual_seed(self.batch_seed(batch_number))
+            seed = self.batch_seed(batch_number)
+            generator = torch.Generator(device=self.device).manual_seed(seed)
             idx = idx.to(self.device)
-            yield self.augment(self.images[idx], generator), self.labels[idx]
+            yield self.augment(self.images[idx], generator, seed), self.labels[idx]
 
-    def augment(self, batch: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> augmented, normalised float (B, C, H, W)."""
+    def augment(self, batch: torch.Tensor, generator: Optional[torch.Generator], seed: int = 0) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> augmented, normalised float (B, C, H, W). ``seed`` seeds AutoAugment's
+        choices (torchvision draws them from the CPU generator, forked here so the global one is kept)."""
         b, _, h, w = batch.shape
         x = batch.float()
         if self.pad:
@@ -65,6 +78,8 @@ class DeviceBatchLoader(EpochBatches):
         if self.flip:
             flipped = torch.rand(b, device=self.device, generator=generator) < 0.5
             x = torch.where(flipped.view(b, 1, 1, 1), x.flip(3), x)
+        if self.autoaugment is not None:
+            x = self.auto_augment(x.to(torch.uint8), seed).float()
         x = (x - self.mean) / self.std
         if self.cutout:
             centre = torch.randint(0, h, (b,), device=self.device, generator=generator), torch.randint(
@@ -79,7 +94,27 @@ class DeviceBatchLoader(EpochBatches):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def auto_augment(self, images: torch.Tensor, seed: int) -> torch.Tensor:
+        """AutoAugment on each uint8 image in turn, its random choices seeded by ``seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            return torch.stack([self.autoaugment(image) for image in images])
 
-# What each transform preset's training augmentation is on the device (AutoAugment is not
-# vectorised here: recipes that ask for it keep data.loader=torch).
-DEVICE_AUGMENT = {"cifar": dict(pad=4, flip=True), "digits": {}, "mnist": {}}
+
+DEVICE_PRESETS = ("cifar", "digits", "mnist")
+
+
+def device_augment(preset: str, options: Dict[str, Any]) -> Dict[str, Any]:
+    """:class:`DeviceBatchLoader`'s augmentation arguments for transform ``preset`` with its
+    ``options`` (``data.transform_kwargs``): the training augmentation of
+    :mod:`ltzoo.data.transforms`' preset, done on the device. ValueError for what it cannot do."""
+    if preset == "cifar":
+        if options.get("size", 32) != 32:
+            raise ValueError(f"size={options['size']!r} is not allowed on the device path (it crops without "
+                             "resizing); allowed: 32, or data.loader=torch")
+        return dict(pad=int(options.get("padding", 4)), flip=True,
+                    cutout=int(options.get("cutout_size", 16)) if options.get("cutout") else 0,
+                    autoaugment="cifar10" if options.get("autoaugment") else None)
+    if preset in ("digits", "mnist"):
+        return dict(pad=int(options.get("pad_crop", 0)))
+    raise ValueError(f"no device augmentation for transform preset {preset!r}; allowed: {', '.join(DEVICE_PRESETS)}")

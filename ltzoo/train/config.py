@@ -28,6 +28,8 @@ class DataConfig:
     profile: str = "exp"
     val_fraction: float = 0.2
     transform: str = "digits"
+    # the preset's options (ltzoo.data.transforms), e.g. cifar: {autoaugment: true, cutout: true}
+    transform_kwargs: Dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     num_workers: int = 0
     loader: str = "torch"

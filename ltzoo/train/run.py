@@ -21,7 +21,7 @@ from typing import Any, Dict
 import torch
 
 from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic
-from ltzoo.train.config import RunConfig, save_config, to_dict
+from ltzoo.train.config import ConfigError, RunConfig, save_config, to_dict
 
 HEADS_DIR = "heads"
 SHARED_ENCODER = "shared.encoder.safetensors"  # written when some method re-trained encoder layers
@@ -36,8 +36,8 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
     common = dict(root=d.root, imbalance=d.imbalance, profile=d.profile, seed=d.seed, val_fraction=d.val_fraction)
     probe = create_dataset(d.dataset, split="test", **common)
     mean, std = tuple(probe.mean), tuple(probe.std)
-    train_tf = create_transform(d.transform, train=True, mean=mean, std=std)
-    eval_tf = create_transform(d.transform, train=False, mean=mean, std=std)
+    train_tf = create_transform(d.transform, train=True, mean=mean, std=std, **d.transform_kwargs)
+    eval_tf = create_transform(d.transform, train=False, mean=mean, std=std, **d.transform_kwargs)
     splits = {
         "train": create_dataset(d.dataset, split="train", transform=train_tf, **common),
         "train_plain": create_dataset(d.dataset, split="train", transform=eval_tf, **common),
@@ -115,11 +115,16 @@ def check_names(cfg: RunConfig) -> None:
     import ltzoo
     import ltzoo.data  # noqa: F401  (registers datasets, samplers, transforms)
     import ltzoo.losses  # noqa: F401  (registers losses)
+    from ltzoo.data.transforms import create_transform
     from ltzoo.registry import DATASETS, LOSSES, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
     from ltzoo.train.stage2 import check_stage2_config
 
     DATASETS.get(cfg.data.dataset)
     TRANSFORMS.get(cfg.data.transform)
+    try:
+        create_transform(cfg.data.transform, train=True, **cfg.data.transform_kwargs)
+    except ValueError as error:
+        raise ConfigError(f"data.transform_kwargs={cfg.data.transform_kwargs!r} is not allowed: {error}") from None
     LOSSES.get(cfg.stage1.loss)
     SAMPLERS.get(cfg.stage1.sampler)
     SAMPLERS.get(cfg.stage2.sampler)
@@ -136,7 +141,6 @@ def make_accelerator(cfg: RunConfig):
     from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import TorchDynamoPlugin
 
-    from ltzoo.train.config import ConfigError
 
     if cfg.engine.compile_mode != "default" and not cfg.engine.compile:
         raise ConfigError(f"engine.compile_mode={cfg.engine.compile_mode!r} is not allowed with engine.compile=false; "

@@ -84,21 +84,23 @@ def build_sampler(cfg: RunConfig, train_set):
 
 def build_device_loader(cfg: RunConfig, train_set, accelerator):
     """``data.loader: device``: the uint8 training set on the accelerator, augmented there."""
-    from ltzoo.data.device_loader import DEVICE_AUGMENT, DeviceBatchLoader
+    from ltzoo.data.device_loader import DeviceBatchLoader, device_augment
 
     if getattr(train_set, "data", None) is None:
         raise ConfigError(
             f"data.loader=device needs an in-memory dataset (digits_lt, cifar10_lt, cifar100_lt, "
             f"fashion_mnist_lt); {cfg.data.dataset} is read from files: use data.loader=torch"
         )
-    if cfg.data.transform not in DEVICE_AUGMENT:
-        raise ConfigError(f"data.loader=device has no device augmentation for data.transform={cfg.data.transform!r}; "
-                          f"allowed: {', '.join(DEVICE_AUGMENT)}")
+    try:
+        augment = device_augment(cfg.data.transform, cfg.data.transform_kwargs)
+    except ValueError as error:
+        raise ConfigError(f"data.loader=device with data.transform={cfg.data.transform!r}, data.transform_kwargs="
+                          f"{cfg.data.transform_kwargs!r}: {error}") from None
     return DeviceBatchLoader(
         train_set.data, train_set.targets, build_sampler(cfg, train_set),
         per_process_batch_size(cfg, accelerator.num_processes), accelerator.device, train_set.mean, train_set.std,
         seed=cfg.seed, rank=accelerator.process_index, world_size=accelerator.num_processes,
-        channels_last=cfg.engine.channels_last, **DEVICE_AUGMENT[cfg.data.transform],
+        channels_last=cfg.engine.channels_last, **augment,
     )
 
 
@@ -110,10 +112,16 @@ def build_jpeg_loader(cfg: RunConfig, train_set, accelerator):
     if getattr(train_set, "samples", None) is None:
         raise ConfigError(f"data.loader=jpeg needs a dataset read from image files (imagenet_lt, inat2018, folder_lt); "
                           f"{cfg.data.dataset} is in memory: use data.loader=device")
+    honoured = ("img_size", "crop_pct", "color_jitter")  # the imagenet preset's options the JPEG loader follows
+    unsupported = sorted(set(cfg.data.transform_kwargs) - set(honoured))
+    if unsupported:
+        raise ConfigError(f"data.loader=jpeg does not do data.transform_kwargs {unsupported}; allowed: {', '.join(honoured)} "
+                          "(or data.loader=torch)")
     return JpegBatchLoader(
         train_set, build_sampler(cfg, train_set), per_process_batch_size(cfg, accelerator.num_processes),
         accelerator.device, train_set.mean, train_set.std, train=True, seed=cfg.seed,
         rank=accelerator.process_index, world_size=accelerator.num_processes, channels_last=cfg.engine.channels_last,
+        **cfg.data.transform_kwargs,
     )
 
 
