@@ -119,6 +119,7 @@ def run_recipe(recipe: str, imbalance: float, args, from_run: Optional[Path] = N
         "results": results,
     }
     write_json_atomic(out / RECORD, record)
+    export(args)  # at once: a call stopped by its time limit keeps what it finished
     return out
 
 
@@ -214,6 +215,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     results_dir = Path(args.results)
     if not args.table_only:
+        export(args)  # records of runs finished by an earlier call, into a fresh results folder
         reproduce(args)
         print(f"{export(args)} run record(s) copied to {results_dir}", flush=True)
     table = render_table(load_records(results_dir, args.imbalance), args.imbalance)

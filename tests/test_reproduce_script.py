@@ -87,3 +87,24 @@ def test_a_second_call_keeps_finished_runs_and_table_only_rerenders(script, repr
     (work / "results" / "table.md").unlink()
     script.main(["--table-only", "--imbalance", "100", "--results", str(work / "results")])
     assert (work / "results" / "table.md").read_text() == table
+
+
+def test_packed_cifar_reads_the_same_subsets_and_zeroes_the_rest(cifar_root, tmp_path):
+    spec = importlib.util.spec_from_file_location("pack_cifar_lt", SCRIPT.parent / "pack_cifar_lt.py")
+    pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack)
+    from ltzoo.data import create_dataset
+
+    report = pack.pack(cifar_root, tmp_path / "packed", imbalances=(100, 50))
+    full = create_dataset("cifar100_lt", root=cifar_root, imbalance=50)
+    assert report["kept_images"] == len(full)  # the IF 100 subset is nested in the IF 50 one
+    packed = np.load(tmp_path / "packed" / "train.npz")
+    original = np.load(cifar_root / "train.npz")
+    assert np.array_equal(packed["y"], original["y"]) and packed["x"].shape == original["x"].shape
+    assert int((packed["x"].reshape(len(packed["y"]), -1).max(1) > 0).sum()) == report["kept_images"]
+    for imbalance in (100, 50):
+        a = create_dataset("cifar100_lt", root=cifar_root, imbalance=imbalance, val_fraction=0.2, split="val")
+        b = create_dataset("cifar100_lt", root=tmp_path / "packed", imbalance=imbalance, val_fraction=0.2, split="val")
+        assert np.array_equal(a.data, b.data)
+    with pytest.raises(AssertionError, match="packed train .imbalance 10,"):  # a subset it was not packed for
+        pack.check_same_subsets(cifar_root, tmp_path / "packed", "cifar100_lt", [10], [0], "exp")
