@@ -179,3 +179,31 @@ def test_compiled_fused_run_saves_plain_weights(tmp_path):
            "--set", "engine.compile_mode=reduce-overhead", "--set", "engine.fused_optimizer=true")
     keys = list(_weights(out))
     assert "backbone.conv1.weight" in keys and not any(k.startswith("_orig_mod.") for k in keys)
+
+
+def test_step_watch_names_the_first_nonfinite_step_when_it_reads_the_flags_later():
+    from accelerate import Accelerator
+
+    from ltzoo.train.stage1 import NonFiniteLossError, _StepWatch
+
+    accelerator = Accelerator(cpu=True)
+    watch = _StepWatch(accelerator, skip=False, steps_per_epoch=4)
+    watch.start_epoch(4)  # resumed at the start of epoch 1
+    for value in (1.0, 2.0, float("nan"), float("inf"), 3.0):  # global steps 5..9
+        assert watch.record(torch.tensor(value), sigterm=False) is False  # error mode never skips
+    assert [watch.due(step) for step in (15, 16, 32)] == [False, True, True]
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2 \(global step 7\); last good checkpoint: ck"):
+        watch.check(sigterm=False, last_good="ck")
+
+    fine = _StepWatch(accelerator, skip=False, steps_per_epoch=4)
+    fine.record(torch.tensor(1.0), sigterm=False)
+    fine.check(sigterm=False, last_good=None)
+    assert fine.stop is False
+    fine.check(sigterm=True, last_good=None)
+    assert fine.stop is True
+
+    skip = _StepWatch(accelerator, skip=True, steps_per_epoch=4)
+    assert [skip.record(torch.tensor(v), sigterm=False) for v in (1.0, float("nan"), 2.0)] == [False, True, False]
+    assert skip.due(16) is False
+    skip.record(torch.tensor(1.0), sigterm=True)
+    assert skip.stop is True

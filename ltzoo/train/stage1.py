@@ -16,7 +16,8 @@
   reduce-overhead`` records the step as CUDA graphs), ``mixed_precision``.
 - Faults: a non-finite loss stops the run naming the step and the last good checkpoint (or is
   skipped with ``engine.on_nonfinite: skip``); a checkpoint is never written from non-finite
-  weights; SIGTERM saves a checkpoint and raises :class:`TrainingInterrupted`.
+  weights; SIGTERM saves a checkpoint and raises :class:`TrainingInterrupted`. Both are watched
+  by :class:`_StepWatch`, which reads them back from the device every few steps, not every step.
 - Test hook: ``LTZOO_FAULT_KILL_AT_STEP=N`` makes the process SIGKILL itself after global step N.
 """
 
@@ -133,6 +134,64 @@ def build_train_loader(cfg: RunConfig, train_set, num_processes: int = 1) -> Dat
     )
 
 
+HOST_SYNC_EVERY = 16  # steps between the host's reads of the non-finite/SIGTERM flags (engine.on_nonfinite=error)
+
+
+class _StepWatch:
+    """Non-finite losses and SIGTERM, agreed across processes, with as few host syncs as possible.
+
+    ``engine.on_nonfinite: skip`` must decide before each update, so every step reads the flags
+    (one host sync per step). ``error`` only has to stop the run before anything is saved: the
+    first non-finite step and its loss are kept on the device, and the flags are read every
+    :data:`HOST_SYNC_EVERY` steps, before every checkpoint and at each epoch's end, so on a GPU
+    the host can queue the next steps while the device works. The error still names the first
+    non-finite step; no checkpoint is written after it (weights are checked again in ``save``).
+    """
+
+    def __init__(self, accelerator, skip: bool, steps_per_epoch: int):
+        self.accelerator, self.skip, self.steps_per_epoch = accelerator, skip, steps_per_epoch
+        self.stop = False
+        device = accelerator.device
+        self.first_bad = torch.tensor([-1.0, 0.0], dtype=torch.float64, device=device)  # (global step, loss)
+        self.step = torch.zeros((), dtype=torch.float64, device=device)
+
+    def start_epoch(self, global_step: int) -> None:
+        self.step.fill_(global_step)
+
+    def record(self, loss: torch.Tensor, sigterm: bool) -> bool:
+        """Note this step's loss; True when it is to be skipped (skip mode, non-finite somewhere)."""
+        bad = ~torch.isfinite(loss.detach())
+        if self.skip:
+            flags = torch.stack([bad, torch.tensor(sigterm, device=loss.device)])
+            nonfinite, stop = self.accelerator.reduce(flags.float(), "sum").tolist()  # the step's host sync
+            self.stop = stop > 0
+            return nonfinite > 0
+        self.step += 1
+        keep = bad & (self.first_bad[0] < 0)
+        self.first_bad = torch.where(keep, torch.stack([self.step, loss.detach().double()]), self.first_bad)
+        return False
+
+    def due(self, global_step: int) -> bool:
+        return not self.skip and global_step % HOST_SYNC_EVERY == 0
+
+    def check(self, sigterm: bool, last_good) -> None:
+        """Read the flags of every process (one host sync); raise on a non-finite loss."""
+        if self.skip:
+            return
+        mine = torch.cat([self.first_bad, torch.tensor([float(sigterm)], dtype=torch.float64, device=self.first_bad.device)])
+        rows = self.accelerator.gather(mine.unsqueeze(0)).view(-1, 3).tolist()
+        self.stop = any(row[2] > 0 for row in rows)
+        bad = sorted(row[:2] for row in rows if row[0] >= 0)
+        if bad:
+            global_step, value = int(bad[0][0]), bad[0][1]
+            epoch, step = divmod(global_step - 1, self.steps_per_epoch)
+            raise NonFiniteLossError(
+                f"stage 1: loss is {value} at epoch {epoch}, step {step} (global step {global_step}); last good "
+                f"checkpoint: {last_good or 'none'}; nothing was saved after it. Lower stage1.lr, set "
+                "stage1.grad_clip, or set engine.on_nonfinite=skip"
+            )
+
+
 class _SigtermFlag:
     """Turns SIGTERM into a flag checked at step boundaries (main thread only)."""
 
@@ -207,6 +266,7 @@ def train_stage1(
             raise NonFiniteLossError(f"refusing to checkpoint non-finite weights at global step {progress.global_step}")
         return checkpoints.save(accelerator, progress.global_step, progress.state_dict())
 
+    watch = _StepWatch(accelerator, skip=engine.on_nonfinite == "skip", steps_per_epoch=steps_per_epoch)
     with _SigtermFlag() as sigterm:
         for epoch in range(progress.epoch, s1.epochs):
             loader.set_epoch(epoch)
@@ -220,6 +280,7 @@ def train_stage1(
                 batches = loader
             # loss sum, correct, seen: kept on the device, read back only at checkpoints and epoch end
             totals = torch.tensor(progress.epoch_totals, dtype=torch.float64, device=accelerator.device)
+            watch.start_epoch(progress.global_step)
             for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
                 if engine.compile:  # a new iteration for CUDA-graph trees (compile_mode=reduce-overhead)
                     torch.compiler.cudagraph_mark_step_begin()
@@ -231,15 +292,7 @@ def train_stage1(
                     with accelerator.autocast():
                         logits = model(images)
                     loss = loss_fn(logits.float(), targets)
-                    flags = torch.stack([~torch.isfinite(loss.detach()), torch.tensor(sigterm.raised, device=loss.device)])
-                    nonfinite, stop = accelerator.reduce(flags.float(), "sum").tolist()  # the step's one host sync
-                    if nonfinite > 0:
-                        if engine.on_nonfinite == "error":
-                            raise NonFiniteLossError(
-                                f"stage 1: loss is {loss.item()} at epoch {epoch}, step {i} (global step "
-                                f"{progress.global_step + 1}); last good checkpoint: {last_good or 'none'}; nothing was "
-                                "saved after it. Lower stage1.lr, set stage1.grad_clip, or set engine.on_nonfinite=skip"
-                            )
+                    if watch.record(loss, sigterm.raised):  # skip mode: non-finite, decided before the update
                         progress.skipped_steps += 1
                         optimizer.zero_grad(set_to_none=True)
                     else:
@@ -253,12 +306,18 @@ def train_stage1(
                         totals[2] += len(targets)
                 progress.step_in_epoch, progress.global_step = i + 1, progress.global_step + 1
                 bar.update(1)
-                if engine.checkpoint_every_steps and progress.global_step % engine.checkpoint_every_steps == 0:
+                checkpoint_due = engine.checkpoint_every_steps and progress.global_step % engine.checkpoint_every_steps == 0
+                if checkpoint_due or watch.due(progress.global_step):
+                    watch.check(sigterm.raised, last_good)  # raises NonFiniteLossError before anything is saved
+                if checkpoint_due:
                     last_good = save(totals)
-                if stop > 0:
+                if watch.stop:
                     raise TrainingInterrupted(save(totals))
                 if kill_at and progress.global_step == kill_at:
                     os.kill(os.getpid(), signal.SIGKILL)
+            watch.check(sigterm.raised, last_good)
+            if watch.stop:
+                raise TrainingInterrupted(save(totals))
             progress.epoch, progress.step_in_epoch, progress.epoch_totals = epoch + 1, 0, [0.0, 0.0, 0.0]
             stats = dict(epoch=epoch, loss=float(totals[0] / max(1.0, totals[2])), train_acc=float(100 * totals[1] / max(1.0, totals[2])),
                          lr=optimizer.param_groups[0]["lr"], global_step=progress.global_step, skipped_steps=progress.skipped_steps)
