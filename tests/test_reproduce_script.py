@@ -108,3 +108,10 @@ def test_packed_cifar_reads_the_same_subsets_and_zeroes_the_rest(cifar_root, tmp
         assert np.array_equal(a.data, b.data)
     with pytest.raises(AssertionError, match="packed train .imbalance 10,"):  # a subset it was not packed for
         pack.check_same_subsets(cifar_root, tmp_path / "packed", "cifar100_lt", [10], [0], "exp")
+
+
+def test_the_committed_table_is_rendered_from_the_committed_records(script):
+    results = SCRIPT.parent / "results" / "cifar100_lt"
+    records = script.load_records(results, [100, 50])
+    assert len(records) >= 1 and all(r["results"]["dataset"] == "cifar100_lt" for r in records.values())
+    assert script.render_table(records, [100, 50]) == (results / "table.md").read_text()
