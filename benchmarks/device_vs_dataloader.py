@@ -8,12 +8,12 @@ LWS test top-1 per run and the means. Usage:
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from machine import describe_machine  # benchmarks/machine.py
 
 
 def main():
@@ -36,7 +36,7 @@ def main():
     for loader, values in rows.items():
         means = [sum(v[i] for v in values) / len(values) for i in (0, 1)]
         print(f"mean over seeds {args.seeds}: {loader:6s} stage1 {means[0]:6.2f}  lws {means[1]:6.2f}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {describe_machine()}")
 
 
 if __name__ == "__main__":

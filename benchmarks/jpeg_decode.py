@@ -19,7 +19,6 @@ On --device cpu (b) is one process: it measures the code path, not the GPU's gai
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from ltzoo.data.jpeg_loader import JpegBatchLoader  # noqa: E402
 from ltzoo.data.samplers import create_sampler  # noqa: E402
 from ltzoo.data.stats import MEAN_STD  # noqa: E402
 from ltzoo.data.transforms import create_transform  # noqa: E402
+from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
 
@@ -147,11 +147,9 @@ def main():
         jpeg_loader.close()
         print(f"(b) JpegBatchLoader on {device.type}, {jpeg_loader.num_threads} read threads: {dev_rate:8.1f} img/s")
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     print(f"ratio (b)/(a): {dev_rate / pil_rate:.2f}x")
-    print(f"device: {name}; host {os.cpu_count()} CPU cores; torch {torch.__version__}; batch {args.batch_size}; "
-          f"img_size {args.img_size}; epochs {args.epochs}; "
-          f"main-process torch threads {torch.get_num_threads()}")
+    print(f"device: {describe_machine(device.type)}; batch {args.batch_size}; img_size {args.img_size}; "
+          f"epochs {args.epochs}")
 
 
 if __name__ == "__main__":

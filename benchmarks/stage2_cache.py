@@ -5,7 +5,6 @@ schedule, no augmentation): wall time of each and the speed ratio, with the devi
 """
 
 import argparse
-import platform
 import time
 
 import torch
@@ -16,6 +15,7 @@ from ltzoo.data import create_dataset
 from ltzoo.data.transforms import create_transform
 from ltzoo.heads import create_head
 from ltzoo.train.features import extract_features
+from machine import describe_machine  # benchmarks/machine.py
 
 
 def _sync(device):
@@ -39,7 +39,7 @@ def main():
     train = create_dataset(args.dataset, split="train", root=args.root, imbalance=args.imbalance, transform=transform)
     channels = train[0][0].shape[0]
     model = ltzoo.create_model("resnet32_ce", num_classes=train.num_classes, in_chans=channels).to(device).eval()
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or 'cpu'}, "
+    print(f"device: {describe_machine(device.type)}; "
           f"{args.dataset}: {len(train)} images, {args.epochs} epochs, batch {args.batch_size}")
 
     def fit(batches):

@@ -141,7 +141,6 @@ def make_accelerator(cfg: RunConfig):
     from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import TorchDynamoPlugin
 
-
     if cfg.engine.compile_mode != "default" and not cfg.engine.compile:
         raise ConfigError(f"engine.compile_mode={cfg.engine.compile_mode!r} is not allowed with engine.compile=false; "
                           "set engine.compile=true, or leave engine.compile_mode=default")
