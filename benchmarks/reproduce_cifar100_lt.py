@@ -43,7 +43,7 @@ from typing import Dict, List, Optional
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
-from ltzoo.train.checkpoint import write_json_atomic  # noqa: E402
+from ltzoo.atomic import write_json_atomic  # noqa: E402
 from ltzoo.train.config import load_config  # noqa: E402
 from ltzoo.train.shared_stage1 import SAME_DATA_FIELDS  # noqa: E402
 

@@ -14,19 +14,29 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", help="run folder (same as --set output_dir=...)")
     parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                         help="continue from the newest complete checkpoint of the run folder (or the one given)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in a run folder that holds files (ltzoo's files in it are deleted first)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved recipe and every stage-2 method's effective settings, then exit")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ltzoo.train.config import load_config
-    from ltzoo.train.run import run
-
+    from ltzoo.train.config import dump_config, load_config
+    from ltzoo.train.run import check_names, format_settings, run
     from ltzoo.train.stage1 import TrainingInterrupted
 
     overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
     if args.resume:
         overrides.append(f"engine.resume={args.resume}")
+    cfg = load_config(args.config, overrides)
+    if args.print_config:
+        resolved = check_names(cfg)
+        print(dump_config(cfg), end="")
+        print("# effective settings (method defaults < stage2.* < stage2.method_options.<method>):")
+        print("\n".join(f"# {line}" for line in format_settings(cfg, resolved).splitlines()))
+        return 0
     try:
-        run(load_config(args.config, overrides))
+        run(cfg, overwrite=args.overwrite)
     except TrainingInterrupted as stop:
         print(f"ltzoo train: {stop}", file=sys.stderr)
         return 143
@@ -153,9 +163,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from ltzoo.errors import InputError
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (InputError, FileNotFoundError) as error:  # the user's input: one line; anything else is a bug
         print(f"ltzoo {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
 import timm
+from ltzoo.errors import InputError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -42,7 +43,7 @@ def save_pretrained(
     ``data_config`` (``input_size``, ``mean``, ``std``, ...) records the preprocessing the weights
     were trained with; ``extra`` goes under the ``ltzoo`` key (class counts, results, recipe).
     """
-    from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic
+    from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
 
     directory = Path(directory)
     local = ("state_dict", "file", "source", "hf_hub_id", "hf_hub_filename", "url", "tag")
@@ -73,7 +74,7 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
     if num_classes is not None:
         saved = json.loads((directory / CONFIG_NAME).read_text()).get("num_classes")
         if saved is not None and saved != num_classes:
-            raise ValueError(
+            raise InputError(
                 f"num_classes={num_classes} does not match the checkpoint in {directory}, which has {saved} classes; "
                 "omit num_classes to keep the checkpoint's, or build a new head with model.reset_classifier(n)"
             )
@@ -95,7 +96,7 @@ def safe_weights_overlay(variant: str, pretrained_cfg: Any = None, overlay: Opti
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay)
     overlay = dict(overlay or {})
     if cfg.hf_hub_filename and not cfg.hf_hub_filename.endswith(".safetensors"):
-        raise ValueError(f"hf_hub_filename={cfg.hf_hub_filename!r} is not a .safetensors file; ltzoo loads Hub weights "
+        raise InputError(f"hf_hub_filename={cfg.hf_hub_filename!r} is not a .safetensors file; ltzoo loads Hub weights "
                          "from safetensors only (pickled weights can run code when loaded)")
     if cfg.source == "local-dir" and cfg.file:
         folder = Path(cfg.file)
@@ -111,14 +112,13 @@ def safe_weights_overlay(variant: str, pretrained_cfg: Any = None, overlay: Opti
 def _write_recipe(recipe: Any, path: Path) -> None:
     import yaml
 
+    from ltzoo.atomic import write_text_atomic
+
     if isinstance(recipe, (str, Path)):
         shutil.copyfile(recipe, path)
-    elif isinstance(recipe, dict):
-        path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    else:  # a RunConfig
-        from ltzoo.train.config import save_config
-
-        save_config(recipe, path)
+    else:  # a dict, or a RunConfig (a pydantic model)
+        values = recipe if isinstance(recipe, dict) else recipe.model_dump()
+        write_text_atomic(path, yaml.safe_dump(values, sort_keys=False))
 
 
 def export_for_hub(source: Any, out_dir: Union[str, Path], repo_id: str = "ltzoo-model",
@@ -182,7 +182,7 @@ def push_to_hub(source: Any, repo_id: str, *, results: Optional[Dict[str, Any]] 
     from huggingface_hub import HfApi
 
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"repo_id={repo_id!r} is not an 'org/name' repository id")
+        raise InputError(f"repo_id={repo_id!r} is not an 'org/name' repository id")
     with tempfile.TemporaryDirectory(prefix="ltzoo-push-") as tmp:
         folder = export_for_hub(source, tmp, repo_id=repo_id, results=results, recipe=recipe)
         api = HfApi()

@@ -97,6 +97,30 @@ def _stage2_state(state: Dict[str, torch.Tensor]) -> List[str]:
     return lines
 
 
+def _calibration(extra: Dict[str, Any]) -> List[str]:
+    """What the card says about the deployed probabilities: calibrated (how, on which split, ECE and
+    NLL before/after), or plainly not."""
+    c = extra.get("calibration")
+    if not c:
+        return ["This model is **not calibrated**: its probabilities are the raw softmax of the deployed head. "
+                "Fit a temperature (and a prior shift) on a validation split with `ltzoo calibrate RUN_DIR` "
+                "before relying on them.", ""]
+    prior = c.get("target_prior", "uniform")
+    prior = prior if isinstance(prior, str) else "given per class"
+    lines = [f"The deployed logits are `z / T + b`: temperature T = {c['temperature']:.4f} fitted on the "
+             f"{c.get('fitted_on', 'validation split')}, then a logit adjustment to the `{prior}` class prior "
+             f"(strength {c.get('tau', 0):g}).", ""]
+    scores = c.get("scores")
+    if scores:
+        lines += [f"| {scores.get('split', 'test')} split | ECE % | NLL |", "|---|---|---|"]
+        for name in ("before", "after"):
+            row = scores.get(name, {})
+            if _is_number(row.get("ece")) and _is_number(row.get("nll")):
+                lines.append(f"| {name} calibration | {row['ece']:.2f} | {row['nll']:.4f} |")
+        lines.append("")
+    return lines
+
+
 def build_model_card(config: Dict[str, Any], state: Dict[str, torch.Tensor], repo_id: str,
                      results: Optional[Dict[str, Any]] = None, plot: Optional[str] = None,
                      files: Optional[List[str]] = None):
@@ -131,6 +155,7 @@ def build_model_card(config: Dict[str, Any], state: Dict[str, torch.Tensor], rep
                  "Many / Medium / Few: classes with > 100 / 20-100 / < 20 training images.", ""]
     if plot:
         body += ["## Per-class accuracy", "", f"![per-class accuracy]({plot})", ""]
+    body += ["## Calibration", "", *_calibration(extra)]
     body += ["## Stage-2 state carried by the weights", "",
              *(_stage2_state(state) or ["- none (the stage-1 linear classifier, uncalibrated)"]), ""]
     counts, names = extra.get("class_counts"), config.get("label_names")

@@ -13,8 +13,10 @@ import fnmatch
 from importlib import metadata
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
+from ltzoo.errors import InputError
 
-class UnknownNameError(ValueError):
+
+class UnknownNameError(InputError):
     """A name that is not in a registry; the message lists the valid names."""
 
 

@@ -37,6 +37,9 @@ def test_two_process_training_completes(two_process_run):
     assert len(log) == 10
     # 390 training images, global batch 64 -> 32 per process -> ceil(13 / 2) = 7 steps per epoch
     assert log[0]["global_step"] == 7
+    # loss and accuracy are over both processes' batches: every training image counted (a rank-0-only
+    # log would count at most 7 x 32 = 224), padding of the last uneven batch at most one batch
+    assert all(390 <= row["images"] <= 390 + 64 for row in log), [row["images"] for row in log]
     results = json.loads((out / "results.json").read_text())
     assert results["methods"]["lws"]["num_samples"] == 300  # every test image once, none duplicated
 

@@ -28,7 +28,9 @@ def test_iwb_paper_hyperparameters(path, stage1, iwb):
     """Dang et al., AAAI'24, Implementation details (stage 1 and stage 2 per dataset)."""
     cfg = load_config(RECIPES / path)
     assert (cfg.stage1.batch_size, cfg.stage1.lr, cfg.stage1.weight_decay, cfg.stage1.epochs) == stage1
-    options = cfg.stage2.method_options["iwb"]
-    settings = cfg.stage2.settings_for("iwb", options)
-    assert (settings["batch_size"], settings["lr"], options["lam"], settings["epochs"]) == iwb
+    from ltzoo.train.stage2.spec import resolve
+
+    effective = resolve("iwb", cfg.stage2)
+    s = effective.settings
+    assert (s.batch_size, s.lr, effective.options["lam"], s.epochs) == iwb
     assert "iwb" in cfg.stage2.methods

@@ -9,7 +9,7 @@ from ltzoo.heads import create_head
 from ltzoo.train.config import Stage2Config
 from ltzoo.train.features import FeatureSet, extract_features
 from ltzoo.train.stage2 import fit_stage2
-from ltzoo.train.stage2.common import cosine_lr, train_head
+from ltzoo.train.stage2.common import train_head
 from ltzoo.losses import create_loss
 
 
@@ -35,13 +35,6 @@ def _per_class_acc(head, data):
     return [float((pred[data.labels == c] == c).float().mean()) for c in range(3)]
 
 
-def test_cosine_schedule_values():
-    assert cosine_lr(0.1, 0.0) == pytest.approx(0.1)
-    assert cosine_lr(0.1, 0.5) == pytest.approx(0.05)
-    assert cosine_lr(0.1, 1.0) == pytest.approx(0.0)
-    assert cosine_lr(0.1, 0.05, warmup=0.1) == pytest.approx(0.05)
-
-
 @pytest.mark.parametrize("method", ["lws", "crt", "tau"])
 def test_balanced_stage2_raises_tail_accuracy(method):
     train = _imbalanced_features(0)
@@ -59,9 +52,20 @@ def test_tau_picks_the_best_tau_on_validation():
     val = _imbalanced_features(2, counts=(100, 100, 100))
     stage1 = _biased_linear(train)
     head = fit_stage2("tau", stage1, train, val, np.array([200, 50, 10]), Stage2Config(tau_grid=[0.0, 1.0, 2.0]), seed=0)
-    scores = head.selection["val_mean_per_class_accuracy"]
+    scores = head.selection["mean_per_class_accuracy"]
     assert float(head.tau) == [0.0, 1.0, 2.0][int(np.argmax(scores))]
-    assert len(scores) == 3
+    assert len(scores) == 3 and head.selection["split"] == "val"
+
+
+def test_tau_without_validation_split_needs_select_on_train():
+    train = _imbalanced_features(0)
+    stage1 = _biased_linear(train)
+    counts = np.array([200, 50, 10])
+    with pytest.raises(ValueError, match="stage2.select_on=train"):
+        fit_stage2("tau", stage1, train, None, counts, Stage2Config(), seed=0)
+    with pytest.warns(UserWarning, match="choosing on the training features"):
+        head = fit_stage2("tau", stage1, train, None, counts, Stage2Config(select_on="train"), seed=0)
+    assert head.selection["split"] == "train"
 
 
 def test_ncm_uses_class_means_of_normalised_features():

@@ -78,7 +78,7 @@ def test_each_expert_trains_on_its_half_only(monkeypatch):
     seen = []
 
     def recording_train_head(head, params, train, loss_fn, **settings):
-        seen.append((sorted(set(train.labels.tolist())), settings["grad_clip"]))
+        seen.append((sorted(set(train.labels.tolist())), settings["settings"].grad_clip))
         return train_head(head, params, train, loss_fn, **settings)
 
     monkeypatch.setattr(module, "train_head", recording_train_head)

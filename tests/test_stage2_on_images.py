@@ -107,7 +107,7 @@ def test_last_block_of_a_timm_backbone_is_its_last_stage():
 def test_config_fields():
     assert not uses_images(Stage2Config()) and uses_images(Stage2Config(augment=True))
     assert uses_images(Stage2Config(retrain="last_block"))
-    with pytest.raises(ConfigError, match="stage2.retrain='backbone' is not allowed; allowed: classifier, last_block, all"):
+    with pytest.raises(ConfigError, match="stage2.retrain='backbone' is not allowed: input should be 'classifier', 'last_block' or 'all'"):
         load_config(None, ["stage2.retrain=backbone"])
 
 

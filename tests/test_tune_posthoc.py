@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 
-
 from ltzoo.cli import main  # noqa: E402
 from ltzoo.train.config import load_config  # noqa: E402
 from ltzoo.tuning import tune_posthoc  # noqa: E402
@@ -74,3 +73,32 @@ def test_posthoc_errors_name_what_is_allowed(run_dir, capsys):
     assert "--method 'crt' is not allowed; the run's methods are stage1, lws, tau, ncm" in capsys.readouterr().err
     assert main(["tune", str(run_dir), "--param", "tau=uniform:0:3", "--param", "stage1.lr=uniform:0.1:0.2"]) == 2
     assert "post-hoc ranges can be given for tau, logit_adjust" in capsys.readouterr().err
+
+
+def test_posthoc_and_calibrate_deploy_the_same_composition(run_dir, tmp_path):
+    """Temperature + logit adjustment of strength 1 on the deployed head: `ltzoo tune --posthoc` and
+    `ltzoo calibrate` deploy the same z / T + b (T fitted on the raw validation logits first)."""
+    import shutil
+
+    import timm
+
+    from ltzoo.train.calibrate import calibrate_run
+
+    report = tune_posthoc(run_dir, posthoc=["temperature", "logit_adjust"], trials=1,
+                          params=["logit_adjust=uniform:0.9999999:1"], output_dir=str(tmp_path / "posthoc"))
+    tuned = timm.create_model(f"local-dir:{report['model_dir']}", pretrained=True).eval()
+    copy = tmp_path / "calibrated"
+    shutil.copytree(run_dir, copy)
+    calibrated = calibrate_run(copy, target_prior="uniform")["calibration"]
+    assert float(tuned.calibration.temperature) == pytest.approx(calibrated["temperature"], rel=1e-4)
+    assert torch.allclose(tuned.calibration.bias, torch.tensor(calibrated["bias"]), atol=1e-5)
+
+
+def test_logit_calibration_compiles_without_graph_breaks():
+    from ltzoo.models.calibration import LogitCalibration
+
+    calibration = LogitCalibration(3)
+    calibration.set(temperature=2.0, bias=torch.tensor([0.5, 0.0, -0.5]))
+    compiled = torch.compile(calibration, fullgraph=True, backend="eager")
+    z = torch.tensor([[2.0, 4.0, 6.0]])
+    assert torch.allclose(compiled(z), torch.tensor([[1.5, 2.0, 2.5]]))  # z / T + b

@@ -46,7 +46,7 @@ def test_space_checks_keys_and_values_against_the_recipe():
     SearchSpace.parse(["stage1.weight_decay=loguniform:1e-5:1e-1", "stage2.method_options.iwb.lam=uniform:0.01:0.3"]).check()
     with pytest.raises(ConfigError, match="unknown config key 'stage1.wieght_decay'; did you mean 'stage1.weight_decay'"):
         SearchSpace.parse(["stage1.wieght_decay=loguniform:1e-5:1e-1"]).check()
-    with pytest.raises(ConfigError, match=r"stage1.epochs=1.0 is not allowed: expected int"):
+    with pytest.raises(ConfigError, match=r"stage1.epochs=1.0 is not allowed: input should be a valid integer"):
         SearchSpace.parse(["stage1.epochs=uniform:1:3"]).check()
     with pytest.raises(ConfigError, match="stage2.method_options.iwb: lamda not allowed; options of 'iwb': .*lam"):
         SearchSpace.parse(["stage2.method_options.iwb.lamda=uniform:0.01:0.3"]).check()

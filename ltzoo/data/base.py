@@ -25,13 +25,14 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ltzoo.data.longtail import class_groups, longtail_indices, make_profile, stratified_split
+from ltzoo.errors import InputError
 
 SPLITS = ("train", "val", "test")
 
 
 def check_split(split: str) -> str:
     if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not a split; allowed: {', '.join(SPLITS)}")
+        raise InputError(f"split={split!r} is not a split; allowed: {', '.join(SPLITS)}")
     return split
 
 
@@ -40,7 +41,7 @@ def check_labels(targets, num_classes: int, where: str) -> np.ndarray:
     targets = np.asarray(targets).astype(np.int64, copy=False)
     bad = np.flatnonzero((targets < 0) | (targets >= num_classes))
     if bad.size:
-        raise ValueError(f"label {int(targets[bad[0]])} (item {int(bad[0])}) in {where} is outside "
+        raise InputError(f"label {int(targets[bad[0]])} (item {int(bad[0])}) in {where} is outside "
                          f"[0, {num_classes}): {bad.size} such labels")
     return targets
 
@@ -50,7 +51,7 @@ def require_training_images(counts, classes: Sequence[str], where: str) -> None:
     empty = np.flatnonzero(np.asarray(counts) == 0)
     if empty.size:
         c = int(empty[0])
-        raise ValueError(f"class {c} ({classes[c]!r}) has no training images in {where} "
+        raise InputError(f"class {c} ({classes[c]!r}) has no training images in {where} "
                          f"({empty.size} empty classes); use a smaller imbalance or a larger n_max")
 
 
@@ -64,7 +65,7 @@ def split_indices(train_targets, classes: Sequence[str], split: str, *, imbalanc
     """
     check_split(split)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+        raise InputError(f"seed={seed!r} must be an integer >= 0")
     num_classes = len(classes)
     train_targets = check_labels(train_targets, num_classes, f"the training set of {where}")
     pool = np.arange(len(train_targets))
@@ -76,7 +77,7 @@ def split_indices(train_targets, classes: Sequence[str], split: str, *, imbalanc
     counts = np.bincount(train_targets[pool[tr]], minlength=num_classes).astype(np.int64)
     require_training_images(counts, classes, f"{where} (imbalance={imbalance!r}, profile={profile!r})")
     if split == "val" and val_fraction == 0:
-        raise ValueError(f"split='val' of {where} is empty with val_fraction=0; pass val_fraction > 0 "
+        raise InputError(f"split='val' of {where} is empty with val_fraction=0; pass val_fraction > 0 "
                          "(e.g. 0.2) to carve a validation set from the long-tailed training set")
     return {"train": pool[tr], "val": pool[va], "test": None}[split], counts
 

@@ -20,6 +20,7 @@ import numpy as np
 from ltzoo.data.base import ArrayLTDataset
 from ltzoo.data.stats import MEAN_STD
 from ltzoo.registry import DATASETS
+from ltzoo.errors import InputError
 
 
 def _missing(name: str, root, folder: str) -> FileNotFoundError:
@@ -43,12 +44,12 @@ def load_cifar(name: str, root, num_classes: int, download: bool = False):
             with np.load(path, allow_pickle=False) as z:
                 missing = [k for k in ("x", "y") if k not in z.files]
                 if missing:
-                    raise ValueError(f"{path} lacks the key(s) {missing}; expected x (N,32,32,3) uint8 and y")
+                    raise InputError(f"{path} lacks the key(s) {missing}; expected x (N,32,32,3) uint8 and y")
                 arrays.append((z["x"], z["y"], [str(c) for c in z["classes"]] if "classes" in z.files else None))
         (train_x, train_y, classes), (test_x, test_y, _) = arrays
         classes = classes or [str(c) for c in range(num_classes)]
         if len(classes) != num_classes:
-            raise ValueError(f"{npz[0]} lists {len(classes)} classes; {name} has {num_classes}")
+            raise InputError(f"{npz[0]} lists {len(classes)} classes; {name} has {num_classes}")
         return train_x, train_y, test_x, test_y, classes
     if not (download or os.path.isdir(os.path.join(root, folder))):
         raise _missing(name, root, folder)

@@ -15,6 +15,7 @@ import os
 from ltzoo.data.files import FileLTDataset
 from ltzoo.data.stats import MEAN_STD
 from ltzoo.registry import DATASETS
+from ltzoo.errors import InputError
 
 
 def scan(folder: str, class_to_idx=None):
@@ -27,7 +28,7 @@ def scan(folder: str, class_to_idx=None):
         classes = sorted(class_to_idx, key=class_to_idx.get)
         extra = sorted(set(find_classes(folder)[0]) - set(class_to_idx))
         if extra:
-            raise ValueError(f"{folder} has class folders {extra} that the training tree lacks")
+            raise InputError(f"{folder} has class folders {extra} that the training tree lacks")
     samples = make_dataset(folder, class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
     return samples, classes
 

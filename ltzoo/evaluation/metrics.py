@@ -26,7 +26,7 @@ import torch
 
 from ._common import as_counts, as_float64, check_logits_targets, counts_to_list, row_chunks
 
-__all__ = ["evaluate_logits", "expected_calibration_error", "weight_norms"]
+__all__ = ["evaluate_logits", "expected_calibration_error", "mean_per_class_accuracy", "per_class_accuracy", "weight_norms"]
 
 
 def _groups(counts: Any, many: float = 100, few: float = 20) -> Dict[str, List[int]]:
@@ -151,10 +151,7 @@ def evaluate_logits(
     for k in ks:
         out[f"top{k}"] = float(s[f"top{k}"].mean() * 100.0)
 
-    per_n = torch.bincount(y, minlength=num_classes).to(torch.float64)
-    per_hit = torch.bincount(y, weights=correct, minlength=num_classes)
-    has = per_n > 0
-    acc = torch.where(has, per_hit / per_n.clamp_min(1) * 100.0, torch.zeros_like(per_n))
+    acc, has = per_class_accuracy(correct, y, num_classes)
     groups = {**_groups(counts, many, few), **_halves(counts)}
     for name, idx in groups.items():
         out[name] = _mean_over(acc, has, idx)
@@ -168,6 +165,23 @@ def evaluate_logits(
     out["thresholds"] = {"many": _number(many), "few": _number(few)}
     out["group_sizes"] = {name: len(idx) for name, idx in groups.items()}
     return out
+
+
+def per_class_accuracy(correct: torch.Tensor, targets: torch.Tensor, num_classes: int):
+    """``(accuracy, has)``: per-class accuracy in percent (float64, 0 where a class has no sample)
+    and the mask of classes with samples, from per-sample ``correct`` flags."""
+    per_n = torch.bincount(targets, minlength=num_classes).to(torch.float64)
+    per_hit = torch.bincount(targets, weights=correct.to(torch.float64), minlength=num_classes)
+    has = per_n > 0
+    return torch.where(has, per_hit / per_n.clamp_min(1) * 100.0, torch.zeros_like(per_n)), has
+
+
+def mean_per_class_accuracy(logits: Any, targets: Any) -> float:
+    """Balanced accuracy (percent): the mean over classes with samples of their top-1 accuracy
+    (what methods that choose on a validation split maximise, and ``evaluate_logits``'s ``mean_per_class``)."""
+    z, y = check_logits_targets(logits, targets)
+    acc, has = per_class_accuracy((z.argmax(1).cpu() == y).double(), y, z.shape[1])
+    return float(acc[has].mean())
 
 
 def weight_norms(weight: Any) -> List[float]:

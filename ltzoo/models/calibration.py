@@ -1,15 +1,27 @@
-"""Post-hoc logit calibration carried by the model: ``z' = z / T + b``.
+"""Post-hoc logit calibration carried by the model: ``z' = z / T + b``, the one composition
+ltzoo deploys.
 
 ``T`` is the temperature of temperature scaling (Guo et al., "On Calibration of Modern Neural
-Networks", ICML'17, Sec. 4.2), fitted on validation logits; ``b`` is a per-class logit
-adjustment, ``b = tau * (log pi_target - log pi_train)``, that moves the predictions to a
-deployment population whose class prior ``pi_target`` differs from training (Menon et al.,
-"Long-Tail Learning via Logit Adjustment", ICLR'21, Eq. 4 applied post hoc). Both are buffers,
-so a saved and reloaded model predicts exactly the same. The identity (T = 1, b = 0) by default.
+Networks", ICML'17, Sec. 4.2), fitted first, on the raw validation logits (the validation split
+follows the training prior); ``b`` is a per-class logit adjustment added after it,
+``b = s * (log pi_target - log pi_train)``, that moves the calibrated log-posterior to a
+deployment population with class prior ``pi_target`` (Menon et al., "Long-Tail Learning via Logit
+Adjustment", ICLR'21, Eq. 4 applied post hoc; ``s = 1`` is Bayes' rule for a prior shift).
+``ltzoo calibrate`` and ``ltzoo tune --posthoc`` both fit ``T`` this way and search or set ``s``
+on top, so the same words give the same deployed model. Both are buffers, so a saved and
+reloaded model predicts exactly the same. The identity (T = 1, b = 0) by default.
+
+``forward`` is pure tensor arithmetic: no value is read back to the host, so it costs no device
+sync and compiles into one graph (``torch.compile(fullgraph=True)``).
 """
 
 import torch
 import torch.nn as nn
+
+
+def calibrated(logits: torch.Tensor, temperature, bias) -> torch.Tensor:
+    """``logits / temperature + bias``: the deployed calibration (temperature first, then the prior)."""
+    return logits / temperature + bias
 
 
 class LogitCalibration(nn.Module):
@@ -31,9 +43,8 @@ class LogitCalibration(nn.Module):
 
     @property
     def is_identity(self) -> bool:
+        """True when the buffers leave logits unchanged (reads them on the host: not for hot paths)."""
         return float(self.temperature) == 1.0 and not bool(self.bias.any())
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.is_identity:
-            return logits
-        return logits / self.temperature + self.bias.to(logits.dtype)
+        return calibrated(logits, self.temperature.to(logits.dtype), self.bias.to(logits.dtype))

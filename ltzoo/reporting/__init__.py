@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from ltzoo.reporting import figures as F
 from ltzoo.reporting.runs import RunData, load_run, reliability_bins
+from ltzoo.errors import InputError
 
 #: file stem -> (caption, function of the runs)
 RUN_FIGURES = {
@@ -52,9 +53,9 @@ def make_report(
 ) -> Dict[str, Any]:
     """Write every figure the inputs allow and the page; returns ``{"figures": {stem: path}, "html", "markdown", "notes"}``."""
     if not run_dirs and not study:
-        raise ValueError("nothing to report: give run folders and/or --study URL")
+        raise InputError("nothing to report: give run folders and/or --study URL")
     if labels and len(labels) != len(run_dirs):
-        raise ValueError(f"--labels has {len(labels)} names for {len(run_dirs)} run folders")
+        raise InputError(f"--labels has {len(labels)} names for {len(run_dirs)} run folders")
     loaded = None
     if study:
         from ltzoo.reporting import study as S

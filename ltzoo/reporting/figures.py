@@ -20,6 +20,7 @@ import numpy as np
 from ltzoo.reporting.runs import RunData
 from ltzoo.reporting.style import (GROUP_COLORS, GROUP_NAMES, RUN_LINESTYLES, RUN_MARKERS, figure, grid_shape,
                                    integer_axis, log_axis, method_color, save, spans_decades)
+from ltzoo.errors import InputError
 
 
 FEW_SAMPLES = 5  # reliability bins with fewer samples are drawn faded
@@ -219,7 +220,7 @@ def reliability(runs: Sequence[RunData], path: Path) -> Path:
     """Reliability diagram per method: accuracy per confidence bin against the diagonal (Guo et al.)."""
     panels = [(run, m, run.reliability[m]) for run in runs for m in run.methods if m in run.reliability]
     if not panels:
-        raise ValueError("no reliability data: the runs' models could not be reloaded")
+        raise InputError("no reliability data: the runs' models could not be reloaded")
     rows, cols = grid_shape(len(panels), 3)
     fig = figure(3.6 * cols, 3.6 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()

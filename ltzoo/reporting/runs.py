@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from ltzoo.errors import InputError
 
 
 @dataclass
@@ -58,7 +59,8 @@ def run_reliability(run_dir: Path, data_root: Optional[str] = None, num_bins: in
     from ltzoo.hub import load_pretrained
     from ltzoo.train.config import load_config
     from ltzoo.train.features import extract_features, head_logits
-    from ltzoo.train.reload import check_run_dir, load_heads
+    from ltzoo.run_folder import check_run_dir
+    from ltzoo.train.reload import load_heads
     from ltzoo.train.run import build_datasets
 
     run_dir = check_run_dir(run_dir)
@@ -80,7 +82,7 @@ def load_run(path, label: Optional[str] = None, methods: Optional[Sequence[str]]
     if methods:
         unknown = [m for m in methods if m not in results["methods"]]
         if unknown:
-            raise ValueError(f"--methods {','.join(unknown)} not in run {str(path)!r}; its methods: {', '.join(results['methods'])}")
+            raise InputError(f"--methods {','.join(unknown)} not in run {str(path)!r}; its methods: {', '.join(results['methods'])}")
         results["methods"] = {m: results["methods"][m] for m in methods}
     log_path = path / "log.jsonl"
     log = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.is_file() else []

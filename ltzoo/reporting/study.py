@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from ltzoo.reporting.style import figure, grid_shape, integer_axis, save
+from ltzoo.errors import InputError
 
 
 def load_study(storage: str, study_name: Optional[str] = None):
@@ -22,10 +23,10 @@ def load_study(storage: str, study_name: Optional[str] = None):
     names = optuna.study.get_all_study_names(storage=storage)
     if study_name is None:
         if len(names) != 1:
-            raise ValueError(f"--study {storage!r} holds {len(names)} studies ({', '.join(names) or 'none'}); name one with --study-name")
+            raise InputError(f"--study {storage!r} holds {len(names)} studies ({', '.join(names) or 'none'}); name one with --study-name")
         study_name = names[0]
     if study_name not in names:
-        raise ValueError(f"--study-name {study_name!r} is not in {storage!r}; its studies: {', '.join(names) or '(none)'}")
+        raise InputError(f"--study-name {study_name!r} is not in {storage!r}; its studies: {', '.join(names) or '(none)'}")
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
@@ -40,7 +41,7 @@ def optimisation_history(study, path: Path) -> Path:
     """Objective per trial, the best so far, and where trials were pruned."""
     complete, pruned = _trials(study)
     if not complete and not pruned:
-        raise ValueError(f"study {study.study_name!r} has no finished trial to plot")
+        raise InputError(f"study {study.study_name!r} has no finished trial to plot")
     objective = study.user_attrs.get("objective", "objective")
     fig = figure(8, 4.2)
     ax = fig.add_subplot()
@@ -70,7 +71,7 @@ def parameter_slices(study, path: Path) -> Path:
     """Objective against each searched parameter (log axis for log-uniform ranges); colour = trial number."""
     complete, _ = _trials(study)
     if not complete:
-        raise ValueError(f"study {study.study_name!r} has no complete trial to plot")
+        raise InputError(f"study {study.study_name!r} has no complete trial to plot")
     names = sorted({name for t in complete for name in t.params})
     rows, cols = grid_shape(len(names), 3)
     fig = figure(4.6 * cols, 3.8 * rows)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
+from ltzoo.errors import InputError
 
 CALIBRATION_FILE = "calibration.json"
 COLUMNS = (("All", "top1"), ("Many", "many"), ("Medium", "medium"), ("Few", "few"), ("ECE", "ece"), ("NLL", "nll"))
@@ -53,19 +54,19 @@ def parse_target_prior(spec: Union[None, str, Sequence[Any]], class_names: Seque
             missing = [name for name in class_names if name not in value]
             unknown = sorted(set(value) - set(class_names))
             if missing or unknown:
-                raise ValueError(f"target prior {path}: classes missing {missing[:10]}, unknown {unknown[:10]}; "
+                raise InputError(f"target prior {path}: classes missing {missing[:10]}, unknown {unknown[:10]}; "
                                  f"the mapping must name every class of the run: {', '.join(class_names[:10])}, ...")
             value = [value[name] for name in class_names]
         spec = value
     try:
         prior = [float(v) for v in spec]
     except (TypeError, ValueError):
-        raise ValueError(f"target prior {spec!r} is not allowed; give uniform, train, a .json file or "
+        raise InputError(f"target prior {spec!r} is not allowed; give uniform, train, a .json file or "
                          f"{num_classes} numbers") from None
     if len(prior) != num_classes:
-        raise ValueError(f"target prior has {len(prior)} values; the run has {num_classes} classes")
+        raise InputError(f"target prior has {len(prior)} values; the run has {num_classes} classes")
     if any(not (p >= 0) for p in prior) or sum(prior) <= 0:
-        raise ValueError("target prior values must be >= 0 with a positive sum")
+        raise InputError("target prior values must be >= 0 with a positive sum")
     return prior
 
 
@@ -74,15 +75,15 @@ def calibrate_run(run_dir: Union[str, Path], target_prior: Union[None, str, Sequ
     """Fit ``T`` on validation, set the prior adjustment, re-save the model; returns the report."""
     from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
     from ltzoo.hub import CONFIG_NAME, load_pretrained, save_pretrained
-    from ltzoo.train.checkpoint import write_json_atomic
+    from ltzoo.atomic import write_json_atomic
     from ltzoo.train.config import load_config
     from ltzoo.train.features import predict_logits
-    from ltzoo.train.reload import check_run_dir
+    from ltzoo.run_folder import check_run_dir
     from ltzoo.train.run import build_datasets
 
     run_dir = check_run_dir(run_dir)
     if not tau >= 0:
-        raise ValueError(f"tau={tau} is not allowed; it must be >= 0")
+        raise InputError(f"tau={tau} is not allowed; it must be >= 0")
     cfg = load_config(run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else [])
     saved = json.loads((run_dir / CONFIG_NAME).read_text())
     results = json.loads((run_dir / "results.json").read_text())
@@ -90,7 +91,7 @@ def calibrate_run(run_dir: Union[str, Path], target_prior: Union[None, str, Sequ
     prior = parse_target_prior(target_prior, class_names)
     splits = build_datasets(cfg)
     if splits["val"] is None:
-        raise ValueError(f"run {run_dir} has no validation split (data.val_fraction=0): temperature scaling needs "
+        raise InputError(f"run {run_dir} has no validation split (data.val_fraction=0): temperature scaling needs "
                          "held-out training data; retrain with data.val_fraction > 0 (never fit it on test)")
 
     model = load_pretrained(run_dir).eval()
@@ -115,6 +116,8 @@ def calibrate_run(run_dir: Union[str, Path], target_prior: Union[None, str, Sequ
     calibration = {
         "temperature": float(model.calibration.temperature), "bias": [float(b) for b in model.calibration.bias],
         "target_prior": prior, "tau": float(tau), "fitted_on": f"validation split ({len(val_targets)} images)",
+        "scores": {"split": "test", **{name: {k: rows[key][k] for k in ("ece", "nll", "top1")}
+                                       for name, key in (("before", "before"), ("after", "temperature+prior"))}},
     }
     data_config = {k: saved["pretrained_cfg"][k] for k in ("input_size", "mean", "std") if k in saved.get("pretrained_cfg", {})}
     extra = dict(saved.get("ltzoo", {}), calibration=calibration)

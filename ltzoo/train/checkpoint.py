@@ -1,4 +1,4 @@
-"""Atomic writes and training checkpoints.
+"""Training checkpoints (atomic writes: ltzoo.atomic).
 
 Files are written beside their target, flushed, then renamed over it; checkpoint folders are
 written under a temporary name, sealed with a manifest (sizes + SHA-256), then renamed. A crash
@@ -14,44 +14,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-import safetensors.torch
-import torch
-
-
-def _atomic(path: Union[str, Path], write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_text_atomic(path: Union[str, Path], text: str) -> Path:
-    return _atomic(path, lambda handle: handle.write(text.encode("utf-8")))
-
-
-def write_json_atomic(path: Union[str, Path], obj: Any) -> Path:
-    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def save_safetensors_atomic(tensors: Dict[str, torch.Tensor], path: Union[str, Path], metadata=None) -> Path:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    data = safetensors.torch.save(tensors, metadata=metadata)
-    return _atomic(path, lambda handle: handle.write(data))
+from ltzoo.atomic import write_json_atomic
+from ltzoo.run_folder import CHECKPOINTS, fingerprint
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,13 +38,17 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def seal(folder: Path, progress: Dict[str, Any]) -> None:
-    """Record every file's size and digest; a checkpoint without a valid manifest is incomplete."""
+def seal(folder: Path, progress: Dict[str, Any], settings: Optional[Dict[str, Any]] = None) -> None:
+    """Record every file's size and digest (and the run's trajectory ``settings``, see
+    :func:`ltzoo.run_folder.trajectory_settings`); a checkpoint without a valid manifest is incomplete."""
     files = {
         str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _digest(p)}
         for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST
     }
-    write_json_atomic(folder / MANIFEST, {"progress": progress, "files": files})
+    manifest = {"progress": progress, "files": files}
+    if settings is not None:
+        manifest.update(settings=settings, fingerprint=fingerprint(settings))
+    write_json_atomic(folder / MANIFEST, manifest)
 
 
 def verify(folder: Path) -> Optional[str]:
@@ -104,12 +76,17 @@ def progress_of(folder: Path) -> Dict[str, Any]:
     return json.loads((folder / MANIFEST).read_text())["progress"]
 
 
+def settings_of(folder: Path) -> Optional[Dict[str, Any]]:
+    """The trajectory settings the checkpoint was written with (None for older checkpoints)."""
+    return json.loads((folder / MANIFEST).read_text()).get("settings")
+
+
 class CheckpointManager:
     """``RUN/checkpoints/step_000123`` folders: save (atomically), find the newest good one, prune."""
 
-    def __init__(self, run_dir: Union[str, Path], keep: int = 2):
-        self.root = Path(run_dir) / "checkpoints"
-        self.keep = keep
+    def __init__(self, run_dir: Union[str, Path], keep: int = 2, settings: Optional[Dict[str, Any]] = None):
+        self.root = Path(run_dir) / CHECKPOINTS
+        self.keep, self.settings = keep, settings
 
     def folders(self) -> List[Path]:
         if not self.root.is_dir():
@@ -127,7 +104,7 @@ class CheckpointManager:
         accelerator.save_state(str(tmp))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            seal(tmp, progress)
+            seal(tmp, progress, self.settings)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)

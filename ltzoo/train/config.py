@@ -1,99 +1,166 @@
-"""Typed run configuration: dataclasses, loaded from YAML, overridable with ``--set key=value``.
+"""Typed run configuration (pydantic models), loaded from YAML, overridable with ``--set key=value``.
 
-Unknown keys and wrong types fail before any work starts, naming the key, the value and what is
-allowed. ``RunConfig()`` with no arguments is the embedded default: long-tailed 8x8 digits.
+Unknown keys, wrong types, wrong choices and out-of-range numbers are all reported in one pass,
+before any work starts, naming the key, the value and what is allowed. YAML is read with the
+YAML 1.2 number rule, so ``5e-4`` and ``1e-3`` are floats in recipes and in ``--set`` (PyYAML's
+YAML 1.1 reads them as strings). ``RunConfig()`` with no arguments is the embedded default:
+long-tailed 8x8 digits.
+
+Stage-2 settings: ``stage2.<key>`` left at ``null`` means "the method's own default"; the
+effective settings of each method are resolved in one place (``ltzoo.train.stage2.spec``) by the
+precedence *method defaults < stage2.* < stage2.method_options.<method>*.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import typing
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ltzoo.atomic import write_text_atomic
+from ltzoo.errors import ConfigError
+from ltzoo.train.schedule import SCHEDULES, Schedule
 
 
-class ConfigError(ValueError):
-    """A recipe or override that does not fit the config schema."""
+# ---- YAML with YAML 1.2 floats ------------------------------------------------------------------
+class _Loader(yaml.SafeLoader):
+    pass
 
 
-@dataclass
-class DataConfig:
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with YAML 1.2 floats (``5e-4`` is 0.0005, not the string ``"5e-4"``)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+# ---- field types: each range written once -------------------------------------------------------
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+Epochs = Annotated[int, Field(ge=0)]
+BatchSize = Annotated[int, Field(ge=1)]
+Momentum = Annotated[float, Field(ge=0, lt=1)]
+Gamma = Annotated[float, Field(gt=0, le=1)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+ScheduleName = Literal["cosine", "multistep", "constant"]
+assert set(ScheduleName.__args__) == set(SCHEDULES)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class DataConfig(_Section):
     dataset: str = "digits_lt"
     root: Optional[str] = None
-    imbalance: float = 20.0
-    profile: str = "exp"
-    val_fraction: float = 0.2
+    imbalance: PositiveFloat = 20.0
+    profile: Literal["exp", "step", "none"] = "exp"
+    val_fraction: Fraction = 0.2
     transform: str = "digits"
     # the preset's options (ltzoo.data.transforms), e.g. cifar: {autoaugment: true, cutout: true}
-    transform_kwargs: Dict[str, Any] = field(default_factory=dict)
+    transform_kwargs: Dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
-    num_workers: int = 0
-    loader: str = "torch"
-    many_threshold: int = 100
-    few_threshold: int = 20
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    loader: Literal["torch", "device", "jpeg"] = "torch"
+    many_threshold: Annotated[int, Field(ge=1)] = 100
+    few_threshold: Annotated[int, Field(ge=1)] = 20
 
 
-@dataclass
-class ModelConfig:
+class ModelConfig(_Section):
     name: str = "resnet32_ce"
     backbone: Optional[str] = None
-    kwargs: Dict[str, Any] = field(default_factory=dict)
+    kwargs: Dict[str, Any] = Field(default_factory=dict)
 
 
-@dataclass
-class Stage1Config:
-    epochs: int = 60
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: int = 0
-    loss: str = "ce"
-    loss_kwargs: Dict[str, Any] = field(default_factory=dict)
+class TrainSettings(_Section):
+    """How one stage trains: optimizer, schedule, sampler. The defaults are stage 2's generic ones
+    (a method's spec may change them); :class:`Stage1Config` declares stage 1's own."""
+
+    epochs: Epochs = 10
+    batch_size: BatchSize = 64
+    lr: PositiveFloat = 0.05
+    momentum: Momentum = 0.9
+    nesterov: bool = False
+    weight_decay: NonNegFloat = 5e-4
+    schedule: ScheduleName = "cosine"
+    milestones: List[NonNegFloat] = Field(default_factory=list)  # epochs, with schedule=multistep
+    gamma: Gamma = 0.1
+    warmup_epochs: NonNegFloat = 0.0
+    warmup_start_lr: NonNegFloat = 0.0
+    sampler: str = "class_balanced"
+    sampler_kwargs: Dict[str, Any] = Field(default_factory=dict)
+    grad_clip: Optional[PositiveFloat] = None
+
+    def schedule_spec(self) -> Schedule:
+        return Schedule(self.schedule, self.epochs, self.warmup_epochs, self.warmup_start_lr, self.milestones, self.gamma)
+
+    @model_validator(mode="after")
+    def _schedule_fits(self):
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.schedule_spec().check()
+        return self
+
+
+TRAINING_KEYS = tuple(TrainSettings.model_fields)
+
+
+class Stage1Config(TrainSettings):
+    epochs: Epochs = 60
     sampler: str = "instance_balanced"
-    sampler_kwargs: Dict[str, Any] = field(default_factory=dict)
-    grad_clip: Optional[float] = None
+    loss: str = "ce"
+    loss_kwargs: Dict[str, Any] = Field(default_factory=dict)
     # an earlier run folder whose stage-1 model is loaded instead of training one
     # (ltzoo.train.shared_stage1): the other stage1 settings are then that run's
     from_run: Optional[str] = None
 
 
-@dataclass
-class Stage2Config:
-    methods: List[str] = field(default_factory=lambda: ["crt", "lws", "tau", "ncm", "iwb"])
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    sampler: str = "class_balanced"
-    tau_grid: List[float] = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(21)])
-    method_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+class Stage2Config(_Section):
+    methods: List[str] = Field(default_factory=lambda: ["crt", "lws", "tau", "ncm", "iwb"])
+    # null = each method's own default (ltzoo.train.stage2.spec); a value applies to every method
+    epochs: Optional[Epochs] = None
+    batch_size: Optional[BatchSize] = None
+    lr: Optional[PositiveFloat] = None
+    momentum: Optional[Momentum] = None
+    nesterov: Optional[bool] = None
+    weight_decay: Optional[NonNegFloat] = None
+    schedule: Optional[ScheduleName] = None
+    milestones: Optional[List[NonNegFloat]] = None
+    gamma: Optional[Gamma] = None
+    warmup_epochs: Optional[NonNegFloat] = None
+    warmup_start_lr: Optional[NonNegFloat] = None
+    sampler: Optional[str] = None
+    sampler_kwargs: Optional[Dict[str, Any]] = None
+    grad_clip: Optional[PositiveFloat] = None
+    tau_grid: List[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(21)])
+    # which split tau (and other choices made on data) is picked on when data.val_fraction is 0:
+    # "val" refuses to pick on training data; "train" allows it, with a warning and the split recorded
+    select_on: Literal["val", "train"] = "val"
+    method_options: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
     deploy: Optional[str] = None
     # what stage 2 re-trains (Kang et al. ICLR'20, Table 1): the classifier on cached features, or on
     # images with the last stage ("last_block") or every encoder layer ("all") unfrozen too; see
     # ltzoo.train.stage2.on_images. augment=True trains on augmented images (encoder frozen unless retrain says).
-    retrain: str = "classifier"
+    retrain: Literal["classifier", "last_block", "all"] = "classifier"
     augment: bool = False
-    encoder_lr_scale: float = 1.0
-    grad_clip: Optional[float] = None
+    encoder_lr_scale: NonNegFloat = 1.0
 
-    def settings_for(self, method: str, options: Dict[str, Any]) -> Dict[str, Any]:
-        """This stage's training settings with ``method``'s own options layered on top."""
-        settings = dict(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
-            weight_decay=self.weight_decay, sampler=self.sampler, sampler_kwargs={}, grad_clip=self.grad_clip,
-        )
-        settings.update({k: v for k, v in options.items() if k in settings})
-        return settings
+    def explicit_training(self) -> Dict[str, Any]:
+        """The training settings this section sets for every method (those not left at null)."""
+        return {k: getattr(self, k) for k in TRAINING_KEYS if getattr(self, k) is not None}
 
 
-@dataclass
-class EngineConfig:
+class EngineConfig(_Section):
     """How stage 1 runs: checkpoints, resume, faults, precision tricks, logging.
 
     ``stage1.batch_size`` is the GLOBAL batch: each of N processes takes
@@ -101,107 +168,78 @@ class EngineConfig:
     same batch and keeps the same learning rate whatever N is (no linear scaling needed).
     """
 
-    checkpoint_every_steps: int = 0
-    keep_checkpoints: int = 2
+    checkpoint_every_steps: Annotated[int, Field(ge=0)] = 0
+    keep_checkpoints: Annotated[int, Field(ge=1)] = 2
+    # none | auto (the newest valid checkpoint of this run folder) | a checkpoint folder
     resume: str = "none"
-    on_nonfinite: str = "error"
-    grad_accumulation: int = 1
+    on_nonfinite: Literal["error", "skip"] = "error"
+    grad_accumulation: Annotated[int, Field(ge=1)] = 1
     channels_last: bool = False
     fused_optimizer: bool = False
     compile: bool = False
     # torch.compile's mode with engine.compile: reduce-overhead replays the step as CUDA graphs
     # (one launch instead of hundreds of small kernels at batch 64); ignored on the CPU by PyTorch
-    compile_mode: str = "default"
-    log_with: List[str] = field(default_factory=list)
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    log_with: List[str] = Field(default_factory=list)
 
 
-@dataclass
-class RunConfig:
+class RunConfig(_Section):
     output_dir: str = "runs/digits_lt"
     seed: int = 0
-    device: str = "auto"
-    mixed_precision: str = "no"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     progress: bool = True
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    stage1: Stage1Config = field(default_factory=Stage1Config)
-    stage2: Stage2Config = field(default_factory=Stage2Config)
-    engine: EngineConfig = field(default_factory=EngineConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    stage1: Stage1Config = Field(default_factory=Stage1Config)
+    stage2: Stage2Config = Field(default_factory=Stage2Config)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
 
-CHOICES = {
-    "mixed_precision": ("no", "bf16", "fp16"),
-    "device": ("auto", "cpu", "cuda"),
-    "data.profile": ("exp", "step", "none"),
-    "stage2.retrain": ("classifier", "last_block", "all"),
-    "engine.on_nonfinite": ("error", "skip"),
-    "data.loader": ("torch", "device", "jpeg"),
-    "engine.compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
-}
+# ---- loading ----------------------------------------------------------------------------------------
+def _allowed_keys(model: type, loc: tuple) -> List[str]:
+    for part in loc[:-1]:
+        annotation = model.model_fields[part].annotation if part in getattr(model, "model_fields", {}) else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(key: str, value: Any, tp: Any) -> Any:
-    """``value`` checked (and int->float widened) against the annotation ``tp``."""
-    origin = typing.get_origin(tp)
-    if origin is Union:
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        return _coerce(key, value, next(a for a in args if a is not type(None)))
-    if origin in (list, List):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}={value!r} is not allowed: expected a list")
-        (item_type,) = typing.get_args(tp) or (Any,)
-        return [_coerce(f"{key}[{i}]", v, item_type) for i, v in enumerate(value)]
-    if origin in (dict, Dict):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}={value!r} is not allowed: expected a mapping")
-        return dict(value)
-    if tp is Any:
-        return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
-        raise ConfigError(f"{key}={value!r} is not allowed: expected {_type_name(tp)}, got {type(value).__name__}")
-    return value
+def _describe(error: Dict[str, Any], root: type) -> str:
+    loc = tuple(str(p) for p in error["loc"])
+    key = ".".join(loc) or "config"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(root, loc)
+        prefix = ".".join(loc[:-1]) + "." if len(loc) > 1 else ""
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        hint = f"; did you mean {prefix + close[0]!r}?" if close else "."
+        return f"unknown config key {key!r}{hint} Allowed keys: {', '.join(prefix + k for k in allowed)}"
+    if error["type"] == "value_error":  # a cross-field check; its message names its own keys
+        section = ".".join(loc)
+        message = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+        return f"{section + '.' if section else ''}{message}"
+    return f"{key}={error.get('input')!r} is not allowed: {error['msg'][0].lower()}{error['msg'][1:]}"
 
 
 def from_dict(cls: type, values: Dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested dict, refusing unknown keys and wrong types."""
+    """Build ``cls`` from a nested dict; every problem is reported at once in one ``ConfigError``."""
     if not isinstance(values, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        full = f"{prefix}{key}"
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f"; did you mean {prefix + close[0]!r}?" if close else "."
-            raise ConfigError(f"unknown config key {full!r}{hint} Allowed keys: {', '.join(prefix + f for f in fields)}")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = from_dict(tp, value or {}, prefix=f"{full}.")
-        else:
-            value = _coerce(full, value, tp)
-            allowed = CHOICES.get(full)
-            if allowed and value not in allowed:
-                raise ConfigError(f"{full}={value!r} is not allowed; allowed: {', '.join(allowed)}")
-            kwargs[key] = value
-    return cls(**kwargs)
+    try:
+        return cls.model_validate(values)
+    except ValidationError as error:
+        problems = [_describe(e, cls) for e in error.errors(include_url=False)]
+        raise ConfigError("; ".join(dict.fromkeys(problems))) from None
 
 
-def to_dict(config: Any) -> Dict[str, Any]:
-    return dataclasses.asdict(config)
+def to_dict(config: BaseModel) -> Dict[str, Any]:
+    return config.model_dump(mode="python")
 
 
 def apply_overrides(values: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]:
     """``["stage1.epochs=5", "data.root=/x"]`` applied to a nested dict (values parsed as YAML)."""
-    values = yaml.safe_load(yaml.safe_dump(values)) or {}
+    values = load_yaml(yaml.safe_dump(values)) or {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r} is not allowed: expected key=value, e.g. stage1.epochs=5")
@@ -212,24 +250,45 @@ def apply_overrides(values: Dict[str, Any], overrides: List[str]) -> Dict[str, A
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = load_yaml(raw)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
     return values
+
+
+def read_recipe(path: Union[str, Path]) -> Dict[str, Any]:
+    """The YAML mapping in ``path`` (``ConfigError`` naming the file, line and column if it is not one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        values = load_yaml(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not a text file (expected a YAML recipe)") from None
+    if values is not None and not isinstance(values, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections (data:, stage1:, ...), "
+                          f"got a {type(values).__name__}")
+    return values or {}
 
 
 def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[List[str]] = None) -> RunConfig:
     """The recipe at ``path`` (or the embedded default) with ``overrides`` applied, validated."""
-    values: Dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
+    values = read_recipe(path) if path is not None else {}
     values = apply_overrides(values, overrides or [])
     return from_dict(RunConfig, values)
 
 
+def dump_config(config: RunConfig) -> str:
+    """The resolved recipe as YAML text (what ``config.yaml`` and ``--print-config`` show)."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
 def save_config(config: RunConfig, path: Union[str, Path]) -> None:
     """Write the recipe as YAML, atomically (a crash leaves the old file or the new one)."""
-    from ltzoo.train.checkpoint import write_text_atomic
-
-    write_text_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False))
+    write_text_atomic(path, dump_config(config))

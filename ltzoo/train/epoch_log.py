@@ -1,5 +1,9 @@
-"""Per-epoch training log: ``log.csv`` and ``log.jsonl`` in the run folder (appended across
-resumes), plus a console line when the progress bar is off. Main process only."""
+"""Per-epoch training log: ``log.csv`` and ``log.jsonl`` in the run folder, plus a console line
+when the progress bar is off. Main process only.
+
+A resumed run first drops the rows of the epochs it is about to train again (those after its
+checkpoint), so each epoch appears once; a run started over (``--overwrite``) starts clean files.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,37 @@ from typing import Any, Dict
 
 from tqdm.auto import tqdm
 
+from ltzoo.atomic import write_text_atomic
+from ltzoo.run_folder import LOG_CSV, LOG_JSONL
+
 
 class EpochLog:
     def __init__(self, run_dir: Path, enabled: bool = True, echo: bool = False):
         self.run_dir, self.enabled, self.echo = Path(run_dir), enabled, echo
 
+    def keep_before(self, epoch: int) -> None:
+        """Drop the rows of ``epoch`` and later (resuming at the start of ``epoch``)."""
+        path = self.run_dir / LOG_JSONL
+        if not self.enabled or not path.is_file():
+            return
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        kept = [row for row in rows if row.get("epoch", -1) < epoch]
+        if len(kept) == len(rows):
+            return
+        write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
+        csv_path = self.run_dir / LOG_CSV
+        if csv_path.is_file():
+            lines = csv_path.read_text().splitlines(keepends=True)
+            write_text_atomic(csv_path, "".join(lines[: 1 + len(kept)]) if kept else "")
+
     def write(self, stats: Dict[str, Any]) -> None:
         if not self.enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "log.jsonl", "a") as handle:
+        with open(self.run_dir / LOG_JSONL, "a") as handle:
             handle.write(json.dumps(stats) + "\n")
-        csv_path = self.run_dir / "log.csv"
-        new = not csv_path.exists()
+        csv_path = self.run_dir / LOG_CSV
+        new = not csv_path.exists() or csv_path.stat().st_size == 0
         with open(csv_path, "a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(stats))
             if new:

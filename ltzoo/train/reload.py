@@ -8,28 +8,17 @@ from typing import Any, Dict, Optional, Union  # noqa: F401
 
 import safetensors.torch
 
-REQUIRED = ("config.yaml", "config.json", "model.safetensors", "results.json", "heads/heads.json")
-
-
-def check_run_dir(run_dir: Union[str, Path]) -> Path:
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder {str(run_dir)!r} does not exist")
-    missing = [name for name in REQUIRED if not (run_dir / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"run folder {str(run_dir)!r} is missing {', '.join(missing)} (a run folder holds {', '.join(REQUIRED)})")
-    return run_dir
-
+from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, SHARED_ENCODER, check_run_dir, read_results
 
 def load_heads(run_dir: Path, in_features: int) -> Dict[str, Any]:
     from ltzoo.heads import create_head
 
-    table = json.loads((run_dir / "heads" / "heads.json").read_text())
-    num_classes = len(json.loads((run_dir / "results.json").read_text())["class_names"])
+    table = json.loads((run_dir / HEADS_TABLE).read_text())
+    num_classes = len(read_results(run_dir)["class_names"])
     heads = {}
     for name, spec in table.items():
         head = create_head(spec["head"], in_features, num_classes, **spec["head_kwargs"])
-        head.load_state_dict(safetensors.torch.load_file(str(run_dir / "heads" / f"{name}.safetensors")))
+        head.load_state_dict(safetensors.torch.load_file(str(run_dir / HEADS_DIR / f"{name}.safetensors")))
         heads[name] = head.eval()
     return heads
 
@@ -64,8 +53,6 @@ def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None, acc
 def encoder_file(run_dir: Path, method: str) -> Optional[Path]:
     """The backbone ``method`` scores with: its own re-trained one, stage 1's, or (None) the
     deployed model's, when no method re-trained encoder layers."""
-    from ltzoo.train.run import HEADS_DIR, SHARED_ENCODER
-
     for name in (f"{method}.encoder.safetensors", SHARED_ENCODER):
         if (run_dir / HEADS_DIR / name).is_file():
             return run_dir / HEADS_DIR / name

@@ -1,15 +1,6 @@
 """One two-stage run: stage 1 joint training, stage-2 classifier methods on cached features,
-evaluation of every method on the test set, and the run folder.
-
-Run folder::
-
-    config.yaml         the resolved recipe (``ltzoo train --config RUN/config.yaml`` reruns it)
-    config.json         timm's config of the deployed model
-    model.safetensors   the deployed model (``stage2.deploy``, default: the last stage-2 method)
-    heads/NAME.safetensors + heads/heads.json   every method's head on the shared encoder
-    heads/NAME.encoder.safetensors + heads/shared.encoder.safetensors   only when a method
-                        re-trained encoder layers (stage2.retrain): its backbone, and stage 1's
-    results.json        metrics per method, class names and training class counts
+evaluation of every method on the test set, and the run folder (layout and rules:
+:mod:`ltzoo.run_folder`).
 """
 
 from __future__ import annotations
@@ -20,11 +11,10 @@ from typing import Any, Dict
 
 import torch
 
-from ltzoo.train.checkpoint import save_safetensors_atomic, write_json_atomic
-from ltzoo.train.config import ConfigError, RunConfig, save_config, to_dict
+from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
+from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, claim
+from ltzoo.train.config import ConfigError, RunConfig, from_dict, save_config, to_dict
 
-HEADS_DIR = "heads"
-SHARED_ENCODER = "shared.encoder.safetensors"  # written when some method re-trained encoder layers
 
 
 def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
@@ -95,7 +85,7 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
     for name, head in heads.items():
         save_safetensors_atomic(head.state_dict(), out / HEADS_DIR / f"{name}.safetensors")
         table[name] = {"head": registered_head_name(head), "head_kwargs": head.head_kwargs}
-    write_json_atomic(out / HEADS_DIR / "heads.json", table)
+    write_json_atomic(out / HEADS_TABLE, table)
     deploy = results["deploy"]
     model.replace_head(heads[deploy])
     arch = f"{model.backbone_name}_{deploy}"
@@ -105,7 +95,7 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
         extra={"class_counts": results["class_counts"], "deployed_method": deploy,
                "top1": results["methods"][deploy]["top1"]},
     )
-    write_json_atomic(out / "results.json", results)
+    write_json_atomic(out / RESULTS, results)
     return out
 
 
@@ -116,7 +106,7 @@ def check_names(cfg: RunConfig) -> None:
     import ltzoo.data  # noqa: F401  (registers datasets, samplers, transforms)
     import ltzoo.losses  # noqa: F401  (registers losses)
     from ltzoo.data.transforms import create_transform
-    from ltzoo.registry import DATASETS, LOSSES, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
+    from ltzoo.registry import DATASETS, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
     from ltzoo.train.stage2 import check_stage2_config
 
     DATASETS.get(cfg.data.dataset)
@@ -125,12 +115,40 @@ def check_names(cfg: RunConfig) -> None:
         create_transform(cfg.data.transform, train=True, **cfg.data.transform_kwargs)
     except ValueError as error:
         raise ConfigError(f"data.transform_kwargs={cfg.data.transform_kwargs!r} is not allowed: {error}") from None
-    LOSSES.get(cfg.stage1.loss)
-    SAMPLERS.get(cfg.stage1.sampler)
-    SAMPLERS.get(cfg.stage2.sampler)
+    from ltzoo.data.samplers import create_sampler
+    from ltzoo.losses import create_loss
+
+    for key, build in (("stage1.loss_kwargs", lambda: create_loss(cfg.stage1.loss, class_counts=[2, 1], **cfg.stage1.loss_kwargs)),
+                       ("stage1.sampler_kwargs", lambda: create_sampler(cfg.stage1.sampler, [0, 1], **cfg.stage1.sampler_kwargs))):
+        try:
+            build()
+        except UnknownNameError:
+            raise
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"{key}={getattr(cfg.stage1, key.split('.')[1])!r} is not allowed: {error}") from None
     if cfg.model.name.split(".")[0] not in ltzoo.list_models():
         raise UnknownNameError(unknown_name_message("model", cfg.model.name, ltzoo.list_models()))
-    check_stage2_config(cfg.stage2)
+    resolved = check_stage2_config(cfg.stage2)
+    for method in resolved.values():
+        if method.settings is not None:
+            SAMPLERS.get(method.settings.sampler)
+    return resolved
+
+
+def format_settings(cfg: RunConfig, resolved: Dict[str, Any]) -> str:
+    """The settings each stage really trains with, one line per stage-2 method."""
+    def line(s) -> str:
+        sched = s.schedule + (f" {s.milestones} x{s.gamma}" if s.schedule == "multistep" else "")
+        warm = f", warm-up {s.warmup_epochs:g} ep from {s.warmup_start_lr:g}" if s.warmup_epochs else ""
+        return (f"{s.epochs} ep, batch {s.batch_size}, lr {s.lr:g} {sched}{warm}, momentum {s.momentum:g}"
+                f"{' nesterov' if s.nesterov else ''}, wd {s.weight_decay:g}, sampler {s.sampler}"
+                f"{f', clip {s.grad_clip:g}' if s.grad_clip else ''}")
+    s1 = cfg.stage1
+    lines = [f"  stage1: {line(s1)}, loss {s1.loss} {s1.loss_kwargs or ''}".rstrip()]
+    for name, r in resolved.items():
+        what = line(r.settings) + (f", loss {r.loss}" if r.loss else "") if r.settings else "no training"
+        lines.append(f"  {name}: {what}{f' {r.options}' if r.options else ''}")
+    return "\n".join(lines)
 
 
 def make_accelerator(cfg: RunConfig):
@@ -167,8 +185,11 @@ def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
-def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
+def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = False) -> Dict[str, Any]:
     """Stage 1, every stage-2 method, evaluation, run folder; returns ``results``.
+
+    ``cfg.output_dir`` must be empty or missing, unless ``cfg.engine.resume`` continues the run in
+    it (same trajectory settings) or ``overwrite`` starts it over (:func:`ltzoo.run_folder.claim`).
 
     ``results["methods"]`` holds test metrics, ``results["validation"]`` the same metrics on the
     validation split carved from the training set (``None`` without one): tune on that, never on
@@ -183,14 +204,18 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     from ltzoo.train.stage2 import fit_stage2
     from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
-    check_names(cfg)
+    resolved = check_names(cfg)
     if cfg.stage1.from_run:
         cfg = adopt_source_stage1(cfg)
     if accelerator is None:
         accelerator = make_accelerator(cfg)
+    claim(to_dict(cfg), resume=cfg.engine.resume != "none", overwrite=overwrite and accelerator.is_main_process,
+          normalize=lambda recorded: to_dict(from_dict(RunConfig, recorded)))
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         print(f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
               f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}", flush=True)
+        print("settings:\n" + format_settings(cfg, resolved), flush=True)
         save_config(cfg, Path(cfg.output_dir) / "config.yaml")
     if cfg.engine.log_with:
         accelerator.init_trackers("ltzoo", config=_flat(to_dict(cfg)))
@@ -219,7 +244,8 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
             heads[method], encoder = fit_stage2_on_images(method, model, splits, features["val"], features["train_plain"], counts, cfg, accelerator)
             encoders.update({method: encoder} if encoder is not None else {})
         else:
-            heads[method] = fit_stage2(method, model.head, features["train_plain"], features["val"], counts, cfg.stage2, cfg.seed)
+            heads[method] = fit_stage2(method, model.head, features["train_plain"], features["val"], counts, cfg.stage2,
+                                       cfg.seed, resolved=resolved[method])
     deploy = cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
     results = {
         "dataset": cfg.data.dataset,
@@ -230,6 +256,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
         "deploy": deploy,
         "methods": evaluate_heads(heads, features["test"], counts, cfg),
         "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,
+        "settings": {"stage1": cfg.stage1.model_dump(), "stage2": {m: r.record() for m, r in resolved.items()}},
         "seconds": {"stage1": round(stage1_done - started, 2), "total": round(time.perf_counter() - started, 2)},
     }
     if cfg.stage1.from_run:

@@ -16,7 +16,6 @@ encoder was really trained: RUN_DIR's ``stage1`` and ``model`` sections, with ``
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import List
@@ -29,12 +28,13 @@ SAME_DATA_FIELDS = ("dataset", "imbalance", "profile", "seed", "val_fraction")
 def source_config(cfg: RunConfig) -> RunConfig:
     """The earlier run's resolved recipe; fails naming the folder when it is not a run folder."""
     from ltzoo.train.config import load_config
-    from ltzoo.train.reload import check_run_dir
+    from ltzoo.errors import InputError
+    from ltzoo.run_folder import check_run_dir
 
     source = Path(cfg.stage1.from_run)
     try:
         check_run_dir(source)
-    except FileNotFoundError as error:
+    except InputError as error:
         raise ConfigError(f"stage1.from_run={str(source)!r} is not allowed: {error}") from None
     heads = json.loads((source / "heads" / "heads.json").read_text())
     if "stage1" not in heads:
@@ -53,16 +53,16 @@ def adopt_source_stage1(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"stage1.from_run={cfg.stage1.from_run!r}: its encoder was trained on other data: "
                           f"{'; '.join(mismatched)}. Set these as in that run, or train stage 1 anew (stage1.from_run=null)")
     notes: List[str] = []
-    if dataclasses.asdict(cfg.model) != dataclasses.asdict(source.model):
-        notes.append(f"model {dataclasses.asdict(cfg.model)} -> {dataclasses.asdict(source.model)}")
-    ignored = {k: v for k, v in dataclasses.asdict(cfg.stage1).items()
+    if cfg.model.model_dump() != source.model.model_dump():
+        notes.append(f"model {cfg.model.model_dump()} -> {source.model.model_dump()}")
+    ignored = {k: v for k, v in cfg.stage1.model_dump().items()
                if k != "from_run" and v != getattr(source.stage1, k)}
     if ignored:
         notes.append(f"this recipe's stage1 settings {ignored} are not used")
     if notes:
         print(f"ltzoo: stage 1 comes from {cfg.stage1.from_run}: " + "; ".join(notes), flush=True)
-    stage1 = dataclasses.replace(source.stage1, from_run=cfg.stage1.from_run)
-    return dataclasses.replace(cfg, stage1=stage1, model=source.model)
+    stage1 = source.stage1.model_copy(update={"from_run": cfg.stage1.from_run})
+    return cfg.model_copy(update={"stage1": stage1, "model": source.model})
 
 
 def load_stage1_model(cfg: RunConfig, train_set, in_chans: int, accelerator):

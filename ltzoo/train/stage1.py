@@ -1,9 +1,11 @@
 """Stage 1: joint training of encoder and classifier on Accelerate, resumable at any step.
 
-- Schedule: SGD with momentum; learning rate linearly warmed up then cosine-annealed to 0, set
-  per step from the fraction of training done (``epoch + i / steps_per_epoch``), so it is the
-  same whatever the number of processes and needs no scheduler object in ``prepare``. The
-  sampler and the loss (LDAM-DRW's switch) see the epoch, never a step count.
+- Schedule: SGD with momentum (optionally Nesterov); the rate follows ``stage1.schedule`` (cosine
+  to 0 by default, multistep, constant; optional linear warm-up), built by
+  :func:`ltzoo.train.schedule.build_scheduler` and stepped once per training step. Its position is
+  the global step alone, so it is the same whatever the number of processes, stays out of
+  ``prepare``, and a resumed run replays it to the checkpoint's step. The sampler and the loss
+  (LDAM-DRW's switch) see the epoch, never a step count.
 - Batch: ``stage1.batch_size`` is global; each process takes
   ``batch_size / (num_processes * engine.grad_accumulation)``.
 - Checkpoints (``engine.checkpoint_every_steps`` and every epoch end) are Accelerate
@@ -32,10 +34,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ltzoo.train.checkpoint import CheckpointManager
-from ltzoo.train.config import ConfigError, RunConfig
+from ltzoo.run_folder import check_checkpoint, trajectory_settings
+from ltzoo.train.checkpoint import CheckpointManager, settings_of, verify
+from ltzoo.train.config import ConfigError, RunConfig, to_dict
 from ltzoo.train.epoch_log import EpochLog
-from ltzoo.train.stage2.common import cosine_lr
+from ltzoo.train.schedule import advance, build_scheduler
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -241,31 +244,37 @@ def train_stage1(
     loss_fn = create_loss(s1.loss, class_counts=train_set.class_counts, **s1.loss_kwargs)
     if engine.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=s1.lr, momentum=s1.momentum, weight_decay=s1.weight_decay,
-                                fused=True if engine.fused_optimizer else None)
+    optimizer = torch.optim.SGD(model.parameters(), lr=s1.lr, momentum=s1.momentum, nesterov=s1.nesterov,
+                                weight_decay=s1.weight_decay, fused=True if engine.fused_optimizer else None)
     if on_device:  # already sharded and on the device: only model and optimizer go through prepare
         model, optimizer = accelerator.prepare(model, optimizer)
     else:
         model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     progress = Progress()
     accelerator.register_for_checkpointing(progress)
-    checkpoints = CheckpointManager(run_dir, keep=engine.keep_checkpoints)
-    last_good = _resume(engine.resume, checkpoints, accelerator)
+    recipe = to_dict(cfg)
+    checkpoints = CheckpointManager(run_dir, keep=engine.keep_checkpoints, settings=trajectory_settings(recipe))
+    last_good = _resume(engine.resume, checkpoints, accelerator, recipe)
 
     steps_per_epoch = max(1, len(loader))
-    warmup = s1.warmup_epochs / max(1, s1.epochs)
+    for group in optimizer.param_groups:  # a restored optimizer holds the last rate it used
+        group["lr"] = group["initial_lr"] = s1.lr
+    scheduler = build_scheduler(optimizer, s1.schedule_spec(), steps_per_epoch, s1.lr)
+    advance(scheduler, progress.global_step)
     log = EpochLog(run_dir, enabled=accelerator.is_main_process, echo=not cfg.progress)
+    log.keep_before(progress.epoch)
     kill_at = int(os.environ.get("LTZOO_FAULT_KILL_AT_STEP", "0") or 0)
     bar = tqdm(total=s1.epochs * steps_per_epoch, initial=progress.global_step, desc="stage 1",
                disable=not (cfg.progress and accelerator.is_main_process))
 
     def save(totals: Optional[torch.Tensor] = None) -> Path:
-        if totals is not None:  # the epoch's running sums, so a mid-epoch resume logs the whole epoch
-            progress.epoch_totals = totals.tolist()
+        if totals is not None:  # the epoch's sums over all processes, so a mid-epoch resume logs the whole epoch
+            progress.epoch_totals = accelerator.reduce(totals.clone(), reduction="sum").tolist()
         if not _weights_finite(accelerator.unwrap_model(model, keep_torch_compile=False)):
             raise NonFiniteLossError(f"refusing to checkpoint non-finite weights at global step {progress.global_step}")
         return checkpoints.save(accelerator, progress.global_step, progress.state_dict())
 
+    lr = optimizer.param_groups[0]["lr"]
     watch = _StepWatch(accelerator, skip=engine.on_nonfinite == "skip", steps_per_epoch=steps_per_epoch)
     with _SigtermFlag() as sigterm:
         for epoch in range(progress.epoch, s1.epochs):
@@ -279,13 +288,14 @@ def train_stage1(
             else:
                 batches = loader
             # loss sum, correct, seen: kept on the device, read back only at checkpoints and epoch end
-            totals = torch.tensor(progress.epoch_totals, dtype=torch.float64, device=accelerator.device)
+            # this process's share; a mid-epoch resume gives the checkpoint's sums (over all processes) to process 0
+            done = progress.epoch_totals if accelerator.is_main_process else [0.0, 0.0, 0.0]
+            totals = torch.tensor(done, dtype=torch.float64, device=accelerator.device)
             watch.start_epoch(progress.global_step)
             for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
                 if engine.compile:  # a new iteration for CUDA-graph trees (compile_mode=reduce-overhead)
                     torch.compiler.cudagraph_mark_step_begin()
-                for group in optimizer.param_groups:
-                    group["lr"] = cosine_lr(s1.lr, (epoch + i / steps_per_epoch) / s1.epochs, warmup)
+                lr = optimizer.param_groups[0]["lr"]  # this step's rate, for the epoch log
                 if engine.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with accelerator.accumulate(model):
@@ -304,6 +314,7 @@ def train_stage1(
                         totals[0] += loss.detach().double() * len(targets)
                         totals[1] += (logits.argmax(1) == targets).sum()
                         totals[2] += len(targets)
+                scheduler.step()
                 progress.step_in_epoch, progress.global_step = i + 1, progress.global_step + 1
                 bar.update(1)
                 checkpoint_due = engine.checkpoint_every_steps and progress.global_step % engine.checkpoint_every_steps == 0
@@ -319,8 +330,9 @@ def train_stage1(
             if watch.stop:
                 raise TrainingInterrupted(save(totals))
             progress.epoch, progress.step_in_epoch, progress.epoch_totals = epoch + 1, 0, [0.0, 0.0, 0.0]
+            totals = accelerator.reduce(totals, reduction="sum")  # loss and accuracy over every process's batches
             stats = dict(epoch=epoch, loss=float(totals[0] / max(1.0, totals[2])), train_acc=float(100 * totals[1] / max(1.0, totals[2])),
-                         lr=optimizer.param_groups[0]["lr"], global_step=progress.global_step, skipped_steps=progress.skipped_steps)
+                         images=int(totals[2]), lr=lr, global_step=progress.global_step, skipped_steps=progress.skipped_steps)
             bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['train_acc']:.1f}")
             log.write(stats)
             if engine.log_with:
@@ -332,8 +344,9 @@ def train_stage1(
     return accelerator.unwrap_model(model, keep_torch_compile=False)
 
 
-def _resume(resume: str, checkpoints: CheckpointManager, accelerator) -> Optional[Path]:
-    """Load the checkpoint ``engine.resume`` asks for: none, auto (newest valid) or a path."""
+def _resume(resume: str, checkpoints: CheckpointManager, accelerator, recipe) -> Optional[Path]:
+    """Load the checkpoint ``engine.resume`` asks for: none, auto (newest valid) or a path; one
+    written with other trajectory settings is refused, naming them."""
     if resume == "none":
         return None
     if resume == "auto":
@@ -342,11 +355,10 @@ def _resume(resume: str, checkpoints: CheckpointManager, accelerator) -> Optiona
             return None
     else:
         folder = Path(resume)
-        from ltzoo.train.checkpoint import verify
-
         problem = verify(folder) if folder.is_dir() else "it does not exist"
         if problem:
             raise ConfigError(f"engine.resume={resume!r} cannot be used: {problem}")
+    check_checkpoint(settings_of(folder), recipe, str(folder))
     accelerator.load_state(str(folder))
     if accelerator.is_main_process:
         print(f"resumed from {folder}")

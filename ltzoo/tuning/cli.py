@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from ltzoo.errors import InputError
 
 EPILOG = """examples:
   # seed 000: weight decay by TPE, scored by Few accuracy of LWS on the 80/20 validation split
@@ -62,7 +63,7 @@ def _need_optuna() -> None:
     try:
         import optuna  # noqa: F401
     except ImportError:
-        raise ValueError("ltzoo tune needs optuna: pip install 'ltzoo[tune]'") from None
+        raise InputError("ltzoo tune needs optuna: pip install 'ltzoo[tune]'") from None
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -71,9 +72,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if args.run_dir or args.posthoc:
         if not args.run_dir:
-            raise ValueError("--posthoc needs a run folder: ltzoo tune RUN_DIR --posthoc tau,temperature")
+            raise InputError("--posthoc needs a run folder: ltzoo tune RUN_DIR --posthoc tau,temperature")
         if args.config or args.overrides:
-            raise ValueError("post-hoc tuning reads the run's own recipe; --config/--set are for training searches")
+            raise InputError("post-hoc tuning reads the run's own recipe; --config/--set are for training searches")
         report = tune_posthoc(
             args.run_dir, posthoc=args.posthoc or "tau,logit_adjust,temperature", method=args.method, objective=args.objective,
             params=args.params, trials=60 if args.trials is None else args.trials, storage=args.storage,

@@ -17,6 +17,7 @@ import re
 from typing import Any, Dict, Mapping
 
 from ltzoo.train.config import ConfigError
+from ltzoo.errors import InputError
 
 METRICS = ("top1", "top5", "mean_per_class", "many", "medium", "few", "head", "tail", "per_class_std", "ece", "nll")
 ALIASES = {"overall": "top1", "all": "top1", "accuracy": "top1", "acc": "top1", "balanced": "mean_per_class",
@@ -61,7 +62,7 @@ class Objective:
             value = metrics.get(metric)
             if value is None:
                 sizes = metrics.get("group_sizes", {})
-                raise ValueError(
+                raise InputError(
                     f"objective {self.text!r}: metric {metric!r} is undefined on the validation split "
                     f"(group sizes {sizes}); e.g. no Few classes with data.few_threshold="
                     f"{metrics.get('thresholds', {}).get('few')}; choose another --objective"

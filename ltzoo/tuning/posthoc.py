@@ -2,14 +2,15 @@
 
 - ``tau``: tau-normalisation ``w_i / ||w_i||^tau`` of a linear classifier (Kang et al. ICLR'20;
   seed 000 chooses tau on its 80/20 validation split);
-- ``logit_adjust``: strength ``s`` of the post-hoc logit adjustment ``z + s * (-log pi_train)``
-  (Menon et al. ICLR'21);
-- ``temperature``: temperature scaling fitted by validation NLL (Guo et al. ICML'17); it changes
-  no prediction, only the confidences.
+- ``temperature``: temperature scaling fitted by validation NLL (Guo et al. ICML'17);
+- ``logit_adjust``: strength ``s`` of the post-hoc logit adjustment ``b = s * (-log pi_train)``
+  (Menon et al. ICLR'21), towards a uniform deployment prior.
 
-The run's encoder and heads are reloaded once, the validation features extracted once, and
-``tau``/``logit_adjust`` searched jointly by Optuna TPE on those features (milliseconds per
-trial); the temperature is then fitted on the chosen logits. The result is written to
+The deployed logits are ``z / T + b`` (:mod:`ltzoo.models.calibration`, the composition
+``ltzoo calibrate`` uses too): ``T`` is fitted first on the validation logits of the head (for
+each tau tried, when tau is tuned), then ``s`` is searched on top. The run's encoder and heads are
+reloaded once, the validation features extracted once, and ``tau``/``logit_adjust`` searched
+jointly by Optuna TPE on those features (milliseconds per trial). The result is written to
 ``<RUN_DIR>/posthoc/``: ``posthoc.json`` (values, validation metrics before/after, test metrics for
 reporting only), ``model/`` (the deployable model with the tuned head and calibration buffers,
 ``timm.create_model("local-dir:...")`` loads it) and, when tau was tuned on the stage-1
@@ -71,14 +72,12 @@ class PosthocHead(torch.nn.Module):
             self.bias = head.fc.bias.detach() if head.fc.bias is not None else None
             self.norms = self.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
-    def logits(self, features: torch.Tensor, tau: Optional[float] = None, strength: float = 0.0) -> torch.Tensor:
-        """Logits with ``tau`` (None: the head as saved) and adjustment ``strength``."""
+    def raw_logits(self, features: torch.Tensor, tau: Optional[float] = None) -> torch.Tensor:
+        """The head's logits with ``tau`` (None: the head as saved), before calibration."""
         with torch.no_grad():
             if tau is None:
-                z = self.head(features)
-            else:
-                z = torch.nn.functional.linear(features, self.weight / self.norms.pow(tau), self.bias)
-            return z.float() + strength * self.prior
+                return self.head(features).float()
+            return torch.nn.functional.linear(features, self.weight / self.norms.pow(tau), self.bias).float()
 
 
 def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:
@@ -97,11 +96,13 @@ def tune_posthoc(
     import optuna
 
     from ltzoo.evaluate import evaluate_logits, fit_temperature
+    from ltzoo.models.calibration import calibrated
     from ltzoo.hub import load_pretrained
-    from ltzoo.train.checkpoint import write_json_atomic
+    from ltzoo.atomic import write_json_atomic
     from ltzoo.train.config import load_config
     from ltzoo.train.features import extract_features
-    from ltzoo.train.reload import check_run_dir, load_heads
+    from ltzoo.run_folder import check_run_dir
+    from ltzoo.train.reload import load_heads
     from ltzoo.train.run import build_datasets
 
     posthoc = parse_posthoc(posthoc)
@@ -131,9 +132,19 @@ def tune_posthoc(
     goal = Objective.parse(objective)
     thresholds = dict(many=cfg.data.many_threshold, few=cfg.data.few_threshold)
 
+    def temperature_for(tau):
+        if "temperature" not in posthoc:
+            return 1.0
+        return fit_temperature(tuned.raw_logits(val.features, tau=tau), val.labels)
+
     def evaluate(features, tau=None, strength=0.0, temperature=1.0):
-        z = tuned.logits(features.features, tau=tau, strength=strength) / temperature
+        z = calibrated(tuned.raw_logits(features.features, tau=tau), temperature, strength * tuned.prior)
         return evaluate_logits(z, features.labels, counts, **thresholds)
+
+    def trial_score(trial):
+        chosen = space.suggest(trial)
+        tau = chosen.get("tau")
+        return goal.score(evaluate(val, tau, chosen.get("logit_adjust", 0.0), temperature_for(tau)))
 
     values: Dict[str, Any] = {}
     if len(space):
@@ -144,17 +155,17 @@ def tune_posthoc(
         start = {k: v for k, v in start.items() if ranges[k].low <= v <= ranges[k].high}
         if start:
             study.enqueue_trial(start, skip_if_exists=True)  # the untouched head, so tuning never loses on val
-        study.optimize(lambda t: goal.score(evaluate(val, **{"tau" if k == "tau" else "strength": v
-                                                              for k, v in space.suggest(t).items()})), n_trials=trials)
+        study.optimize(trial_score, n_trials=trials)
         values.update(study.best_params)
     tau, strength = values.get("tau"), values.get("logit_adjust", 0.0)
+    temperature = temperature_for(tau)
     if "temperature" in posthoc:
-        values["temperature"] = fit_temperature(tuned.logits(val.features, tau=tau, strength=strength), val.labels)
-    temperature = values.get("temperature", 1.0)
+        values["temperature"] = temperature
 
     out = Path(output_dir or run_dir / "posthoc")
     report = {
         "run_dir": str(run_dir), "method": method, "objective": goal.text, "values": values, "trials": trials if len(space) else 0,
+        "chosen_on": f"validation split ({len(val.labels)} images)",
         "validation": {"before": _summary(evaluate(val)),
                        "after": _summary(evaluate(val, tau, strength, temperature))},
         "test_for_reporting_only": {"before": _summary(evaluate(test)),
@@ -169,7 +180,7 @@ def tune_posthoc(
 
 
 def _export(model, head, tau, strength, temperature, counts, run_dir: Path, out: Path, report) -> Path:
-    """The deployable model: tuned head (tau_norm when tau was tuned) + calibration ``z / T + b``."""
+    """The deployable model: tuned head (tau_norm when tau was tuned) + calibration ``z / T + s * b0``."""
     import json
 
     from ltzoo.evaluate import logit_adjustment_bias
@@ -183,16 +194,21 @@ def _export(model, head, tau, strength, temperature, counts, run_dir: Path, out:
         head = normalised
     model.replace_head(head)
     model.pretrained_cfg["architecture"] = "lt_classifier"
-    model.calibration.set(temperature=temperature, bias=logit_adjustment_bias(counts, tau=strength) / temperature)
+    model.calibration.set(temperature=temperature, bias=logit_adjustment_bias(counts, tau=strength))
     saved = json.loads((run_dir / "config.json").read_text())
-    extra = dict(saved.get("ltzoo", {}), posthoc={k: report[k] for k in ("method", "objective", "values")})
+    test = report["test_for_reporting_only"]
+    calibration = {"temperature": float(temperature), "target_prior": "uniform", "tau": float(strength),
+                   "fitted_on": report["chosen_on"],
+                   "scores": {"split": "test", "before": test["before"], "after": test["after"]}}
+    extra = dict(saved.get("ltzoo", {}), calibration=calibration,
+                 posthoc={k: report[k] for k in ("method", "objective", "values", "chosen_on")})
     return save_pretrained(model, out, label_names=saved.get("label_names"), extra=extra)
 
 
 def _write_recipe(cfg, tau: float, path: Path) -> Path:
     import yaml
 
-    from ltzoo.train.checkpoint import write_text_atomic
+    from ltzoo.atomic import write_text_atomic
     from ltzoo.train.config import RunConfig, from_dict, to_dict
 
     values = to_dict(cfg)

@@ -125,7 +125,7 @@ def write_best(study, output_dir: str, recipe: Optional[Dict[str, Any]] = None) 
     complete trial."""
     import yaml
 
-    from ltzoo.train.checkpoint import write_json_atomic, write_text_atomic
+    from ltzoo.atomic import write_json_atomic, write_text_atomic
     from ltzoo.train.config import RunConfig, apply_overrides, from_dict, to_dict
     from ltzoo.tuning.space import SearchSpace
 

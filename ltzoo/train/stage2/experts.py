@@ -1,13 +1,13 @@
-"""Head/tail experts (seed 001, Lee, "long-tail problem", 2022, Sec. 4.1 and 5.5), decoupled: on the
+"""Head/tail experts (Lee, "long-tail problem", Yonsei University, 2022, Sec. 4.1 and 5.5), decoupled: on the
 frozen stage-1 encoder, one linear classifier is trained on the images of the head half of the
 classes and one on the tail half (classes sorted by training count, descending; the first
 ``C // 2`` are head, as in :func:`ltzoo.evaluation.metrics._halves`), each with cross-entropy over
 all ``C`` outputs. They are combined at test time by the ``experts`` head
 (:mod:`ltzoo.heads.experts`): ``combine="l1"`` divides each expert's output vector by its L1 norm
-``sum_j |z_j|`` before taking each class's score from its owner (the seed's proposal);
-``combine="concat"`` takes the raw scores (the seed's baseline).
+``sum_j |z_j|`` before taking each class's score from its owner (Lee's proposal);
+``combine="concat"`` takes the raw scores (Lee's baseline).
 
-The seed clips gradients (max norm 5) because training on the tail classes alone gave infinite
+Lee clips gradients (max norm 5) because training on the tail classes alone gave infinite
 gradients: ``grad_clip`` (default 5.0 here, or ``stage2.grad_clip`` when set) applies to both
 experts. ``init="stage1"`` (default) starts both experts from the stage-1 classifier, ``"random"``
 from a fresh one. Both combinations are scored on the validation split (mean per-class accuracy)
@@ -21,10 +21,10 @@ import torch
 from ltzoo.heads import create_head
 from ltzoo.heads.experts import COMBINE
 from ltzoo.losses import create_loss
-from ltzoo.registry import STAGE2
 from ltzoo.train.features import FeatureSet
-from ltzoo.train.stage2.common import TRAINING_OPTIONS, train_head
-from ltzoo.train.stage2.tau import mean_per_class_accuracy
+from ltzoo.train.stage2.common import train_head
+from ltzoo.train.stage2.spec import Stage2Method, register
+from ltzoo.evaluation.metrics import mean_per_class_accuracy
 
 INITS = ("stage1", "random")
 
@@ -47,23 +47,20 @@ def subset_of_classes(train, classes):
     return FeatureSet(train.features[keep], train.labels[keep])
 
 
-@STAGE2.register("experts")
-def fit_experts(stage1_head, train, val, class_counts, cfg, seed, **options):
-    combine = options.pop("combine", "l1")
-    init = options.pop("init", "stage1")
-    if combine not in COMBINE:
-        raise ValueError(f"experts: combine={combine!r} is not allowed; allowed: {', '.join(COMBINE)}")
-    if init not in INITS:
-        raise ValueError(f"experts: init={init!r} is not allowed; allowed: {', '.join(INITS)}")
+def check_options(options) -> None:
+    if options["combine"] not in COMBINE:
+        raise ValueError(f"experts: combine={options['combine']!r} is not allowed; allowed: {', '.join(COMBINE)}")
+    if options["init"] not in INITS:
+        raise ValueError(f"experts: init={options['init']!r} is not allowed; allowed: {', '.join(INITS)}")
+
+
+def fit_experts(stage1_head, train, val, class_counts, settings, seed, combine, init):
+    check_options(dict(combine=combine, init=init))
     if getattr(train, "retrain", "classifier") != "classifier":
         raise ValueError(
             f"experts trains two classifiers on different classes; stage2.retrain={train.retrain!r} would "
             "fine-tune one encoder two ways. Use stage2.retrain=classifier (stage2.augment may be true)"
         )
-    options.setdefault("sampler", "instance_balanced")
-    if getattr(cfg, "grad_clip", None) is None:
-        options.setdefault("grad_clip", 5.0)  # the seed's max_num, unless stage2.grad_clip says otherwise
-    settings = cfg.settings_for("experts", options)
     head_classes, tail_classes = head_tail_split(class_counts)
 
     torch.manual_seed(seed + 211)  # a random init depends only on the run's seed
@@ -75,18 +72,21 @@ def fit_experts(stage1_head, train, val, class_counts, cfg, seed, **options):
         expert = create_head("linear", head.in_features, head.num_classes, bias=head.fc.bias is not None)
         expert.fc = getattr(head, name)  # train the expert's own layer in place
         train_head(expert, expert.parameters(), subset_of_classes(train, classes), create_loss("ce"),
-                   seed=seed + offset, **settings)
+                   settings=settings, seed=seed + offset)
     head.eval()
     if val is not None and len(val.labels):
         scores = {}
         with torch.no_grad():
             for way in COMBINE:
                 head.set_combine(way)
-                scores[way] = mean_per_class_accuracy(head(val.features), val.labels, head.num_classes)
+                scores[way] = mean_per_class_accuracy(head(val.features), val.labels)
         head.set_combine(combine)
         head.selection = {"combine": combine, "val_mean_per_class_accuracy": scores,
                           "tail_classes": tail_classes}
     return head
 
 
-fit_experts.options = TRAINING_OPTIONS + ("combine", "init")
+# Lee's gradient clipping (max norm 5): training on the tail classes alone gave infinite gradients
+register(Stage2Method("experts", fit_experts, paper="Lee, 2022, Sec. 4.1 and 5.5", loss="ce",
+                      defaults={"sampler": "instance_balanced", "grad_clip": 5.0},
+                      options={"combine": "l1", "init": "stage1"}, check=check_options))

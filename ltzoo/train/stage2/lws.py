@@ -4,17 +4,16 @@ and class-balanced sampling."""
 
 from ltzoo.heads import create_head
 from ltzoo.losses import create_loss
-from ltzoo.registry import STAGE2
-from ltzoo.train.stage2.common import TRAINING_OPTIONS, train_head
+from ltzoo.train.stage2.common import train_head
+from ltzoo.train.stage2.spec import Stage2Method, register
 
 
-@STAGE2.register("lws")
-def fit_lws(stage1_head, train, val, class_counts, cfg, seed, **options):
+def fit_lws(stage1_head, train, val, class_counts, settings, seed):
     head = create_head("lws", stage1_head.in_features, stage1_head.num_classes)
     head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
     head.fc.requires_grad_(False)
-    settings = cfg.settings_for("lws", options)
-    return train_head(head, [head.scales], train, create_loss("ce"), seed=seed, **settings)
+    return train_head(head, [head.scales], train, create_loss("ce"), settings=settings, seed=seed)
 
 
-fit_lws.options = TRAINING_OPTIONS
+register(Stage2Method("lws", fit_lws, paper="Kang et al., ICLR'20, Sec. 4", loss="ce",
+                      defaults={"sampler": "class_balanced"}))

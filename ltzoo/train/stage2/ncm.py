@@ -2,14 +2,14 @@
 training features, cosine similarity at test time. No training."""
 
 from ltzoo.heads import create_head
-from ltzoo.registry import STAGE2
+from ltzoo.train.stage2.spec import Stage2Method, register
 
 
-@STAGE2.register("ncm")
-def fit_ncm(stage1_head, train, val, class_counts, cfg, seed, **options):
-    head = create_head("ncm", stage1_head.in_features, stage1_head.num_classes, metric=options.get("metric", "cosine"))
+def fit_ncm(stage1_head, train, val, class_counts, settings, seed, metric):
+    head = create_head("ncm", stage1_head.in_features, stage1_head.num_classes, metric=metric)
     head.fit(train.features, train.labels)
     return head.eval()
 
 
-fit_ncm.options = ("metric",)
+register(Stage2Method("ncm", fit_ncm, paper="Kang et al., ICLR'20, Sec. 4", trains=False,
+                      options={"metric": "cosine"}))

@@ -114,12 +114,11 @@ class ImageSource:
         return ImageSource(self.model, _Labelled(self.dataset, idx), self.retrain, features=sub,
                            encoder_lr_scale=self.encoder_lr_scale, device=self.device, num_workers=self.num_workers)
 
-    def fit_head(self, head, params, loss_fn, *, sampler: str, epochs: int, batch_size: int, lr: float,
-                 momentum: float, weight_decay: float, seed: int, sampler_kwargs: Optional[Dict[str, Any]] = None,
-                 grad_clip: Optional[float] = None, after_step=None):
+    def fit_head(self, head, params, loss_fn, *, settings, seed: int, after_step=None):
         """``train_head``'s schedule on images, with ``retrain``'s encoder modules unfrozen."""
         from ltzoo.data.samplers import create_sampler
-        from ltzoo.train.stage2.common import cosine_lr, head_step
+        from ltzoo.train.schedule import build_scheduler
+        from ltzoo.train.stage2.common import head_step, make_optimizer
 
         model = copy.deepcopy(self.model).to(self.device)
         model.replace_head(head.to(self.device))
@@ -132,28 +131,27 @@ class ImageSource:
         encoder_params = [p for m in trainable for p in m.parameters()]
         for p in encoder_params:
             p.requires_grad_(True)
-        groups = [{"params": head_params, "lr_scale": 1.0}]
+        groups = [{"params": head_params}]
         if encoder_params:
-            groups.append({"params": encoder_params, "lr_scale": self.encoder_lr_scale})
-        optimizer = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        index_sampler = create_sampler(sampler, self.labels.numpy(), seed=seed, **(sampler_kwargs or {}))
-        loader = DataLoader(self.dataset, batch_size=batch_size, sampler=index_sampler, num_workers=self.num_workers)
-        total = max(1, epochs * math.ceil(len(index_sampler) / batch_size))
+            groups.append({"params": encoder_params, "lr": settings.lr * self.encoder_lr_scale})
+        optimizer = make_optimizer(groups, settings)
+        index_sampler = create_sampler(settings.sampler, self.labels.numpy(), seed=seed, **settings.sampler_kwargs)
+        loader = DataLoader(self.dataset, batch_size=settings.batch_size, sampler=index_sampler,
+                            num_workers=self.num_workers)
+        steps_per_epoch = math.ceil(len(index_sampler) / settings.batch_size)
+        scheduler = build_scheduler(optimizer, settings.schedule_spec(), steps_per_epoch, settings.lr)
         all_params = head_params + encoder_params
-        step = 0
-        for epoch in range(epochs):
+        for epoch in range(settings.epochs):
             index_sampler.set_epoch(epoch)
             if hasattr(loss_fn, "set_epoch"):
                 loss_fn.set_epoch(epoch)
             self._set_modes(model, trainable)
             for images, targets in loader:
-                for group in optimizer.param_groups:
-                    group["lr"] = cosine_lr(lr, step / total) * group["lr_scale"]
                 images, targets = images.to(self.device), targets.to(self.device)
                 with torch.set_grad_enabled(bool(encoder_params)):
                     x = model.forward_head(model.forward_features(images), pre_logits=True)
-                head_step(model.head, x, targets, loss_fn, optimizer, all_params, grad_clip, after_step)
-                step += 1
+                head_step(model.head, x, targets, loss_fn, optimizer, all_params, settings.grad_clip, after_step)
+                scheduler.step()
         for p, flag in flags:
             p.requires_grad_(flag)
         self.trained_model = model.eval()
@@ -175,15 +173,14 @@ def fit_stage2_on_images(method: str, model, splits: Dict[str, Any], val: Option
     model (head in place) when encoder layers were re-trained, else None (the head fits the shared,
     untouched stage-1 encoder).
     """
-    from ltzoo.registry import STAGE2
+    from ltzoo.train.stage2 import fit_stage2
 
     s2 = cfg.stage2
     dataset = splits["train"] if s2.augment else splits["train_plain"]
     device = accelerator.device if accelerator is not None else None
     source = ImageSource(model, dataset, s2.retrain, features=train_features, encoder_lr_scale=s2.encoder_lr_scale,
                          device=device, num_workers=cfg.data.num_workers)
-    options = dict(s2.method_options.get(method, {}))
-    head = STAGE2.get(method)(model.head, source, val, class_counts, s2, cfg.seed, **options)
+    head = fit_stage2(method, model.head, source, val, class_counts, s2, cfg.seed)
     if s2.retrain == "classifier" or source.trained_model is None:
         return head, None
     return head, source.trained_model
@@ -196,7 +193,7 @@ def evaluate_own_encoders(results: Dict[str, Any], heads: Dict[str, Any], encode
     as ``heads/<method>.encoder.safetensors`` in the run folder (main process)."""
     from pathlib import Path
 
-    from ltzoo.train.checkpoint import save_safetensors_atomic
+    from ltzoo.atomic import save_safetensors_atomic
     from ltzoo.train.run import evaluate_heads
 
     for method, encoder in encoders.items():

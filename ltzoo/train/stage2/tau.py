@@ -1,39 +1,51 @@
 """tau-normalisation (Kang et al., ICLR'20, Eq. 2), with tau chosen on the validation split.
 
-Every tau of ``cfg.tau_grid`` (default 0.0, 0.1, ..., 2.0) is tried on the validation features,
-carved from the training set (never the test set), and the one with the highest mean per-class
-accuracy is kept, as seed 000 does; ties go to the smallest tau. Post-hoc: no training.
+Every tau of ``tau_grid`` (default ``stage2.tau_grid``: 0.0, 0.1, ..., 2.0) is tried on the
+validation features, carved from the training set (never the test set), and the one with the
+highest mean per-class accuracy is kept; ties go to the smallest tau. Without a validation split
+(``data.val_fraction: 0``) the choice is refused unless ``select_on: train`` (or
+``stage2.select_on: train``) says to choose on the training features, which is warned about and
+recorded in ``head.selection["split"]``. Post-hoc: no training.
 """
+
+import warnings
 
 import torch
 
+from ltzoo.evaluation.metrics import mean_per_class_accuracy
 from ltzoo.heads import create_head
-from ltzoo.registry import STAGE2
+from ltzoo.train.config import ConfigError
+from ltzoo.train.stage2.spec import Stage2Method, register
 
 
-def mean_per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
-    correct = (logits.argmax(1) == labels).float()
-    totals = torch.bincount(labels, minlength=num_classes).float()
-    hits = torch.zeros(num_classes).index_add_(0, labels, correct)
-    present = totals > 0
-    return float((hits[present] / totals[present]).mean())
+def selection_split(val, train, select_on: str, method: str):
+    """``(features, split name)`` a method chooses on: ``val`` when there is one; the training
+    features only when ``select_on == "train"`` (with a warning); otherwise ``ConfigError``."""
+    if val is not None and len(val.labels):
+        return val, "val"
+    if select_on != "train":
+        raise ConfigError(f"stage 2 method {method!r} chooses on a validation split and there is none "
+                          "(data.val_fraction=0); set data.val_fraction > 0, or stage2.select_on=train to "
+                          "choose on the training features")
+    warnings.warn(f"{method}: no validation split; choosing on the training features (stage2.select_on=train)",
+                  UserWarning, stacklevel=2)
+    return train, "train"
 
 
-@STAGE2.register("tau")
-def fit_tau(stage1_head, train, val, class_counts, cfg, seed, **options):
+def fit_tau(stage1_head, train, val, class_counts, settings, seed, tau_grid, select_on):
     head = create_head("tau_norm", stage1_head.in_features, stage1_head.num_classes)
     head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
-    grid = options.get("tau_grid", cfg.tau_grid)
-    selection = val if val is not None and len(val.labels) else train
+    selection, split = selection_split(val, train, select_on, "tau")
     scores = []
     with torch.no_grad():
-        for tau in grid:
+        for tau in tau_grid:
             head.set_tau(tau)
-            scores.append(mean_per_class_accuracy(head(selection.features), selection.labels, head.num_classes))
-    best = max(range(len(grid)), key=lambda i: (scores[i], -grid[i]))
-    head.set_tau(grid[best])
-    head.selection = {"tau_grid": list(grid), "val_mean_per_class_accuracy": scores, "tau": grid[best]}
+            scores.append(mean_per_class_accuracy(head(selection.features), selection.labels))
+    best = max(range(len(tau_grid)), key=lambda i: (scores[i], -tau_grid[i]))
+    head.set_tau(tau_grid[best])
+    head.selection = {"split": split, "tau_grid": list(tau_grid), "mean_per_class_accuracy": scores, "tau": tau_grid[best]}
     return head.eval()
 
 
-fit_tau.options = ("tau_grid",)
+register(Stage2Method("tau", fit_tau, paper="Kang et al., ICLR'20, Eq. 2", trains=False,
+                      options={"tau_grid": None, "select_on": None}))

@@ -21,12 +21,11 @@ import torch
 
 from ltzoo.heads import create_head
 from ltzoo.losses import create_loss
-from ltzoo.registry import STAGE2
-from ltzoo.train.stage2.common import TRAINING_OPTIONS, train_head
+from ltzoo.train.stage2.common import train_head
+from ltzoo.train.stage2.spec import Stage2Method, register
 
 THRESH_MODES = ("relative", "absolute")
 BASE_LOSSES = ("ce", "class_balanced")
-LOSS_OPTIONS = ("thresh", "thresh_mode", "base", "beta")
 
 
 class MaxNormProjection:
@@ -59,24 +58,26 @@ class MaxNormProjection:
         weight.copy_(torch.where(over, weight * (self.delta / norms.clamp_min(1e-12)), weight))
 
 
-@STAGE2.register("wd_maxnorm")
-def fit_wd_maxnorm(stage1_head, train, val, class_counts, cfg, seed, **options):
-    thresh = options.pop("thresh", 0.1)
-    mode = options.pop("thresh_mode", "relative")
-    base = options.pop("base", "ce")
-    beta = options.pop("beta", 0.9999)
-    if base not in BASE_LOSSES:
-        raise ValueError(f"wd_maxnorm: base={base!r} is not allowed; allowed: {', '.join(BASE_LOSSES)}")
+def check_options(options) -> None:
+    if options["base"] not in BASE_LOSSES:
+        raise ValueError(f"base={options['base']!r} is not allowed; allowed: {', '.join(BASE_LOSSES)}")
+    MaxNormProjection.from_weight(torch.ones(2, 1), options["thresh"], options["thresh_mode"])
+    create_loss("class_balanced", class_counts=[2, 1], beta=options["beta"])
+
+
+def fit_wd_maxnorm(stage1_head, train, val, class_counts, settings, seed, thresh, thresh_mode, base, beta):
+    check_options(dict(thresh=thresh, thresh_mode=thresh_mode, base=base, beta=beta))
     head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
     head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
-    project = MaxNormProjection.from_weight(head.fc.weight, thresh, mode)
+    project = MaxNormProjection.from_weight(head.fc.weight, thresh, thresh_mode)
     project(head)  # start inside the constraint set
-    options.setdefault("sampler", "instance_balanced")
-    settings = cfg.settings_for("wd_maxnorm", options)
     loss_fn = create_loss("ce") if base == "ce" else create_loss("class_balanced", class_counts=class_counts, beta=beta)
-    head = train_head(head, head.parameters(), train, loss_fn, seed=seed, after_step=project, **settings)
-    head.selection = {"max_norm": project.delta, "thresh": thresh, "thresh_mode": mode, "base": base}
+    head = train_head(head, head.parameters(), train, loss_fn, settings=settings, seed=seed, after_step=project)
+    head.selection = {"max_norm": project.delta, "thresh": thresh, "thresh_mode": thresh_mode, "base": base}
     return head
 
 
-fit_wd_maxnorm.options = TRAINING_OPTIONS + LOSS_OPTIONS
+register(Stage2Method("wd_maxnorm", fit_wd_maxnorm, paper="Alshammari et al., CVPR'22, Sec. 3.3-3.4", loss=lambda o: o["base"],
+                      defaults={"sampler": "instance_balanced"},
+                      options={"thresh": 0.1, "thresh_mode": "relative", "base": "ce", "beta": 0.9999},
+                      check=check_options))

@@ -1,0 +1,50 @@
+"""Atomic file writes: a crash at any moment leaves the old file or the new one, never a torn one.
+
+Each file is written beside its target under a temporary name, flushed to disk, then renamed over
+it (``os.replace``). Used by training (checkpoints, run folders) and publishing alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import safetensors.torch
+import torch
+
+
+def _atomic(path: Union[str, Path], write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text_atomic(path: Union[str, Path], text: str) -> Path:
+    return _atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def write_json_atomic(path: Union[str, Path], obj: Any) -> Path:
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_safetensors_atomic(tensors: Dict[str, torch.Tensor], path: Union[str, Path], metadata=None) -> Path:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    data = safetensors.torch.save(tensors, metadata=metadata)
+    return _atomic(path, lambda handle: handle.write(data))
+
+
+__all__ = ["save_safetensors_atomic", "write_json_atomic", "write_text_atomic"]

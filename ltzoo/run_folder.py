@@ -1,0 +1,174 @@
+"""The run folder: its layout, who may write into it, and what identifies the run in it.
+
+Layout (``output_dir``)::
+
+    config.yaml         the resolved recipe (``ltzoo train --config RUN/config.yaml`` reruns it)
+    config.json         timm's config of the deployed model
+    model.safetensors   the deployed model (``stage2.deploy``, default: the last stage-2 method)
+    heads/NAME.safetensors + heads/heads.json   every method's head on the shared encoder
+    heads/NAME.encoder.safetensors + heads/shared.encoder.safetensors   only when a method
+                        re-trained encoder layers (stage2.retrain): its backbone, and stage 1's
+    results.json        metrics per method, effective settings, class names and counts
+    log.csv, log.jsonl  stage 1's per-epoch log
+    checkpoints/step_NNNNNNNNN/   sealed stage-1 checkpoints (each records the run's fingerprint)
+
+Rule: a run folder belongs to one run. Training into a folder that already holds files is
+refused unless the run resumes (``--resume``; then the folder's recipe must agree with the new
+one on every setting that shapes stage 1, see :func:`trajectory_settings`) or starts over
+(``--overwrite``: ltzoo's own files are removed first; other files are left alone).
+
+This module works on plain dicts and files, so the Hub and report code can read run folders
+without the training engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Union
+
+import yaml
+
+from ltzoo.errors import ConfigError, InputError
+
+CONFIG = "config.yaml"
+TIMM_CONFIG = "config.json"
+MODEL = "model.safetensors"
+RESULTS = "results.json"
+HEADS_DIR = "heads"
+HEADS_TABLE = "heads/heads.json"
+SHARED_ENCODER = "shared.encoder.safetensors"  # in heads/, when some method re-trained encoder layers
+LOG_CSV, LOG_JSONL = "log.csv", "log.jsonl"
+CHECKPOINTS = "checkpoints"
+OWNED = (CONFIG, TIMM_CONFIG, MODEL, RESULTS, HEADS_DIR, LOG_CSV, LOG_JSONL, CHECKPOINTS, "README.md")
+
+# settings that do not change what stage 1 computes: how it is run, logged, checkpointed or
+# sped up, and everything stage 2 does (stage 2 is re-run in full after a resume)
+NOT_TRAJECTORY = (
+    "output_dir", "progress", "device", "data.num_workers", "stage1.from_run",
+    "engine.checkpoint_every_steps", "engine.keep_checkpoints", "engine.resume", "engine.log_with",
+    "engine.compile", "engine.compile_mode", "engine.channels_last", "engine.fused_optimizer",
+)
+
+
+def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key not in ("kwargs", "transform_kwargs", "loss_kwargs", "sampler_kwargs"):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def trajectory_settings(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The recipe's settings that shape stage 1 (flat ``section.key`` names): seed, data, model,
+    stage 1 and the precision/accumulation of the engine."""
+    flat = _flat(config)
+    return {k: v for k, v in sorted(flat.items())
+            if not k.startswith("stage2.") and k not in NOT_TRAJECTORY}
+
+
+def fingerprint(settings: Dict[str, Any]) -> str:
+    """A short digest of :func:`trajectory_settings`' output, stored with every checkpoint."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differences(recorded: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """``["stage1.epochs: 3 -> 1", ...]`` between two :func:`trajectory_settings`."""
+    keys = sorted(set(recorded) | set(current))
+    return [f"{k}: {recorded.get(k, '(unset)')!r} -> {current.get(k, '(unset)')!r}"
+            for k in keys if recorded.get(k) != current.get(k)]
+
+
+REQUIRED = (CONFIG, TIMM_CONFIG, MODEL, RESULTS, HEADS_TABLE)  # what a finished run folder holds
+
+
+def check_run_dir(run_dir: Union[str, Path]) -> Path:
+    """``run_dir`` as a Path if it holds a finished run, else ``InputError`` naming what is missing."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"run folder {str(run_dir)!r} does not exist")
+    missing = [name for name in REQUIRED if not (run_dir / name).is_file()]
+    if missing:
+        raise InputError(f"run folder {str(run_dir)!r} is missing {', '.join(missing)} "
+                         f"(a finished run folder holds {', '.join(REQUIRED)})")
+    return run_dir
+
+
+def read_config(run_dir: Union[str, Path]) -> Dict[str, Any]:
+    """The run's ``config.yaml`` as a dict (``InputError`` naming the file if it is unreadable)."""
+    path = Path(run_dir) / CONFIG
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+        raise InputError(f"{path} cannot be read as a run's recipe: {str(error).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{path} is not a run's recipe (expected a mapping of sections)")
+    return values
+
+
+def read_results(run_dir: Union[str, Path]) -> Dict[str, Any]:
+    path = Path(run_dir) / RESULTS
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path} cannot be read: {str(error).splitlines()[0]}") from None
+
+
+def claim(config: Dict[str, Any], *, resume: bool, overwrite: bool,
+          normalize: Callable[[Dict[str, Any]], Dict[str, Any]] = dict) -> Path:
+    """Make ``config["output_dir"]`` this run's folder, or refuse before anything is written.
+
+    An empty or missing folder is always fine. A folder with files needs ``overwrite`` (ltzoo's
+    files in it are deleted) or ``resume`` (its recorded recipe must match on every trajectory
+    setting; the differing keys are named). ``normalize`` completes the recorded recipe with the
+    current schema's defaults (a key added since it was written is then not a difference).
+    """
+    out = Path(config["output_dir"])
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: continue the run, or start it over")
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output_dir={str(out)!r} is a file, not a folder")
+    if not present:
+        return out
+    if overwrite:
+        for name in OWNED:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        return out
+    if not resume:
+        raise ConfigError(
+            f"output_dir={str(out)!r} already holds files ({', '.join(present[:4])}{', ...' if len(present) > 4 else ''}); "
+            "pass --resume to continue that run, --overwrite to start over in it, or choose another output_dir")
+    if (out / CONFIG).is_file():
+        changed = differences(trajectory_settings(normalize(read_config(out))), trajectory_settings(config))
+        if changed:
+            raise ConfigError(
+                f"--resume: output_dir={str(out)!r} holds a run trained with other settings ({'; '.join(changed)}); "
+                "resume it with its own recipe (--config " + str(out / CONFIG) + "), or use --overwrite")
+    return out
+
+
+def check_checkpoint(recorded: Optional[Dict[str, Any]], config: Dict[str, Any], where: str) -> None:
+    """Refuse to resume from a checkpoint whose recorded trajectory settings differ (naming them).
+    Keys the checkpoint does not record (added to the schema since) are not compared."""
+    if recorded is None:
+        return  # written before checkpoints recorded their settings; the folder's recipe was checked
+    current = trajectory_settings(config)
+    changed = differences(recorded, {k: v for k, v in current.items() if k in recorded})
+    if changed:
+        raise ConfigError(f"engine.resume: checkpoint {where} was written by a run with other settings "
+                          f"({'; '.join(changed)})")
+
+
+__all__ = ["CHECKPOINTS", "CONFIG", "HEADS_DIR", "HEADS_TABLE", "LOG_CSV", "LOG_JSONL", "MODEL", "OWNED", "RESULTS",
+           "SHARED_ENCODER", "TIMM_CONFIG", "check_checkpoint", "claim", "differences", "fingerprint",
+           "read_config", "read_results", "trajectory_settings"]
