@@ -94,6 +94,35 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Top-k classes per image; unreadable files are named on stderr and skipped (exit status 1)."""
+    import json
+
+    from ltzoo.inference import iter_predictions, load_for_inference
+
+    skipped = []
+
+    def report(name, error):
+        skipped.append(name)
+        print(f"ltzoo predict: skipped {name}: {error.__cause__ or error}", file=sys.stderr, flush=True)
+
+    model = load_for_inference(args.model, checkpoint=args.checkpoint)
+    data_args = dict(input_size=tuple(args.input_size) if args.input_size else None, mean=args.mean, std=args.std,
+                     crop_pct=args.crop_pct, interpolation=args.interpolation)
+    sink = sys.stdout if args.json == "-" else open(args.json, "w", encoding="utf-8") if args.json else None
+    try:
+        for record in iter_predictions(model, args.images, topk=args.topk, batch_size=args.batch_size, on_error=report,
+                                       **data_args):
+            if sink is not None:
+                sink.write(json.dumps(record) + "\n")
+            if sink is not sys.stdout:
+                print(f"{record['image']}: " + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in record["topk"]))
+    finally:
+        if sink is not None and sink is not sys.stdout:
+            sink.close()
+    return 1 if skipped else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltzoo", description="Long-tailed recognition model zoo")
     sub = parser.add_subparsers(dest="command")
@@ -138,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--commit-message")
     push.add_argument("--save-dir", help="only write the repository folder here; upload nothing")
     push.set_defaults(func=cmd_push)
+
+    predict = sub.add_parser("predict", help="top-k classes with calibrated probabilities for image files",
+                             description="Exit status 1 when a file could not be read (it is named on stderr and skipped).")
+    predict.add_argument("model", help="run folder, local-dir:DIR, hf-hub:org/name, or a registered name with --checkpoint")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files; folders are walked recursively")
+    predict.add_argument("--checkpoint", metavar="PATH.safetensors", help="weights for a registered model name")
+    predict.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
+    predict.add_argument("--json", metavar="FILE", help="write one JSON record per image (JSON lines) to FILE, or - for stdout")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"), help="override the model's data config")
+    predict.add_argument("--mean", type=float, nargs="+")
+    predict.add_argument("--std", type=float, nargs="+")
+    predict.add_argument("--crop-pct", type=float)
+    predict.add_argument("--interpolation")
+    predict.set_defaults(func=cmd_predict)
 
     from ltzoo.reporting.cli import add_report_parser
     from ltzoo.tuning.cli import add_tune_parser

@@ -25,11 +25,12 @@ class UnreadableImageError(OSError):
     """An image file that is missing, truncated or not an image."""
 
 
-def load_image(path: str) -> Image.Image:
-    """The image at ``path`` as RGB, fully decoded (so a truncated file fails here)."""
+def load_image(path: str, mode: str = "RGB") -> Image.Image:
+    """The image at ``path`` in PIL ``mode`` ("RGB", or "L" for one channel), fully decoded (so a
+    truncated file fails here)."""
     try:
         with Image.open(path) as img:
-            return img.convert("RGB")
+            return img.convert(mode)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise UnreadableImageError(f"cannot read image {path}: {err}") from err
 

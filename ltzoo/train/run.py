@@ -52,10 +52,14 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
     return splits
 
 
-def input_config(dataset) -> Dict[str, Any]:
-    """The data config (timm's keys) the model is trained with."""
+def input_config(dataset, data=None) -> Dict[str, Any]:
+    """The data config (timm's keys) the model is trained with; with ``data`` (the recipe's data
+    section) also the eval transform's crop and interpolation (``ltzoo predict`` reads them)."""
+    from ltzoo.data.transforms import eval_data_config
+
     image, _ = dataset[0]
-    return {"input_size": tuple(image.shape), "mean": tuple(dataset.mean), "std": tuple(dataset.std)}
+    config = {"input_size": tuple(image.shape), "mean": tuple(dataset.mean), "std": tuple(dataset.std)}
+    return {**eval_data_config(data.transform, **data.transform_kwargs), **config} if data is not None else config
 
 
 def build_model(cfg: RunConfig, num_classes: int, in_chans: int):
@@ -199,7 +203,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     splits = build_datasets(cfg)
     train_set = splits["train"]
     counts = train_set.class_counts
-    data_config = input_config(splits["test"])
+    data_config = input_config(splits["test"], cfg.data)
     if cfg.stage1.from_run:
         model = load_stage1_model(cfg, train_set, data_config["input_size"][0], accelerator)
     else:
