@@ -1,4 +1,4 @@
-"""The ``ltzoo`` command: ``ltzoo train|eval|data|models|tune|report``."""
+"""The ``ltzoo`` command: ``ltzoo train|eval|calibrate|predict|data|models|push|tune|report``."""
 
 from __future__ import annotations
 
@@ -54,11 +54,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_data_describe(args: argparse.Namespace) -> int:
     from ltzoo.data.describe import describe, format_description, plot_counts
 
-    description = describe(args.name, root=args.root, imbalance=args.imb, profile=args.profile)
+    description = describe(args.name, root=args.root, imbalance=args.imb, profile=args.profile,
+                           **({"official_split": False} if args.own_split else {}))
     print(format_description(description))
     if args.plot:
         plot_counts(description, args.plot)
         print(f"plot: {args.plot}")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    """Exit 0 when every split file is the official one; a file that is not fails in one line (exit 2)."""
+    from ltzoo.data.official import check_dataset
+
+    for record in check_dataset(args.name, args.root, split_dir=args.split_dir):
+        print(f"{record['file']}: {record['images']:,} images, {record['classes']:,} classes, "
+              f"sha256 {record['sha256']}: official")
+    print(f"{args.name}: official split")
     return 0
 
 
@@ -146,12 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command")
     describe = data.add_parser("describe", help="print a dataset's long-tail profile")
-    describe.add_argument("name")
+    describe.add_argument("name", help="a registered dataset: digits_lt, cifar10_lt, cifar100_lt, fashion_mnist_lt, "
+                          "imagenet_lt, inat2018, places_lt, folder_lt")
     describe.add_argument("--root")
     describe.add_argument("--imb", type=float, default=100.0, help="imbalance factor (100) or ratio (0.01)")
     describe.add_argument("--profile", default="exp", choices=("exp", "step", "none"))
     describe.add_argument("--plot", help="write a bar plot of the class counts to this PNG")
+    describe.add_argument("--own-split", action="store_true",
+                          help="the split files are your own, not the official lists (imagenet_lt, inat2018, places_lt)")
     describe.set_defaults(func=cmd_data_describe)
+    check = data.add_parser("check", help="are a benchmark's split files the official ones? (exit 0 yes, 2 no)")
+    check.add_argument("name", help="imagenet_lt, inat2018 or places_lt")
+    check.add_argument("--root", required=True, help="the dataset root (the image root the lists start from)")
+    check.add_argument("--split-dir", help="the folder holding the split files (default: --root)")
+    check.set_defaults(func=cmd_data_check)
 
     models = sub.add_parser("models", help="list registered models")
     models.add_argument("pattern", nargs="?", default="*")

@@ -185,3 +185,14 @@ def test_bad_arguments_fail_in_one_line(run_dir, test_pngs, tmp_path, capsys):
 
     with pytest.raises(UnreadableImageError, match="missing.png"):
         ltzoo.predict(run_dir, [tmp_path / "missing.png"])
+
+
+def test_run_records_its_data(run_dir, tmp_path):
+    from ltzoo.data.longtail import SUBSET_RULES
+    from ltzoo.hub import export_for_hub
+
+    data = json.loads((run_dir / "results.json").read_text())["data"]
+    assert data == {"dataset": "digits_lt", "subset_rule": {"name": "per_class_permutation",
+                                                            "description": SUBSET_RULES["per_class_permutation"]}}
+    card = (export_for_hub(run_dir, tmp_path / "repo") / "README.md").read_text()
+    assert "## Training data" in card and "- subset rule: `per_class_permutation`: ltzoo's default: class c keeps" in card

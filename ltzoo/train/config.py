@@ -35,6 +35,10 @@ class DataConfig:
     loader: str = "torch"
     many_threshold: int = 100
     few_threshold: int = 20
+    # false: the split files are the user's own, not the benchmark's official lists (ltzoo.data.official)
+    official_split: bool = True
+    # which images a long-tail profile keeps (ltzoo.data.longtail.SUBSET_RULES)
+    subset_rule: str = "per_class_permutation"
 
 
 @dataclass
@@ -136,6 +140,7 @@ CHOICES = {
     "stage2.retrain": ("classifier", "last_block", "all"),
     "engine.on_nonfinite": ("error", "skip"),
     "data.loader": ("torch", "device", "jpeg"),
+    "data.subset_rule": ("per_class_permutation", "global_shuffle", "first_n"),
     "engine.compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 }
 

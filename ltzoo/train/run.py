@@ -34,6 +34,10 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
 
     d = cfg.data
     common = dict(root=d.root, imbalance=d.imbalance, profile=d.profile, seed=d.seed, val_fraction=d.val_fraction)
+    if not d.official_split:  # only the datasets with official split files take it
+        common["official_split"] = False
+    if d.subset_rule != "per_class_permutation":  # only the datasets a profile subsamples take it
+        common["subset_rule"] = d.subset_rule
     probe = create_dataset(d.dataset, split="test", **common)
     mean, std = tuple(probe.mean), tuple(probe.std)
     train_tf = create_transform(d.transform, train=True, mean=mean, std=std, **d.transform_kwargs)
@@ -180,6 +184,8 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
     """
     from accelerate.utils import set_seed
 
+    from ltzoo.data.base import data_record
+
     from ltzoo.evaluate import format_per_class, format_table
     from ltzoo.train.features import extract_features
     from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
@@ -231,6 +237,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
         "class_counts": [int(c) for c in counts],
         "num_train": len(train_set),
         "num_test": len(splits["test"]),
+        "data": data_record(train_set, splits["test"], splits["val"]),
         "deploy": deploy,
         "methods": evaluate_heads(heads, features["test"], counts, cfg),
         "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,
