@@ -118,7 +118,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         skipped.append(name)
         print(f"ltzoo predict: skipped {name}: {error.__cause__ or error}", file=sys.stderr, flush=True)
 
-    model = load_for_inference(args.model, checkpoint=args.checkpoint)
+    model = load_for_inference(args.model, checkpoint=args.checkpoint, device=args.device)
     data_args = dict(input_size=tuple(args.input_size) if args.input_size else None, mean=args.mean, std=args.std,
                      crop_pct=args.crop_pct, interpolation=args.interpolation)
     sink = sys.stdout if args.json == "-" else open(args.json, "w", encoding="utf-8") if args.json else None
@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
     predict.add_argument("--json", metavar="FILE", help="write one JSON record per image (JSON lines) to FILE, or - for stdout")
     predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--device", help="cpu (default), cuda, cuda:1, ...")
     predict.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"), help="override the model's data config")
     predict.add_argument("--mean", type=float, nargs="+")
     predict.add_argument("--std", type=float, nargs="+")

@@ -137,7 +137,7 @@ def iter_predictions(model, images: Iterable[ImageInput], topk: int = 5, batch_s
             key = item if isinstance(item, str) else position
             try:
                 batch.append(transform(_open(item, mode)))
-            except OSError as error:
+            except (OSError, ValueError) as error:  # unreadable, or an image the transform cannot take
                 if on_error is None:
                     raise
                 on_error(str(key), error)

@@ -55,3 +55,14 @@ def test_dataset_and_recipe_select_the_rule(tmp_path, capsys):
     assert train.data_record()["subset_rule"]["name"] == "global_shuffle"
     assert main(["train", "--set", "data.subset_rule=random", "--output-dir", str(tmp_path)]) == 2
     assert "data.subset_rule='random' is not allowed; allowed: per_class_permutation, global_shuffle, first_n" in capsys.readouterr().err
+
+
+def test_shared_stage1_needs_the_same_rule(tmp_path):
+    from ltzoo.train.config import ConfigError, load_config
+    from ltzoo.train.shared_stage1 import adopt_source_stage1
+    from tests.test_hub_local import make_run_dir
+
+    source = make_run_dir(tmp_path / "source")
+    with pytest.raises(ConfigError, match=r"data.subset_rule='first_n' \(the run has 'per_class_permutation'\)"):
+        adopt_source_stage1(load_config(None, [f"stage1.from_run={source}", "data.subset_rule=first_n"]))
+    assert adopt_source_stage1(load_config(None, [f"stage1.from_run={source}"])).data.subset_rule == "per_class_permutation"
