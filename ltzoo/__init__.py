@@ -10,6 +10,8 @@ from ltzoo import heads, methods, models  # noqa: E402,F401  (registers heads, m
 from ltzoo.factory import create_model, list_models  # noqa: E402
 from ltzoo.heads import list_heads  # noqa: E402
 from ltzoo.hub import push_to_hub  # noqa: E402
+from ltzoo.inference import load_for_inference, predict  # noqa: E402
 from ltzoo.methods import list_methods  # noqa: E402
 
-__all__ = ["__version__", "create_model", "list_models", "list_heads", "list_methods", "push_to_hub"]
+__all__ = ["__version__", "create_model", "list_models", "list_heads", "list_methods", "load_for_inference", "predict",
+           "push_to_hub"]

@@ -1,4 +1,4 @@
-"""The ``ltzoo`` command: ``ltzoo train|eval|data|models|tune|report``."""
+"""The ``ltzoo`` command: ``ltzoo train|eval|calibrate|predict|data|models|push|tune|report``."""
 
 from __future__ import annotations
 
@@ -64,11 +64,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_data_describe(args: argparse.Namespace) -> int:
     from ltzoo.data.describe import describe, format_description, plot_counts
 
-    description = describe(args.name, root=args.root, imbalance=args.imb, profile=args.profile)
+    description = describe(args.name, root=args.root, imbalance=args.imb, profile=args.profile,
+                           **({"official_split": False} if args.own_split else {}))
     print(format_description(description))
     if args.plot:
         plot_counts(description, args.plot)
         print(f"plot: {args.plot}")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    """Exit 0 when every split file is the official one; a file that is not fails in one line (exit 2)."""
+    from ltzoo.data.official import check_dataset
+
+    for record in check_dataset(args.name, args.root, split_dir=args.split_dir):
+        print(f"{record['file']}: {record['images']:,} images, {record['classes']:,} classes, "
+              f"sha256 {record['sha256']}: official")
+    print(f"{args.name}: official split")
     return 0
 
 
@@ -104,6 +116,35 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Top-k classes per image; unreadable files are named on stderr and skipped (exit status 1)."""
+    import json
+
+    from ltzoo.inference import iter_predictions, load_for_inference
+
+    skipped = []
+
+    def report(name, error):
+        skipped.append(name)
+        print(f"ltzoo predict: skipped {name}: {error.__cause__ or error}", file=sys.stderr, flush=True)
+
+    model = load_for_inference(args.model, checkpoint=args.checkpoint, device=args.device)
+    data_args = dict(input_size=tuple(args.input_size) if args.input_size else None, mean=args.mean, std=args.std,
+                     crop_pct=args.crop_pct, interpolation=args.interpolation)
+    sink = sys.stdout if args.json == "-" else open(args.json, "w", encoding="utf-8") if args.json else None
+    try:
+        for record in iter_predictions(model, args.images, topk=args.topk, batch_size=args.batch_size, on_error=report,
+                                       **data_args):
+            if sink is not None:
+                sink.write(json.dumps(record) + "\n")
+            if sink is not sys.stdout:
+                print(f"{record['image']}: " + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in record["topk"]))
+    finally:
+        if sink is not None and sink is not sys.stdout:
+            sink.close()
+    return 1 if skipped else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltzoo", description="Long-tailed recognition model zoo")
     sub = parser.add_subparsers(dest="command")
@@ -127,12 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command")
     describe = data.add_parser("describe", help="print a dataset's long-tail profile")
-    describe.add_argument("name")
+    describe.add_argument("name", help="a registered dataset: digits_lt, cifar10_lt, cifar100_lt, fashion_mnist_lt, "
+                          "imagenet_lt, inat2018, places_lt, folder_lt")
     describe.add_argument("--root")
     describe.add_argument("--imb", type=float, default=100.0, help="imbalance factor (100) or ratio (0.01)")
     describe.add_argument("--profile", default="exp", choices=("exp", "step", "none"))
     describe.add_argument("--plot", help="write a bar plot of the class counts to this PNG")
+    describe.add_argument("--own-split", action="store_true",
+                          help="the split files are your own, not the official lists (imagenet_lt, inat2018, places_lt)")
     describe.set_defaults(func=cmd_data_describe)
+    check = data.add_parser("check", help="are a benchmark's split files the official ones? (exit 0 yes, 2 no)")
+    check.add_argument("name", help="imagenet_lt, inat2018 or places_lt")
+    check.add_argument("--root", required=True, help="the dataset root (the image root the lists start from)")
+    check.add_argument("--split-dir", help="the folder holding the split files (default: --root)")
+    check.set_defaults(func=cmd_data_check)
 
     models = sub.add_parser("models", help="list registered models")
     models.add_argument("pattern", nargs="?", default="*")
@@ -148,6 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--commit-message")
     push.add_argument("--save-dir", help="only write the repository folder here; upload nothing")
     push.set_defaults(func=cmd_push)
+
+    predict = sub.add_parser("predict", help="top-k classes with calibrated probabilities for image files",
+                             description="Exit status 1 when a file could not be read (it is named on stderr and skipped).")
+    predict.add_argument("model", help="run folder, local-dir:DIR, hf-hub:org/name, or a registered name with --checkpoint")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files; folders are walked recursively")
+    predict.add_argument("--checkpoint", metavar="PATH.safetensors", help="weights for a registered model name")
+    predict.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
+    predict.add_argument("--json", metavar="FILE", help="write one JSON record per image (JSON lines) to FILE, or - for stdout")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--device", help="cpu (default), cuda, cuda:1, ...")
+    predict.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"), help="override the model's data config")
+    predict.add_argument("--mean", type=float, nargs="+")
+    predict.add_argument("--std", type=float, nargs="+")
+    predict.add_argument("--crop-pct", type=float)
+    predict.add_argument("--interpolation")
+    predict.set_defaults(func=cmd_predict)
 
     from ltzoo.reporting.cli import add_report_parser
     from ltzoo.tuning.cli import add_tune_parser

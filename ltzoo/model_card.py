@@ -3,8 +3,9 @@
 The card is a ``huggingface_hub.ModelCard``: YAML metadata (``library_name: timm``, tags
 ``long-tailed`` and the dataset, a ``model-index`` with top-1 All / Many / Medium / Few of the
 deployed method) followed by what a user needs: how to load it, the results of every method of
-the run, the stage-2 state it carries, the training class counts and, when there is one, the
-per-class accuracy plot. It is built from the repository's own files only (``config.json``, the
+the run, the training data (which images a long-tail profile kept: the subset rule; the split
+files and whether they are the official ones), the stage-2 state it carries, the training class
+counts and, when there is one, the per-class accuracy plot. It is built from the repository's own files only (``config.json``, the
 weights, ``results.json``), so it never holds anything else of the machine that pushed it.
 """
 
@@ -121,6 +122,21 @@ def _calibration(extra: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def _data_section(data: Optional[Dict[str, Any]]) -> List[str]:
+    """Which training images the run used: the subset rule and, for list benchmarks, the split files."""
+    if not data:
+        return []
+    rule = data.get("subset_rule") or {}
+    lines = ["## Training data", "", f"- dataset: `{data.get('dataset')}`",
+             f"- subset rule: `{rule.get('name')}`: {rule.get('description')}"]
+    if "official_split" in data:
+        lines.append("- split files: " + ("the benchmark's official lists (checked)" if data["official_split"]
+                                          else "the user's own, not the official lists"))
+        lines += [f"  - `{f['file']}`: {f['images']:,} images, {f['classes']:,} classes, sha256 `{f['sha256']}`"
+                  for f in data.get("split_files", [])]
+    return lines + [""]
+
+
 def build_model_card(config: Dict[str, Any], state: Dict[str, torch.Tensor], repo_id: str,
                      results: Optional[Dict[str, Any]] = None, plot: Optional[str] = None,
                      files: Optional[List[str]] = None):
@@ -156,6 +172,7 @@ def build_model_card(config: Dict[str, Any], state: Dict[str, torch.Tensor], rep
     if plot:
         body += ["## Per-class accuracy", "", f"![per-class accuracy]({plot})", ""]
     body += ["## Calibration", "", *_calibration(extra)]
+    body += _data_section((results or {}).get("data"))
     body += ["## Stage-2 state carried by the weights", "",
              *(_stage2_state(state) or ["- none (the stage-1 linear classifier, uncalibrated)"]), ""]
     counts, names = extra.get("class_counts"), config.get("label_names")

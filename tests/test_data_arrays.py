@@ -21,7 +21,7 @@ DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 
 def test_registered_names():
     assert list_datasets() == ["cifar100_lt", "cifar10_lt", "digits_lt", "fashion_mnist_lt", "folder_lt",
-                               "imagenet_lt", "inat2018"]
+                               "imagenet_lt", "inat2018", "places_lt"]
     with pytest.raises(UnknownNameError, match=r"did you mean 'cifar100_lt'"):
         create_dataset("cifar100lt")
     with pytest.raises(ValueError, match=r"dataset 'digits_lt' does not take \['colour'\].*n_max"):

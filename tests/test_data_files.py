@@ -12,6 +12,7 @@ from ltzoo.data import UnreadableImageError, create_dataset, create_transform
 
 TRAIN = [6, 4, 2]  # images per class in the generated training lists
 WNIDS = ["n01440764", "n01443537", "n01484850"]
+OWN = {"official_split": False}  # generated lists, not the benchmarks' official ones (tests/test_data_official.py)
 
 
 def _jpeg(path, label, size=(12, 10)):
@@ -35,21 +36,21 @@ def _imagenet_tree(root, train=TRAIN, test=2, val=1):
 
 def test_imagenet_lt_official_lists(tmp_path):
     _imagenet_tree(tmp_path)
-    ds = create_dataset("imagenet_lt", root=tmp_path, imbalance=1000, profile="step")  # profile ignored
+    ds = create_dataset("imagenet_lt", **OWN, root=tmp_path, imbalance=1000, profile="step")  # profile ignored
     assert len(ds) == 12 and ds.class_counts.tolist() == TRAIN and ds.classes == WNIDS
     img, label = ds[0]
     assert isinstance(img, Image.Image) and img.mode == "RGB" and img.size == (12, 10) and label == 0
     assert np.bincount(ds.targets).tolist() == TRAIN
-    val = create_dataset("imagenet_lt", split="val", root=tmp_path)
+    val = create_dataset("imagenet_lt", **OWN, split="val", root=tmp_path)
     assert len(val) == 3 and val.samples[0][0].endswith("n01440764_val0.JPEG")
     assert val.class_counts.tolist() == TRAIN
-    test = create_dataset("imagenet_lt", split="test", root=tmp_path,
+    test = create_dataset("imagenet_lt", **OWN, split="test", root=tmp_path,
                           transform=create_transform("imagenet", train=False, img_size=32, crop_pct=1.0))
     assert np.bincount(test.targets).tolist() == [2, 2, 2]
     x, _ = test[1]
     assert tuple(x.shape) == (3, 32, 32)
-    carved = create_dataset("imagenet_lt", split="val", root=tmp_path, val_fraction=0.5)
-    train = create_dataset("imagenet_lt", root=tmp_path, val_fraction=0.5)
+    carved = create_dataset("imagenet_lt", **OWN, split="val", root=tmp_path, val_fraction=0.5)
+    train = create_dataset("imagenet_lt", **OWN, root=tmp_path, val_fraction=0.5)
     assert np.bincount(carved.targets).tolist() == [3, 2, 1] and train.class_counts.tolist() == [3, 2, 1]
     assert not {p for p, _ in carved.samples} & {p for p, _ in train.samples}
 
@@ -60,38 +61,38 @@ def test_imagenet_lt_split_dir_and_missing(tmp_path):
     _imagenet_tree(images)
     for part in ("train", "val", "test"):
         os.replace(images / f"ImageNet_LT_{part}.txt", lists / f"ImageNet_LT_{part}.txt")
-    assert len(create_dataset("imagenet_lt", root=images, split_dir=lists)) == 12
+    assert len(create_dataset("imagenet_lt", **OWN, root=images, split_dir=lists)) == 12
     with pytest.raises(FileNotFoundError) as err:
-        create_dataset("imagenet_lt", root=images)
+        create_dataset("imagenet_lt", **OWN, root=images)
     msg = str(err.value)
     assert "ImageNet_LT_train.txt" in msg and "ImageNet_LT_test.txt" in msg and "OpenLongTailRecognition" in msg
     with pytest.raises(FileNotFoundError, match="needs root="):
-        create_dataset("imagenet_lt")
+        create_dataset("imagenet_lt", **OWN)
 
 
 def test_imagenet_lt_bad_labels(tmp_path):
     lines = _imagenet_tree(tmp_path)
     (tmp_path / "ImageNet_LT_test.txt").write_text("\n".join(lines["test"] + ["val/x/y.JPEG 7"]) + "\n")
     with pytest.raises(ValueError, match=r"ImageNet_LT_test.txt:7: label 7 is outside \[0, 3\)"):
-        create_dataset("imagenet_lt", root=tmp_path)
+        create_dataset("imagenet_lt", **OWN, root=tmp_path)
     (tmp_path / "ImageNet_LT_test.txt").write_text("val/x/y.JPEG seven\n")
     with pytest.raises(ValueError, match=r"ImageNet_LT_test.txt:1: expected 'relative/path label'"):
-        create_dataset("imagenet_lt", root=tmp_path, split="test")
+        create_dataset("imagenet_lt", **OWN, root=tmp_path, split="test")
     (tmp_path / "ImageNet_LT_test.txt").write_text("\n".join(lines["test"]) + "\n")
     train = [row for row in lines["train"] if not row.endswith(" 1")]
     (tmp_path / "ImageNet_LT_train.txt").write_text("\n".join(train) + "\n")
     with pytest.raises(ValueError, match=r"class 1 \('class_1'\) has no training images"):
-        create_dataset("imagenet_lt", root=tmp_path)
+        create_dataset("imagenet_lt", **OWN, root=tmp_path)
 
 
 def test_unreadable_image_error_and_skip(tmp_path):
     _imagenet_tree(tmp_path)
     bad = tmp_path / "train" / WNIDS[0] / f"{WNIDS[0]}_train0.JPEG"
     bad.write_bytes(bad.read_bytes()[:60])  # truncated JPEG
-    ds = create_dataset("imagenet_lt", root=tmp_path)
+    ds = create_dataset("imagenet_lt", **OWN, root=tmp_path)
     with pytest.raises(UnreadableImageError, match=str(bad)):
         ds[0]
-    ds = create_dataset("imagenet_lt", root=tmp_path, skip_corrupt=True)
+    ds = create_dataset("imagenet_lt", **OWN, root=tmp_path, skip_corrupt=True)
     with pytest.warns(RuntimeWarning, match=str(bad)):
         img, label = ds[0]
     assert label == 0 and img.getpixel((5, 5))[0] < 80  # another image of class 0
@@ -123,15 +124,15 @@ def test_inat2018_coco_json(tmp_path):
     files = _inat_tree(tmp_path)
     for part, content in files.items():
         (tmp_path / f"{part}2018.json").write_text(json.dumps(content))
-    ds = create_dataset("inat2018", root=tmp_path, val_fraction=0.0)
+    ds = create_dataset("inat2018", **OWN, root=tmp_path, val_fraction=0.0)
     assert ds.class_counts.tolist() == TRAIN and ds.classes == ["Aves 0", "Plantae 1", "Plantae 2"]
     assert ds[7][1] == 1 and ds[7][0].mode == "RGB"
-    test = create_dataset("inat2018", split="test", root=tmp_path)
+    test = create_dataset("inat2018", **OWN, split="test", root=tmp_path)
     assert len(test) == 3 and test.targets.tolist() == [0, 1, 2]
     files["val"]["annotations"][0]["category_id"] = 99
     (tmp_path / "val2018.json").write_text(json.dumps(files["val"]))
     with pytest.raises(ValueError, match=r"val2018.json: annotation 12 has category_id 99"):
-        create_dataset("inat2018", root=tmp_path)
+        create_dataset("inat2018", **OWN, root=tmp_path)
 
 
 def test_inat2018_lists_and_missing(tmp_path):
@@ -140,14 +141,14 @@ def test_inat2018_lists_and_missing(tmp_path):
         rows = [f"{img['file_name']} {ann['category_id']}"
                 for img, ann in zip(files[part]["images"], files[part]["annotations"])]
         (tmp_path / f"iNaturalist18_{part}.txt").write_text("\n".join(rows) + "\n")
-    ds = create_dataset("inat2018", root=tmp_path)
+    ds = create_dataset("inat2018", **OWN, root=tmp_path)
     assert ds.class_counts.tolist() == TRAIN and ds.classes == ["0", "1", "2"]
-    val = create_dataset("inat2018", split="val", root=tmp_path, val_fraction=0.5, seed=4)
+    val = create_dataset("inat2018", **OWN, split="val", root=tmp_path, val_fraction=0.5, seed=4)
     assert np.bincount(val.targets).tolist() == [3, 2, 1]
     with pytest.raises(ValueError, match=r"split='val'.*val_fraction"):
-        create_dataset("inat2018", split="val", root=tmp_path)
+        create_dataset("inat2018", **OWN, split="val", root=tmp_path)
     with pytest.raises(FileNotFoundError) as err:
-        create_dataset("inat2018", root=tmp_path / "elsewhere")
+        create_dataset("inat2018", **OWN, root=tmp_path / "elsewhere")
     assert "train2018.json" in str(err.value) and "iNaturalist18_train.txt" in str(err.value)
 
 

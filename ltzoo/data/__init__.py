@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 
-from ltzoo.data import batch_samplers, cifar, digits, fashion_mnist, folder, imagenet_lt, inat  # noqa: F401  (registers)
+from ltzoo.data import batch_samplers, cifar, digits, fashion_mnist, folder, imagenet_lt, inat, places_lt  # noqa: F401  (registers)
 from ltzoo.data.base import SPLITS, ArrayLTDataset, LTDataset
 from ltzoo.data.files import FileLTDataset, UnreadableImageError
 from ltzoo.data.longtail import (class_groups, exponential_profile, longtail_indices, make_profile,
@@ -30,8 +30,8 @@ def create_dataset(name: str, split: str = "train", root=None, imbalance=100, pr
 
     ``imbalance`` is the factor ``IF`` (100) or the ratio (0.01), see
     :func:`~ltzoo.data.longtail.parse_imbalance`; ``profile`` is ``"exp"``, ``"step"`` or
-    ``"none"`` (ignored by ``imagenet_lt`` and ``inat2018``, long-tailed already). Extra
-    options (``download``, ``n_max``, ``split_dir``, ``skip_corrupt``, ...) depend on the
+    ``"none"`` (ignored by ``imagenet_lt``, ``inat2018`` and ``places_lt``, long-tailed already).
+    Extra options (``download``, ``n_max``, ``split_dir``, ``skip_corrupt``, ``official_split``, ...) depend on the
     dataset; an unknown name or option raises with the valid ones.
     """
     cls = DATASETS.get(name)

@@ -24,7 +24,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ltzoo.data.longtail import class_groups, longtail_indices, make_profile, stratified_split
+from ltzoo.data.longtail import (DEFAULT_SUBSET_RULE, class_groups, longtail_indices, make_profile, stratified_split,
+                                 subset_rule_record)
 from ltzoo.errors import InputError
 
 SPLITS = ("train", "val", "test")
@@ -57,11 +58,12 @@ def require_training_images(counts, classes: Sequence[str], where: str) -> None:
 
 def split_indices(train_targets, classes: Sequence[str], split: str, *, imbalance=100, profile="exp",
                   seed: int = 0, val_fraction: float = 0.0, n_max: Optional[int] = None,
-                  where: str = "dataset") -> Tuple[Optional[np.ndarray], np.ndarray]:
+                  where: str = "dataset", subset_rule: str = DEFAULT_SUBSET_RULE) -> Tuple[Optional[np.ndarray], np.ndarray]:
     """``(indices into the official training set or None for "test", training class counts)``.
 
     ``profile=None`` keeps the training set as it is (already long-tailed); otherwise the
-    profile's ``n_max`` defaults to the largest class of the training set.
+    profile's ``n_max`` defaults to the largest class of the training set; ``subset_rule`` says
+    which images it keeps (:data:`ltzoo.data.longtail.SUBSET_RULES`).
     """
     check_split(split)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -72,7 +74,7 @@ def split_indices(train_targets, classes: Sequence[str], split: str, *, imbalanc
     if profile is not None:
         available = np.bincount(train_targets, minlength=num_classes)
         wanted = make_profile(profile, int(n_max or available.max()), num_classes, imbalance)
-        pool = longtail_indices(train_targets, wanted, seed)
+        pool = longtail_indices(train_targets, wanted, seed, rule=subset_rule)
     tr, va = stratified_split(train_targets[pool], val_fraction, seed)
     counts = np.bincount(train_targets[pool[tr]], minlength=num_classes).astype(np.int64)
     require_training_images(counts, classes, f"{where} (imbalance={imbalance!r}, profile={profile!r})")
@@ -98,6 +100,8 @@ class LTDataset(Dataset):
     class_counts: np.ndarray
     split: str
     transform: Optional[Callable] = None
+    subset_rule: Optional[str] = None  # which images a profile kept (None: no subsampling)
+    split_record: Optional[dict] = None  # the split files read and their check (ltzoo.data.official)
 
     @property
     def num_classes(self) -> int:
@@ -112,6 +116,12 @@ class LTDataset(Dataset):
             image = self.transform(image)
         return image, int(self.targets[index])
 
+    def data_record(self) -> dict:
+        """What a run records about its data: the dataset, the subset rule, the split files."""
+        rule = subset_rule_record(self.subset_rule) if self.subset_rule else {
+            "name": "none", "description": "no subsampling: every image of the training list or tree is kept"}
+        return {"dataset": self.name, "subset_rule": rule, **(self.split_record or {})}
+
     def groups(self, many: int = 100, few: int = 20):
         """Many/Medium/Few and head/tail class indices from the training counts."""
         return class_groups(self.class_counts, many=many, few=few)
@@ -119,6 +129,19 @@ class LTDataset(Dataset):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, n={len(self)}, "
                 f"classes={self.num_classes}, train_total={int(self.class_counts.sum())})")
+
+
+def data_record(*datasets: Optional[LTDataset]) -> dict:
+    """A run's data record: the first dataset's (its training split), with the split files that any
+    of ``datasets`` (train, test, val; ``None`` skipped) read, each once."""
+    record = datasets[0].data_record()
+    if "split_files" in record:
+        files = {}
+        for ds in datasets:
+            for f in ((ds.split_record or {}).get("split_files", []) if ds is not None else []):
+                files.setdefault(f["file"], f)
+        record["split_files"] = list(files.values())
+    return record
 
 
 class ArrayLTDataset(LTDataset):
@@ -130,13 +153,15 @@ class ArrayLTDataset(LTDataset):
     """
 
     def __init__(self, train_x, train_y, test_x, test_y, classes, *, split="train", imbalance=100,
-                 profile="exp", seed=0, val_fraction=0.0, transform=None, n_max=None):
+                 profile="exp", seed=0, val_fraction=0.0, transform=None, n_max=None,
+                 subset_rule=DEFAULT_SUBSET_RULE):
         self.classes = [str(c) for c in classes]
         self.split = check_split(split)
         test_y = check_labels(test_y, len(self.classes), f"the test set of {self.name}")
         idx, self.class_counts = split_indices(train_y, self.classes, split, imbalance=imbalance,
                                                profile=profile, seed=seed, val_fraction=val_fraction,
-                                               n_max=n_max, where=self.name)
+                                               n_max=n_max, where=self.name, subset_rule=subset_rule)
+        self.subset_rule = subset_rule if profile is not None else None
         x, y = (test_x, test_y) if idx is None else (train_x[idx], np.asarray(train_y)[idx])
         if x.ndim == 3:
             x = x[..., None]

@@ -8,7 +8,11 @@ images (Cui et al. CVPR'19; Cao et al. NeurIPS'19); the test sets stay the offic
 * torchvision's layout, ``cifar-10-batches-py/`` or ``cifar-100-python/``, read with
   ``torchvision.datasets.CIFAR10/100`` (md5-checked); ``download=True`` fetches it there.
 
-Which images a seed keeps is documented in :func:`ltzoo.data.longtail.longtail_indices`.
+Which images a seed keeps is the ``subset_rule`` (:data:`ltzoo.data.longtail.SUBSET_RULES`, recorded
+in every run's ``results.json``): ltzoo's ``"per_class_permutation"`` by default; ``"global_shuffle"``
+keeps the images Cao et al.'s LDAM-DRW code (NeurIPS'19) keeps from the official pickle order (the
+order torchvision's loader keeps; an npz root keeps its own order); ``"first_n"`` the first images of
+each class in file order.
 """
 
 from __future__ import annotations
@@ -66,11 +70,11 @@ class _CIFARLT(ArrayLTDataset):
     _num_classes = 10
 
     def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, download=False, n_max=None):
+                 val_fraction=0.0, transform=None, download=False, n_max=None, subset_rule="per_class_permutation"):
         train_x, train_y, test_x, test_y, classes = load_cifar(self.name, root, self._num_classes, download)
         super().__init__(train_x, train_y, test_x, test_y, classes, split=split, imbalance=imbalance,
                          profile=profile, seed=seed, val_fraction=val_fraction, transform=transform,
-                         n_max=n_max)
+                         n_max=n_max, subset_rule=subset_rule)
 
 
 @DATASETS.register("cifar10_lt")

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ltzoo.data.base import LTDataset, check_split, split_indices
+from ltzoo.data.longtail import DEFAULT_SUBSET_RULE
 
 Samples = List[Tuple[str, int]]
 
@@ -25,11 +26,12 @@ class UnreadableImageError(OSError):
     """An image file that is missing, truncated or not an image."""
 
 
-def load_image(path: str) -> Image.Image:
-    """The image at ``path`` as RGB, fully decoded (so a truncated file fails here)."""
+def load_image(path: str, mode: str = "RGB") -> Image.Image:
+    """The image at ``path`` in PIL ``mode`` ("RGB", or "L" for one channel), fully decoded (so a
+    truncated file fails here)."""
     try:
         with Image.open(path) as img:
-            return img.convert("RGB")
+            return img.convert(mode)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise UnreadableImageError(f"cannot read image {path}: {err}") from err
 
@@ -88,7 +90,7 @@ class FileLTDataset(LTDataset):
 
     def __init__(self, train: Samples, test: Samples, classes: Sequence[str], *, split="train",
                  imbalance=100, profile=None, seed=0, val_fraction=0.0, transform=None, n_max=None,
-                 official_val: Optional[Samples] = None, skip_corrupt=False):
+                 official_val: Optional[Samples] = None, skip_corrupt=False, subset_rule=DEFAULT_SUBSET_RULE):
         self.classes = [str(c) for c in classes]
         self.split = check_split(split)
         self.transform, self.skip_corrupt, self.corrupt = transform, bool(skip_corrupt), set()
@@ -97,7 +99,9 @@ class FileLTDataset(LTDataset):
         use_official_val = split == "val" and not val_fraction and official_val is not None
         idx, self.class_counts = split_indices(
             train_y, self.classes, "train" if use_official_val else split, imbalance=imbalance,
-            profile=profile, seed=seed, val_fraction=val_fraction, n_max=n_max, where=self.name)
+            profile=profile, seed=seed, val_fraction=val_fraction, n_max=n_max, where=self.name,
+            subset_rule=subset_rule)
+        self.subset_rule = subset_rule if profile is not None else None
         if use_official_val:
             samples = list(official_val)
         elif idx is None:

@@ -10,7 +10,8 @@ Two annotation formats are read from ``split_dir`` (default: ``root``), the firs
   Kang et al. ICLR'20).
 
 As in the literature, ``split="test"`` is the official validation set (24,426 images, 3 per
-class); ``"val"`` is carved from the training set with ``val_fraction``.
+class); ``"val"`` is carved from the training set with ``val_fraction``. The files read are checked
+against the official ones (:mod:`ltzoo.data.official`) unless ``official_split=False``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 
 from ltzoo.data.files import FileLTDataset, names_from_parents, read_list
+from ltzoo.data.official import SplitChecks
 from ltzoo.data.stats import MEAN_STD
 from ltzoo.registry import DATASETS
 
@@ -58,9 +60,10 @@ class INaturalist2018(FileLTDataset):
     mean, std = MEAN_STD["inat2018"]
     transform_preset = "imagenet"
 
-    def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, split_dir=None, num_classes=None,
-                 skip_corrupt=False):
+    @classmethod
+    def read_split_files(cls, root, split_dir=None, num_classes=None):
+        """``({path: samples} of the training and validation files, class names)``; the COCO-style
+        json files win over the lists when both are there."""
         if root is None:
             raise FileNotFoundError(f"inat2018 needs root= (the folder holding train_val2018/). {HOW_TO_GET}")
         root = os.path.expanduser(str(root))
@@ -70,14 +73,21 @@ class INaturalist2018(FileLTDataset):
         if all(os.path.isfile(p) for p in json_paths):
             train, categories = read_coco_json(json_paths[0], root)
             test, _ = read_coco_json(json_paths[1], root, categories)
-            classes = categories[1]
-        elif all(os.path.isfile(p) for p in list_paths):
+            return dict(zip(json_paths, (train, test))), categories[1]
+        if all(os.path.isfile(p) for p in list_paths):
             train = read_list(list_paths[0], root, num_classes)
             num_classes = num_classes or max(label for _, label in train) + 1
             test = read_list(list_paths[1], root, num_classes)
-            classes = names_from_parents(train, num_classes)
-        else:
-            raise FileNotFoundError(f"inat2018: no annotations in {split_dir}: looked for "
-                                    f"{' + '.join(JSON_NAMES)} and for {' + '.join(LIST_NAMES)}. {HOW_TO_GET}")
+            return dict(zip(list_paths, (train, test))), names_from_parents(train, num_classes)
+        raise FileNotFoundError(f"inat2018: no annotations in {split_dir}: looked for "
+                                f"{' + '.join(JSON_NAMES)} and for {' + '.join(LIST_NAMES)}. {HOW_TO_GET}")
+
+    def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
+                 val_fraction=0.0, transform=None, split_dir=None, num_classes=None,
+                 skip_corrupt=False, official_split=True):
+        files, classes = self.read_split_files(root, split_dir, num_classes)
+        checks = SplitChecks(self.name, official_split)
+        train, test = (checks.checked(path, samples) for path, samples in files.items())
         super().__init__(train, test, classes, split=split, imbalance=imbalance, profile=None, seed=seed,
                          val_fraction=val_fraction, transform=transform, skip_corrupt=skip_corrupt)
+        self.split_record = checks.record()

@@ -27,6 +27,34 @@ PROFILES = ("exp", "step", "none")
 _SUBSET_SALT = 0
 _SPLIT_SALT = 1
 
+# Which images a seed keeps when a profile subsamples a training set: public codebases differ, so
+# the rule has a name, recorded with every run (results.json "data" section, model card).
+SUBSET_RULES = {
+    "per_class_permutation": (
+        "ltzoo's default: class c keeps the first n_c images of a permutation of its own indices (in "
+        "dataset order) drawn from numpy.random.default_rng([seed, 0, c]); each class's choice is "
+        "independent of the other classes' counts, and for one seed a more imbalanced subset is nested "
+        "in a less imbalanced one"),
+    "global_shuffle": (
+        "the rule of Cao et al.'s LDAM-DRW code (NeurIPS'19) and the codebases built on it: "
+        "numpy.random.seed(seed), then for each class in label order numpy.random.shuffle of its indices "
+        "(in dataset order, e.g. the official CIFAR pickle order) and the first n_c kept; one random "
+        "stream, so a class's choice depends on the classes before it"),
+    "first_n": "class c keeps its first n_c images in dataset order (no randomness; the seed is unused)",
+}
+DEFAULT_SUBSET_RULE = "per_class_permutation"
+
+
+def check_subset_rule(rule: str) -> str:
+    if rule not in SUBSET_RULES:
+        raise ValueError(f"subset_rule={rule!r} is not allowed; allowed: {', '.join(SUBSET_RULES)}")
+    return rule
+
+
+def subset_rule_record(rule: str) -> Dict[str, str]:
+    """``{"name", "description"}`` of a subset rule, as runs record it."""
+    return {"name": check_subset_rule(rule), "description": SUBSET_RULES[rule]}
+
 
 def parse_imbalance(value) -> float:
     """The imbalance factor ``IF = n_max / n_min`` as a float > 1.
@@ -105,15 +133,19 @@ def _by_class(targets: np.ndarray, num_classes: int):
     return np.split(np.argsort(targets, kind="stable"), np.cumsum(counts)[:-1])
 
 
-def longtail_indices(targets, counts: Sequence[int], seed: int = 0) -> np.ndarray:
+def longtail_indices(targets, counts: Sequence[int], seed: int = 0, rule: str = DEFAULT_SUBSET_RULE) -> np.ndarray:
     """Indices into ``targets`` keeping ``counts[c]`` images of every class ``c``, sorted.
 
-    Choice: class ``c`` draws one permutation of its own indices (in dataset order) from
+    ``rule`` (``SUBSET_RULES``) says which images: by default (``"per_class_permutation"``) class
+    ``c`` draws one permutation of its own indices (in dataset order) from
     ``numpy.random.default_rng([seed, 0, c])`` and keeps the first ``counts[c]``. Each class's
     choice is therefore independent of the other classes' counts, and for one seed a more
-    imbalanced subset is nested in a less imbalanced one. A class with fewer images than asked
-    raises ``ValueError`` naming the class and both numbers.
+    imbalanced subset is nested in a less imbalanced one. ``"global_shuffle"`` reproduces Cao et
+    al.'s LDAM-DRW code (NeurIPS'19), ``"first_n"`` keeps the first images in dataset order. A
+    class with fewer images than asked raises ``ValueError`` naming the class and both numbers.
     """
+    check_subset_rule(rule)
+    legacy = np.random.RandomState(seed) if rule == "global_shuffle" else None  # what numpy.random.seed(seed) sets
     targets = _as_targets(targets)
     counts = np.asarray(counts, dtype=np.int64)
     available = np.bincount(targets, minlength=len(counts))
@@ -124,7 +156,12 @@ def longtail_indices(targets, counts: Sequence[int], seed: int = 0) -> np.ndarra
         if want < 0 or want > len(idx):
             raise ValueError(f"class {c} has {len(idx)} images but the profile asks for {want}; "
                              "lower n_max or use a smaller imbalance")
-        keep.append(np.random.default_rng([seed, _SUBSET_SALT, c]).permutation(idx)[:want])
+        if rule == "per_class_permutation":
+            idx = np.random.default_rng([seed, _SUBSET_SALT, c]).permutation(idx)
+        elif legacy is not None:
+            idx = idx.copy()
+            legacy.shuffle(idx)
+        keep.append(idx[:want])
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
 
 

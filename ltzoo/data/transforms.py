@@ -97,5 +97,18 @@ def create_transform(preset: str, train: bool, mean: Optional[Sequence[float]] =
     return builder(bool(train), mean, std, **options)
 
 
+def eval_data_config(preset: str, **options) -> dict:
+    """timm's data-config keys (``crop_pct``, ``interpolation``, ``crop_mode``) of the preset's eval
+    transform, stored in a run's ``pretrained_cfg`` so that ``timm.data.create_transform(
+    **timm.data.resolve_model_data_config(model))`` preprocesses as evaluation did. Presets without
+    a ``crop_pct`` option (``cifar``, ``digits``, ``mnist``) only normalize: ``crop_pct=1`` makes
+    timm's resize + center crop the identity on images of the trained size.
+    """
+    params = inspect.signature(TRANSFORMS.get(preset)).parameters
+    chosen = {name: options.get(name, p.default) for name, p in params.items() if name in ("crop_pct", "interpolation")}
+    return {"crop_pct": float(chosen.get("crop_pct", 1.0)), "interpolation": str(chosen.get("interpolation", "bilinear")),
+            "crop_mode": "center"}
+
+
 def list_transforms(pattern: str = "*"):
     return TRANSFORMS.names(pattern)

@@ -74,6 +74,10 @@ class DataConfig(_Section):
     loader: Literal["torch", "device", "jpeg"] = "torch"
     many_threshold: Annotated[int, Field(ge=1)] = 100
     few_threshold: Annotated[int, Field(ge=1)] = 20
+    # false: the split files are the user's own, not the benchmark's official lists (ltzoo.data.official)
+    official_split: bool = True
+    # which images a long-tail profile keeps (ltzoo.data.longtail.SUBSET_RULES)
+    subset_rule: Literal["per_class_permutation", "global_shuffle", "first_n"] = "per_class_permutation"
 
 
 class ModelConfig(_Section):

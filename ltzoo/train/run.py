@@ -24,6 +24,10 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
 
     d = cfg.data
     common = dict(root=d.root, imbalance=d.imbalance, profile=d.profile, seed=d.seed, val_fraction=d.val_fraction)
+    if not d.official_split:  # only the datasets with official split files take it
+        common["official_split"] = False
+    if d.subset_rule != "per_class_permutation":  # only the datasets a profile subsamples take it
+        common["subset_rule"] = d.subset_rule
     probe = create_dataset(d.dataset, split="test", **common)
     mean, std = tuple(probe.mean), tuple(probe.std)
     train_tf = create_transform(d.transform, train=True, mean=mean, std=std, **d.transform_kwargs)
@@ -42,10 +46,14 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
     return splits
 
 
-def input_config(dataset) -> Dict[str, Any]:
-    """The data config (timm's keys) the model is trained with."""
+def input_config(dataset, data=None) -> Dict[str, Any]:
+    """The data config (timm's keys) the model is trained with; with ``data`` (the recipe's data
+    section) also the eval transform's crop and interpolation (``ltzoo predict`` reads them)."""
+    from ltzoo.data.transforms import eval_data_config
+
     image, _ = dataset[0]
-    return {"input_size": tuple(image.shape), "mean": tuple(dataset.mean), "std": tuple(dataset.std)}
+    config = {"input_size": tuple(image.shape), "mean": tuple(dataset.mean), "std": tuple(dataset.std)}
+    return {**eval_data_config(data.transform, **data.transform_kwargs), **config} if data is not None else config
 
 
 def build_model(cfg: RunConfig, num_classes: int, in_chans: int):
@@ -197,6 +205,8 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     """
     from accelerate.utils import set_seed
 
+    from ltzoo.data.base import data_record
+
     from ltzoo.evaluate import format_per_class, format_table
     from ltzoo.train.features import extract_features
     from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
@@ -224,7 +234,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     splits = build_datasets(cfg)
     train_set = splits["train"]
     counts = train_set.class_counts
-    data_config = input_config(splits["test"])
+    data_config = input_config(splits["test"], cfg.data)
     if cfg.stage1.from_run:
         model = load_stage1_model(cfg, train_set, data_config["input_size"][0], accelerator)
     else:
@@ -253,6 +263,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
         "class_counts": [int(c) for c in counts],
         "num_train": len(train_set),
         "num_test": len(splits["test"]),
+        "data": data_record(train_set, splits["test"], splits["val"]),
         "deploy": deploy,
         "methods": evaluate_heads(heads, features["test"], counts, cfg),
         "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,

@@ -9,7 +9,7 @@ one 200-epoch stage 1, any number of stage-2 runs, each with its own run folder 
 
 The new run must see the same training set, else the cached features and class counts would
 not be the ones the encoder was trained on: ``data.dataset / imbalance / profile / seed /
-val_fraction`` must equal RUN_DIR's (checked before any data is read), and so must the
+val_fraction / subset_rule`` must equal RUN_DIR's (checked before any data is read), and so must the
 training class counts (checked once the data is built). The run's ``config.yaml`` records how its
 encoder was really trained: RUN_DIR's ``stage1`` and ``model`` sections, with ``from_run``.
 """
@@ -22,7 +22,7 @@ from typing import List
 
 from ltzoo.train.config import ConfigError, RunConfig
 
-SAME_DATA_FIELDS = ("dataset", "imbalance", "profile", "seed", "val_fraction")
+SAME_DATA_FIELDS = ("dataset", "imbalance", "profile", "seed", "val_fraction", "subset_rule")
 
 
 def source_config(cfg: RunConfig) -> RunConfig:
