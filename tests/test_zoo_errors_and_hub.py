@@ -38,8 +38,10 @@ def test_tag_without_weights_names_what_exists():
 def test_list_models_pattern_and_methods():
     methods = ltzoo.list_methods()
     assert set(methods) >= {"ce", "crt", "iwb", "lws", "ncm", "tau", "wd_maxnorm"}
-    assert ltzoo.list_models("resnet32_*") == [f"resnet32_{m}" for m in sorted(methods)]
-    assert len(ltzoo.list_models()) == 3 * len(methods) + 1  # 3 backbones x methods + lt_classifier
+    assert ltzoo.list_models("resnet32_*") == sorted(
+        [f"resnet32_{m}" for m in methods] + [f"resnet32_x8_{m}" for m in methods]
+    )
+    assert len(ltzoo.list_models()) == 5 * len(methods) + 1  # 5 backbones x methods + lt_classifier
 
 
 def test_bad_num_classes():
