@@ -116,6 +116,16 @@ class EngineConfig:
 
 
 @dataclass
+class EvalConfig:
+    """The run's final test evaluation. The headline numbers (``results.json`` ``methods``) are always
+    the last-epoch model without test-time augmentation; ``tta: flip`` stores, beside them, the mean
+    of the logits of each test image and of its horizontal mirror (as the WD+MaxNorm and IWB code
+    evaluate) under ``results.json`` ``tta.flip``."""
+
+    tta: str = "none"
+
+
+@dataclass
 class RunConfig:
     output_dir: str = "runs/digits_lt"
     seed: int = 0
@@ -127,6 +137,7 @@ class RunConfig:
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 CHOICES = {
@@ -137,6 +148,7 @@ CHOICES = {
     "engine.on_nonfinite": ("error", "skip"),
     "data.loader": ("torch", "device", "jpeg"),
     "engine.compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+    "eval.tta": ("none", "flip"),
 }
 
 
