@@ -69,11 +69,6 @@ def flip_run(tmp_path_factory):
 
 
 def test_run_stores_flip_numbers_beside_the_headline(flip_run):
-    import timm
-
-    from ltzoo.evaluate import evaluate_logits
-    from ltzoo.train.run import build_datasets
-
     results = json.loads((flip_run / "results.json").read_text())
     assert results["protocol"] == {"model": "last epoch", "tta": "none"}
     flip = results["tta"]["flip"]
@@ -82,15 +77,34 @@ def test_run_stores_flip_numbers_beside_the_headline(flip_run):
     # digits are not mirror-symmetric: the flip-averaged logits are other numbers
     assert all(flip["methods"][m]["nll"] != results["methods"][m]["nll"] for m in flip["methods"])
 
-    # the deployed model, reloaded with timm, scores the same numbers image by image
-    model = timm.create_model(f"local-dir:{flip_run}", pretrained=True).eval()
-    test = build_datasets(load_config(flip_run / "config.yaml"))["test"]  # with the run's eval transform
-    counts = results["class_counts"]
-    for tta, stored in (("none", results["methods"]), ("flip", flip["methods"])):
+    _deployed_model_scores_the_stored_numbers(flip_run)
+
+
+def _deployed_model_scores_the_stored_numbers(run_dir):
+    """The deployed model, reloaded with timm, gives the stored headline and flip numbers image by image."""
+    import timm
+
+    from ltzoo.evaluate import evaluate_logits
+    from ltzoo.train.run import build_datasets
+
+    results = json.loads((run_dir / "results.json").read_text())
+    model = timm.create_model(f"local-dir:{run_dir}", pretrained=True).eval()
+    test = build_datasets(load_config(run_dir / "config.yaml"))["test"]  # with the run's eval transform
+    for tta, stored in (("none", results["methods"]), ("flip", results["tta"]["flip"]["methods"])):
         logits, targets = predict_logits(model, test, tta=tta)
-        expected = evaluate_logits(logits, targets, counts)
+        expected = evaluate_logits(logits, targets, results["class_counts"])
         assert stored[results["deploy"]]["per_class_accuracy"] == expected["per_class_accuracy"], tta
         assert stored[results["deploy"]]["nll"] == pytest.approx(expected["nll"], rel=1e-5), tta
+
+
+def test_flip_scores_a_method_with_its_own_encoder(tmp_path):
+    """stage2.retrain=last_block: LWS deploys its own fine-tuned encoder; its flip numbers come from it."""
+    argv = ["train", "--output-dir", str(tmp_path), "--set", "progress=false", "--set", "stage1.epochs=2",
+            "--set", "stage2.epochs=1", "--set", "stage2.methods=[lws]", "--set", "stage2.retrain=last_block",
+            "--set", "eval.tta=flip"]
+    assert main(argv) == 0
+    assert (tmp_path / "heads" / "lws.encoder.safetensors").is_file()
+    _deployed_model_scores_the_stored_numbers(tmp_path)
 
 
 def test_ltzoo_eval_tta_flip_prints_and_stores_both(flip_run, capsys):
