@@ -32,7 +32,8 @@ SHARED_ENCODER = "shared.encoder.safetensors"  # written when some method re-tra
 # augmentation; a TTA protocol's numbers are stored beside it (tta.<mode>), never instead of it
 PROTOCOLS = {
     "none": {"model": "last epoch", "tta": "none"},
-    "flip": {"model": "last epoch", "tta": "flip", "logits": "mean of the logits of the image and of its horizontal mirror"},
+    "flip": {"model": "last epoch", "tta": "flip",
+             "logits": "mean of the logits of the image and of its horizontal mirror"},
 }
 
 
@@ -76,7 +77,8 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int):
     return ltzoo.create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-def evaluate_heads(heads: Dict[str, Any], test_features, class_counts, cfg: RunConfig, mirrored=None) -> Dict[str, Dict[str, Any]]:
+def evaluate_heads(heads: Dict[str, Any], test_features, class_counts, cfg: RunConfig,
+                   mirrored=None) -> Dict[str, Dict[str, Any]]:
     """Metrics of every head on cached features; with the ``mirrored`` images' features, of the flip TTA."""
     from ltzoo.evaluate import evaluate_logits, weight_norms
     from ltzoo.train.features import head_logits
@@ -98,7 +100,8 @@ def format_tta_table(mode: str, methods: Dict[str, Any]) -> str:
     """A test-time augmentation's summary table, labelled as such (printed after the headline one)."""
     from ltzoo.evaluate import format_table
 
-    return f"test-time augmentation {mode} ({PROTOCOLS[mode]['logits']}), beside the headline above:\n" + format_table(methods)
+    label = f"test-time augmentation {mode} ({PROTOCOLS[mode]['logits']}), beside the headline above:"
+    return label + "\n" + format_table(methods)
 
 
 def evaluate_flip(model, heads: Dict[str, Any], encoders: Dict[str, Any], test_set, test_features, class_counts,
@@ -275,7 +278,8 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None) -> Dict[str, Any]:
             save_safetensors_atomic(model.backbone.state_dict(), Path(cfg.output_dir) / HEADS_DIR / SHARED_ENCODER)
     results["protocol"] = PROTOCOLS["none"]
     if cfg.eval.tta == "flip":
-        results["tta"] = {"flip": evaluate_flip(model, heads, encoders, splits["test"], features["test"], counts, cfg, accelerator)}
+        flip = evaluate_flip(model, heads, encoders, splits["test"], features["test"], counts, cfg, accelerator)
+        results["tta"] = {"flip": flip}
     if accelerator.is_main_process:
         save_run(cfg, encoders.get(deploy, model), heads, results, data_config)
         print(format_table(results["methods"]))
