@@ -112,6 +112,10 @@ def test_default_num_classes_follow_the_tag():
     assert ltzoo.create_model("resnet32_ce").num_classes == 100
     assert ltzoo.create_model("resnet32_ce.cifar10_lt_r100").num_classes == 10
     assert ltzoo.create_model("resnet50_ce").num_classes == 8142
+    for name in ("resnet34_cifar_iwb.cifar100_lt_r50", "resnet32_x8_tau.cifar100_lt_r10"):
+        model = ltzoo.create_model(name)
+        assert model.num_classes == 100 and model.pretrained_cfg["tag"] == name.split(".")[1]
+        assert model.pretrained_cfg["input_size"] == (3, 32, 32)
 
 
 def test_resnet50_and_resnext50_come_from_timm_builders():

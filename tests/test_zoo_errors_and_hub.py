@@ -55,7 +55,9 @@ def test_hubconf_reexports_exactly_the_registry():
     assert imported == ltzoo.list_models()
 
 
-def test_torch_hub_load_local():
-    model = torch.hub.load(str(REPO_ROOT), "resnet32_iwb", source="local", num_classes=100)
+@pytest.mark.parametrize("name, params", [("resnet32_iwb", 470_004), ("resnet32_x8_iwb", 29_564_132),
+                                          ("resnet34_cifar_wd_maxnorm", 21_328_292)])
+def test_torch_hub_load_local(name, params):
+    model = torch.hub.load(str(REPO_ROOT), name, source="local", num_classes=100)
     assert isinstance(model, ltzoo.models.LongTailClassifier) and model.num_classes == 100
-    assert sum(p.numel() for p in model.parameters()) == 470_004
+    assert sum(p.numel() for p in model.parameters()) == params
