@@ -45,11 +45,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from ltzoo.evaluate import format_per_class, format_table
-    from ltzoo.train.reload import evaluate_run
+    from ltzoo.train.reload import evaluate_run_protocols, store_tta
+    from ltzoo.train.run import format_tta_table
 
-    methods, class_names = evaluate_run(args.run_dir, data_root=args.data_root)
+    scored, class_names = evaluate_run_protocols(args.run_dir, data_root=args.data_root, tta=args.tta)
+    methods = scored["none"]
     print(format_table(methods))
     print(format_per_class(methods, class_names=class_names))
+    if args.tta != "none":
+        print(format_tta_table(args.tta, scored[args.tta]))
+        store_tta(args.run_dir, args.tta, scored[args.tta])
+        print(f"stored in {args.run_dir}/results.json under tta.{args.tta}")
     return 0
 
 
@@ -156,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="reload a run folder and print its metrics")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data-root", help="dataset root, if it moved since training")
+    evaluate.add_argument("--tta", default="none", choices=("none", "flip"),
+                          help="flip: also score the mean of the logits of each image and its mirror, and store "
+                               "those numbers beside the headline ones in results.json (default: none)")
     evaluate.set_defaults(func=cmd_eval)
 
     calibrate = sub.add_parser("calibrate", help="temperature scaling + logit adjustment of a run's deployed model")

@@ -30,6 +30,9 @@ def test_run_folder_and_printed_table(run_dir):
     for row in ("stage1", "crt", "lws", "tau", "ncm", "iwb"):
         assert any(line.startswith(row + " ") for line in stdout.splitlines()), row
     assert "Many" in stdout and "Few" in stdout and "Class" in stdout  # summary + per-class table
+    results = json.loads((out / "results.json").read_text())
+    assert results["protocol"] == {"model": "last epoch", "tta": "none"} and "tta" not in results  # eval.tta: none
+    assert "test-time augmentation" not in stdout
 
 
 def test_stage2_raises_few_accuracy(run_dir):

@@ -7,23 +7,32 @@ import torch
 
 import ltzoo
 from ltzoo.heads.base import HeadBase
-from ltzoo.models.zoo import ZOO_BACKBONES
+from ltzoo.models.zoo import BACKBONE_INFO, ZOO_BACKBONES
 from ltzoo.registry import HEADS, METHODS
 
 ALL_MODELS = ltzoo.list_models()
 
 
+# ResNet-50-class backbones run at 64x64 here to keep the suite fast, CIFAR nets at 32x32, and the
+# papers' 21M/30M-parameter CIFAR nets at 16x16 (still 4x4 / 2x2 feature maps, every layer used).
+SMALL_INPUT = {"resnet34_cifar": 16, "resnet32_x8": 16}
+
+
 def _input_size(model):
-    # ResNet-50-class backbones run at 64x64 here to keep the suite fast; CIFAR nets at 32x32.
     c, h, _ = model.pretrained_cfg["input_size"]
-    return (2, c, min(h, 64), min(h, 64))
+    side = SMALL_INPUT.get(model.backbone_name, min(h, 64))
+    return (2, c, side, side)
+
+
+def _backbone(name):
+    """The zoo backbone of ``<backbone>_<method>``: the longest matching one (resnet32_x8 before resnet32)."""
+    return max((b for b in ZOO_BACKBONES if name.startswith(b + "_")), key=len)
 
 
 def _expected_head(name):
     if name == "lt_classifier":
         return "linear"
-    backbone = next(b for b in ZOO_BACKBONES if name.startswith(b + "_"))
-    return METHODS.get(name[len(backbone) + 1:]).head
+    return METHODS.get(name[len(_backbone(name)) + 1:]).head
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -61,7 +70,8 @@ def test_model_contract(name, tmp_path):
         assert torch.equal(clone(x), model(x))
 
 
-@pytest.mark.parametrize("name", ["resnet32_iwb", "resnet50_tau", "resnext50_32x4d_lws", "lt_classifier"])
+@pytest.mark.parametrize("name", ["resnet32_iwb", "resnet50_tau", "resnext50_32x4d_lws", "resnet34_cifar_wd_maxnorm",
+                                  "resnet32_x8_iwb", "lt_classifier"])
 def test_timm_sees_ltzoo_models(name):
     assert name in timm.list_models()
     model = timm.create_model(name, num_classes=10)
@@ -72,6 +82,13 @@ def test_timm_pattern_includes_ours_and_timm_model():
     names = timm.list_models("resnet32*")
     assert "resnet32ts" in names  # timm's own model is untouched
     assert {n for n in names if n != "resnet32ts"} == set(ltzoo.list_models("resnet32*"))
+
+
+def test_timm_resnet34_pattern_keeps_timm_models():
+    names = timm.list_models("resnet34*")
+    assert {"resnet34", "resnet34d"} <= set(names)  # timm's own models are untouched
+    assert {n for n in names if n not in ("resnet34", "resnet34d")} == set(ltzoo.list_models("resnet34_cifar_*"))
+    assert not timm.is_model("resnet34_cifar") and not timm.is_model("resnet32_x8")  # backbones, not entrypoints
 
 
 def test_resnet32_parameter_counts():
@@ -95,6 +112,10 @@ def test_default_num_classes_follow_the_tag():
     assert ltzoo.create_model("resnet32_ce").num_classes == 100
     assert ltzoo.create_model("resnet32_ce.cifar10_lt_r100").num_classes == 10
     assert ltzoo.create_model("resnet50_ce").num_classes == 8142
+    for name in ("resnet34_cifar_iwb.cifar100_lt_r50", "resnet32_x8_tau.cifar100_lt_r10"):
+        model = ltzoo.create_model(name)
+        assert model.num_classes == 100 and model.pretrained_cfg["tag"] == name.split(".")[1]
+        assert model.pretrained_cfg["input_size"] == (3, 32, 32)
 
 
 def test_resnet50_and_resnext50_come_from_timm_builders():
@@ -133,3 +154,74 @@ def test_pretrained_cfg_overlay_file_loads_weights(tmp_path):
     )
     assert torch.equal(adapted.backbone.conv1.weight, source.backbone.conv1.weight)
     assert adapted.head.fc.weight.shape == (3, 64)
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONE_INFO))
+def test_backbone_table_parameter_counts(backbone):
+    """The README's backbone table (data in the zoo) states what the models really have."""
+    model = ltzoo.create_model(f"{backbone}_ce", num_classes=100)
+    assert sum(p.numel() for p in model.parameters()) == BACKBONE_INFO[backbone]["num_params"]
+
+
+@pytest.mark.parametrize("name, expected", [("resnet34_cifar_ce", 21_328_292), ("resnet32_x8_ce", 29_564_132)])
+def test_paper_backbone_parameter_counts(name, expected):
+    """Alshammari et al. CVPR'22 code: 21,328,292; Dang et al. AAAI'24 code: 29,564,132 (100 classes)."""
+    model = ltzoo.create_model(name, num_classes=100)
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert model.num_features == 512 and model.head.fc.bias is not None
+    # any head on these backbones by name, as lt_classifier backbones
+    lws = ltzoo.create_model("lt_classifier", backbone=name.rsplit("_", 1)[0], head="lws", num_classes=100)
+    assert lws.num_features == 512
+
+
+def test_resnet34_cifar_computes_the_reference_forward():
+    """Alshammari et al.'s ResnetEncoder(34, embDimension=100, poolSize=4): torchvision's ResNet-34,
+    a 3x3 stride-1 stem conv, no max-pool, 4x4 average pool, a biased fc. With its weights loaded by
+    name, our model gives the same logits."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torchvision
+
+    reference = torchvision.models.resnet34(num_classes=100)
+    reference.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    reference.eval()
+    for module in reference.modules():  # non-trivial BN statistics, so a misplaced BN shows
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.1, 0.1)
+    ours = ltzoo.create_model("resnet34_cifar_ce", num_classes=100).eval()
+    state = {("head." if k.startswith("fc.") else "backbone.") + k: v for k, v in reference.state_dict().items()}
+    missing, unexpected = ours.load_state_dict(state, strict=False)
+    assert unexpected == [] and [k for k in missing if not k.startswith("calibration.")] == []
+
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        r = reference
+        h = r.relu(r.bn1(r.conv1(x)))  # the reference skips r.maxpool
+        h = r.layer4(r.layer3(r.layer2(r.layer1(h))))
+        expected = r.fc(F.avg_pool2d(h, 4).flatten(1))
+        assert ours.forward_features(x).shape == (2, 512, 4, 4)
+        torch.testing.assert_close(ours(x), expected, rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(reference(x), expected, atol=1e-3)  # with the max-pool it would differ
+    assert [i["reduction"] for i in ours.backbone.feature_info] == [1, 1, 2, 4, 8]
+
+
+def test_resnet32_x8_structure():
+    """Dang et al.'s ResNet_s with factor 8: 5 blocks per stage at 128/256/512 channels, a 128-channel
+    3x3 stem, option-A (parameter-free zero-pad) shortcuts; the same layout as He et al.'s ResNet-32."""
+    backbone = ltzoo.create_model("resnet32_x8_ce").backbone
+    thin = ltzoo.create_model("resnet32_ce").backbone
+    stages = [backbone.layer1, backbone.layer2, backbone.layer3]
+    assert [len(s) for s in stages] == [5, 5, 5]
+    assert backbone.conv1.out_channels == 128 and backbone.conv1.stride == (1, 1)
+    assert [s[-1].conv2.out_channels for s in stages] == [128, 256, 512]
+    assert [type(b.downsample).__name__ for s in stages for b in s if b.downsample is not None] == ["ZeroPadShortcut"] * 2
+    # every conv weight is 8x wider on both sides (64x the parameters) than He et al.'s ResNet-32
+    wide = {k: v.shape for k, v in backbone.state_dict().items() if v.dim() == 4}
+    narrow = {k: v.shape for k, v in thin.state_dict().items() if v.dim() == 4}
+    assert wide.keys() == narrow.keys()
+    assert all(wide[k][0] == 8 * narrow[k][0] and (wide[k][1] == 8 * narrow[k][1] or k == "conv1.weight") for k in wide)
+    with torch.no_grad():
+        assert backbone.forward_features(torch.randn(1, 3, 32, 32)).shape == (1, 512, 8, 8)

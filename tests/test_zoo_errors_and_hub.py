@@ -38,8 +38,10 @@ def test_tag_without_weights_names_what_exists():
 def test_list_models_pattern_and_methods():
     methods = ltzoo.list_methods()
     assert set(methods) >= {"ce", "crt", "iwb", "lws", "ncm", "tau", "wd_maxnorm"}
-    assert ltzoo.list_models("resnet32_*") == [f"resnet32_{m}" for m in sorted(methods)]
-    assert len(ltzoo.list_models()) == 3 * len(methods) + 1  # 3 backbones x methods + lt_classifier
+    assert ltzoo.list_models("resnet32_*") == sorted(
+        [f"resnet32_{m}" for m in methods] + [f"resnet32_x8_{m}" for m in methods]
+    )
+    assert len(ltzoo.list_models()) == 5 * len(methods) + 1  # 5 backbones x methods + lt_classifier
 
 
 def test_bad_num_classes():
@@ -53,7 +55,9 @@ def test_hubconf_reexports_exactly_the_registry():
     assert imported == ltzoo.list_models()
 
 
-def test_torch_hub_load_local():
-    model = torch.hub.load(str(REPO_ROOT), "resnet32_iwb", source="local", num_classes=100)
+@pytest.mark.parametrize("name, params", [("resnet32_iwb", 470_004), ("resnet32_x8_iwb", 29_564_132),
+                                          ("resnet34_cifar_wd_maxnorm", 21_328_292)])
+def test_torch_hub_load_local(name, params):
+    model = torch.hub.load(str(REPO_ROOT), name, source="local", num_classes=100)
     assert isinstance(model, ltzoo.models.LongTailClassifier) and model.num_classes == 100
-    assert sum(p.numel() for p in model.parameters()) == 470_004
+    assert sum(p.numel() for p in model.parameters()) == params

@@ -1,7 +1,8 @@
 """Backbone + head plugin, with the timm model contract.
 
 ``LongTailClassifier(backbone, head)`` puts any head plugin (``ltzoo.list_heads()``) on top of
-any backbone: ltzoo's own CIFAR ResNets (``resnet20/32/44/56/110``, 32x32 inputs) or any name
+any backbone: ltzoo's own CIFAR ResNets (``resnet20/32/44/56/110``, 32x32 inputs), the papers'
+CIFAR backbones (``resnet34_cifar``, ``resnet32_x8``, see :mod:`ltzoo.models.paper_backbones`) or any name
 timm knows (``timm.list_models()``), built headless by timm's own builder. It offers what timm
 users rely on: ``forward_features``, ``forward_head(x, pre_logits=False)``, ``get_classifier``,
 ``reset_classifier(num_classes)`` (keeps the head's type and options), ``num_features`` and,
@@ -20,6 +21,7 @@ from ltzoo.heads import create_head
 from ltzoo.heads.base import HeadBase
 from ltzoo.models.calibration import LogitCalibration
 from ltzoo.models.cifar_resnet import CifarResNet
+from ltzoo.models.paper_backbones import PAPER_BACKBONES
 from ltzoo.registry import HEADS, UnknownNameError, unknown_name_message
 
 CIFAR_BACKBONE_DEPTHS = {"resnet20": 20, "resnet32": 32, "resnet44": 44, "resnet56": 56, "resnet110": 110}
@@ -28,13 +30,15 @@ CIFAR_BACKBONE_DEPTHS = {"resnet20": 20, "resnet32": 32, "resnet44": 44, "resnet
 def create_backbone(
     name: str, in_chans: int = 3, global_pool: str = "avg", pretrained: bool = False, **kwargs: Any
 ) -> nn.Module:
-    """A headless backbone (``num_classes=0``): ltzoo's CIFAR ResNets or any timm model."""
+    """A headless backbone (``num_classes=0``): ltzoo's CIFAR ResNets, the papers' CIFAR backbones or any timm model."""
     if name in CIFAR_BACKBONE_DEPTHS:
         return CifarResNet(
             depth=CIFAR_BACKBONE_DEPTHS[name], num_classes=0, in_chans=in_chans, global_pool=global_pool, **kwargs
         )
+    if name in PAPER_BACKBONES:
+        return PAPER_BACKBONES[name](num_classes=0, in_chans=in_chans, global_pool=global_pool, **kwargs)
     if not timm.is_model(name):
-        valid = list(CIFAR_BACKBONE_DEPTHS) + timm.list_models()
+        valid = list(CIFAR_BACKBONE_DEPTHS) + list(PAPER_BACKBONES) + timm.list_models()
         raise UnknownNameError(unknown_name_message("backbone", name, valid)[:600] + " ... (see timm.list_models())")
     return timm.create_model(
         name, pretrained=pretrained, num_classes=0, in_chans=in_chans, global_pool=global_pool, **kwargs

@@ -8,7 +8,10 @@ Every (backbone, method) pair in ``ZOO_BACKBONES`` x ``ltzoo.methods`` becomes a
 Pretrained tags follow timm (``resnet32_iwb.cifar100_lt_r100``) and are data: ``ZOO_BACKBONES``
 says which tags each backbone has, ``PUBLISHED_WEIGHTS`` which of them have weights on the
 Hugging Face Hub. A tag with no published weights fails with a clear error when
-``pretrained=True``, naming what exists.
+``pretrained=True``, naming what exists. ``BACKBONE_INFO`` says what each backbone is, its
+parameter count and whose published numbers used it: the papers' "ResNet-32" on CIFAR-100-LT is
+three different networks (``resnet32``, ``resnet34_cifar``, ``resnet32_x8``;
+see :mod:`ltzoo.models.paper_backbones`).
 """
 
 from __future__ import annotations
@@ -43,16 +46,43 @@ def _cifar_cfg(**kwargs: Any) -> Dict[str, Any]:
     return _cfg(input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0, **kwargs)
 
 
+CIFAR100_LT_TAGS = {
+    f"cifar100_lt_r{imbalance}": _cifar_cfg(num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD)
+    for imbalance in (100, 50, 10)
+}
+
 # backbone -> {pretrained tag -> cfg}; the first tag is the default one.
 ZOO_BACKBONES: Dict[str, Dict[str, Dict[str, Any]]] = {
     "resnet32": {
-        "cifar100_lt_r100": _cifar_cfg(num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD),
-        "cifar100_lt_r50": _cifar_cfg(num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD),
-        "cifar100_lt_r10": _cifar_cfg(num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD),
+        **CIFAR100_LT_TAGS,
         "cifar10_lt_r100": _cifar_cfg(num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD),
     },
+    "resnet34_cifar": dict(CIFAR100_LT_TAGS),
+    "resnet32_x8": dict(CIFAR100_LT_TAGS),
     "resnext50_32x4d": {"imagenet_lt": _cfg(num_classes=1000)},
     "resnet50": {"inat2018": _cfg(num_classes=8142)},
+}
+
+# backbone -> what it is, parameters of ``<backbone>_ce`` at 100 classes (linear head with bias),
+# and whose published numbers were measured with it (the README's model table prints this).
+BACKBONE_INFO: Dict[str, Dict[str, Any]] = {
+    "resnet32": dict(
+        num_params=470_004, network="He et al.'s CIFAR ResNet-32 (CVPR'16), 16/32/64 channels",
+        used_by="Cao et al. NeurIPS'19 (LDAM-DRW), Menon et al. ICLR'21 (logit adjustment)",
+    ),
+    "resnet34_cifar": dict(
+        num_params=21_328_292, network="ResNet-34 with a 3x3 stride-1 stem and no max-pool",
+        used_by="Alshammari et al. CVPR'22 (WD+MaxNorm) code; their paper calls it ResNet-32",
+    ),
+    "resnet32_x8": dict(
+        num_params=29_564_132, network="CIFAR ResNet-32 at 8x width, 128/256/512 channels",
+        used_by="Dang et al. AAAI'24 (IWB) code; their paper calls it ResNet-32",
+    ),
+    "resnext50_32x4d": dict(
+        num_params=23_184_804, network="timm's ResNeXt-50 32x4d",
+        used_by="ImageNet-LT (Kang et al. ICLR'20, Dang et al. AAAI'24)",
+    ),
+    "resnet50": dict(num_params=23_712_932, network="timm's ResNet-50", used_by="iNaturalist 2018 (Dang et al. AAAI'24)"),
 }
 
 # "arch.tag" -> Hugging Face Hub repository holding model.safetensors + config.json.

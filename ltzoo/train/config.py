@@ -187,6 +187,15 @@ class EngineConfig(_Section):
     log_with: List[str] = Field(default_factory=list)
 
 
+class EvalConfig(_Section):
+    """The run's final test evaluation. The headline numbers (``results.json`` ``methods``) are always
+    the last-epoch model without test-time augmentation; ``tta: flip`` stores, beside them, the mean
+    of the logits of each test image and of its horizontal mirror (as the WD+MaxNorm and IWB code
+    evaluate) under ``results.json`` ``tta.flip``."""
+
+    tta: Literal["none", "flip"] = "none"
+
+
 class RunConfig(_Section):
     output_dir: str = "runs/digits_lt"
     seed: int = 0
@@ -198,6 +207,7 @@ class RunConfig(_Section):
     stage1: Stage1Config = Field(default_factory=Stage1Config)
     stage2: Stage2Config = Field(default_factory=Stage2Config)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
 
 # ---- loading ----------------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ from typing import Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.v2.functional import horizontal_flip
+
+# test-time augmentation of the evaluation: none, or the mean of the logits of an image and its mirror
+TTA_MODES = ("none", "flip")
 
 
 @dataclass
@@ -41,22 +45,37 @@ def _gathered_outputs(model, fn, dataset: Dataset, batch_size: int, accelerator,
     return torch.cat(outputs), torch.cat(labels).long()
 
 
-def extract_features(model, dataset: Dataset, batch_size: int = 256, accelerator=None, num_workers: int = 0) -> FeatureSet:
-    """Pooled pre-logit features of every sample of ``dataset``, in dataset order."""
+def extract_features(
+    model, dataset: Dataset, batch_size: int = 256, accelerator=None, num_workers: int = 0, mirror: bool = False
+) -> FeatureSet:
+    """Pooled pre-logit features of every sample of ``dataset``, in dataset order; with ``mirror``,
+    those of the horizontally flipped images (for the flip test-time augmentation)."""
 
     def pooled(images):
+        images = horizontal_flip(images) if mirror else images
         return model.forward_head(model.forward_features(images), pre_logits=True)
 
     return FeatureSet(*_gathered_outputs(model, pooled, dataset, batch_size, accelerator, num_workers))
 
 
-def predict_logits(model, dataset: Dataset, batch_size: int = 256, accelerator=None, num_workers: int = 0):
-    """(logits, targets) of ``model`` over ``dataset``, gathered over processes."""
-    return _gathered_outputs(model, model, dataset, batch_size, accelerator, num_workers)
+def predict_logits(model, dataset: Dataset, batch_size: int = 256, accelerator=None, num_workers: int = 0,
+                   tta: str = "none"):
+    """(logits, targets) of ``model`` over ``dataset``, gathered over processes. ``tta="flip"``: the
+    mean of the logits of each image and of its horizontal mirror."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta={tta!r} is not allowed; allowed: {', '.join(TTA_MODES)}")
+
+    def flip_mean(images):
+        return (model(images) + model(horizontal_flip(images))) / 2
+
+    return _gathered_outputs(model, flip_mean if tta == "flip" else model, dataset, batch_size, accelerator, num_workers)
 
 
-def head_logits(head, features: FeatureSet, batch_size: Optional[int] = 4096) -> torch.Tensor:
-    """Logits of a head over cached features."""
+def head_logits(head, features: FeatureSet, batch_size: Optional[int] = 4096,
+                mirrored: Optional[FeatureSet] = None) -> torch.Tensor:
+    """Logits of a head over cached features; given the features of the ``mirrored`` images too,
+    the flip test-time augmentation: the mean of the two logits."""
     head.eval()
     with torch.no_grad():
-        return torch.cat([head(chunk) for chunk in features.features.split(batch_size)]).float()
+        logits = torch.cat([head(chunk) for chunk in features.features.split(batch_size)]).float()
+    return logits if mirrored is None else (logits + head_logits(head, mirrored, batch_size)) / 2

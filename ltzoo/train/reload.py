@@ -27,11 +27,22 @@ def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None, acc
     """(metrics per head, class names): every head of a run re-evaluated on its test split from
     the saved weights. With an ``accelerator``, each process extracts a shard of the test set and
     ``gather_for_metrics`` reassembles it, so the numbers equal a single-process evaluation."""
+    metrics, class_names = evaluate_run_protocols(run_dir, data_root, accelerator)
+    return metrics["none"], class_names
+
+
+def evaluate_run_protocols(run_dir: Union[str, Path], data_root: Optional[str] = None, accelerator=None,
+                           tta: str = "none"):
+    """({protocol: metrics per head}, class names): the headline ``"none"`` (no test-time
+    augmentation) and, with ``tta="flip"``, ``"flip"`` (the mean of the logits of each test image
+    and of its horizontal mirror) beside it."""
     from ltzoo.hub import load_pretrained
     from ltzoo.train.config import load_config
-    from ltzoo.train.features import extract_features
+    from ltzoo.train.features import TTA_MODES, extract_features
     from ltzoo.train.run import build_datasets, evaluate_heads
 
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta={tta!r} is not allowed; allowed: {', '.join(TTA_MODES)}")
     run_dir = check_run_dir(run_dir)
     cfg = load_config(run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else [])
     model = load_pretrained(run_dir).eval()
@@ -39,15 +50,34 @@ def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None, acc
         model = model.to(accelerator.device)
     heads = load_heads(run_dir, model.num_features)
     test = build_datasets(cfg)["test"]
-    metrics, cache = {}, {}
+    modes = ("none",) if tta == "none" else ("none", tta)
+    metrics, cache = {mode: {} for mode in modes}, {}
     for name, head in heads.items():
         encoder = encoder_file(run_dir, name)
-        if encoder not in cache:  # features once per distinct encoder
+        if encoder not in cache:  # features once per distinct encoder (and once of the mirrored images)
             if encoder is not None:
                 model.backbone.load_state_dict(safetensors.torch.load_file(str(encoder)))
-            cache[encoder] = extract_features(model, test, accelerator=accelerator)
-        metrics[name] = evaluate_heads({name: head}, cache[encoder], test.class_counts, cfg)[name]
+            cache[encoder] = {mode: extract_features(model, test, accelerator=accelerator, mirror=mode == "flip")
+                              for mode in modes}
+        plain = cache[encoder]["none"]
+        for mode in modes:
+            mirrored = cache[encoder][mode] if mode == "flip" else None
+            metrics[mode][name] = evaluate_heads({name: head}, plain, test.class_counts, cfg, mirrored=mirrored)[name]
     return metrics, list(test.classes)
+
+
+def store_tta(run_dir: Union[str, Path], mode: str, metrics: Dict[str, Any]) -> Dict[str, Any]:
+    """Record a test-time augmentation's metrics in the run's ``results.json`` under ``tta.<mode>``,
+    labelled with their protocol, beside the headline numbers (which stay as they are)."""
+    from ltzoo.train.checkpoint import write_json_atomic
+    from ltzoo.train.run import PROTOCOLS
+
+    path = check_run_dir(run_dir) / "results.json"
+    results = json.loads(path.read_text())
+    results.setdefault("protocol", PROTOCOLS["none"])
+    results.setdefault("tta", {})[mode] = {"protocol": PROTOCOLS[mode], "methods": metrics}
+    write_json_atomic(path, results)
+    return results
 
 
 def encoder_file(run_dir: Path, method: str) -> Optional[Path]:

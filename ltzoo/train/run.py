@@ -1,6 +1,10 @@
 """One two-stage run: stage 1 joint training, stage-2 classifier methods on cached features,
 evaluation of every method on the test set, and the run folder (layout and rules:
 :mod:`ltzoo.run_folder`).
+
+``results.json``'s ``protocol`` says how ``methods`` / ``validation`` were scored (the last-epoch
+model, no test-time augmentation); with ``eval.tta: flip`` the flip-averaged test metrics stand
+beside them in ``tta.flip`` (``protocol`` + ``methods``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,13 @@ from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
 from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, claim
 from ltzoo.train.config import ConfigError, RunConfig, from_dict, save_config, to_dict
 
+# how results.json's numbers were measured: the headline is the last-epoch model without test-time
+# augmentation; a TTA protocol's numbers are stored beside it (tta.<mode>), never instead of it
+PROTOCOLS = {
+    "none": {"model": "last epoch", "tta": "none"},
+    "flip": {"model": "last epoch", "tta": "flip",
+             "logits": "mean of the logits of the image and of its horizontal mirror"},
+}
 
 
 def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
@@ -65,14 +76,16 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int):
     return ltzoo.create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-def evaluate_heads(heads: Dict[str, Any], test_features, class_counts, cfg: RunConfig) -> Dict[str, Dict[str, Any]]:
+def evaluate_heads(heads: Dict[str, Any], test_features, class_counts, cfg: RunConfig,
+                   mirrored=None) -> Dict[str, Dict[str, Any]]:
+    """Metrics of every head on cached features; with the ``mirrored`` images' features, of the flip TTA."""
     from ltzoo.evaluate import evaluate_logits, weight_norms
     from ltzoo.train.features import head_logits
 
     results = {}
     for name, head in heads.items():
         metrics = evaluate_logits(
-            head_logits(head, test_features), test_features.labels, class_counts,
+            head_logits(head, test_features, mirrored=mirrored), test_features.labels, class_counts,
             many=cfg.data.many_threshold, few=cfg.data.few_threshold,
         )
         metrics["weight_norms"] = weight_norms(head.class_weight.detach())
@@ -80,6 +93,32 @@ def evaluate_heads(heads: Dict[str, Any], test_features, class_counts, cfg: RunC
             metrics["selection"] = head.selection
         results[name] = metrics
     return results
+
+
+def format_tta_table(mode: str, methods: Dict[str, Any]) -> str:
+    """A test-time augmentation's summary table, labelled as such (printed after the headline one)."""
+    from ltzoo.evaluate import format_table
+
+    label = f"test-time augmentation {mode} ({PROTOCOLS[mode]['logits']}), beside the headline above:"
+    return label + "\n" + format_table(methods)
+
+
+def evaluate_flip(model, heads: Dict[str, Any], encoders: Dict[str, Any], test_set, test_features, class_counts,
+                  cfg: RunConfig, accelerator=None) -> Dict[str, Any]:
+    """``results["tta"]["flip"]``: every head scored with the mean of the logits of each test image and
+    of its mirror, on the encoder it deploys with (its own re-trained one, or the shared ``model``)."""
+    from ltzoo.train.features import extract_features
+
+    shared_mirrored = extract_features(model, test_set, accelerator=accelerator, mirror=True)
+    methods = {}
+    for name, head in heads.items():
+        encoder = encoders.get(name)
+        plain, mirrored = test_features, shared_mirrored
+        if encoder is not None:
+            plain = extract_features(encoder, test_set, accelerator=accelerator)
+            mirrored = extract_features(encoder, test_set, accelerator=accelerator, mirror=True)
+        methods[name] = evaluate_heads({name: head}, plain, class_counts, cfg, mirrored=mirrored)[name]
+    return {"protocol": PROTOCOLS["flip"], "methods": methods}
 
 
 def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, Any], data_config: Dict[str, Any]) -> Path:
@@ -276,10 +315,16 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
         evaluate_own_encoders(results, heads, encoders, splits, counts, cfg, accelerator)
         if accelerator.is_main_process:  # the stage-1 encoder the other heads score with
             save_safetensors_atomic(model.backbone.state_dict(), Path(cfg.output_dir) / HEADS_DIR / SHARED_ENCODER)
+    results["protocol"] = PROTOCOLS["none"]
+    if cfg.eval.tta == "flip":
+        flip = evaluate_flip(model, heads, encoders, splits["test"], features["test"], counts, cfg, accelerator)
+        results["tta"] = {"flip": flip}
     if accelerator.is_main_process:
         save_run(cfg, encoders.get(deploy, model), heads, results, data_config)
         print(format_table(results["methods"]))
         print(format_per_class(results["methods"], class_names=results["class_names"]))
+        for mode, scored in results.get("tta", {}).items():
+            print(format_tta_table(mode, scored["methods"]))
         print(f"run folder: {cfg.output_dir}  ({results['seconds']['total']:.1f} s)")
     accelerator.wait_for_everyone()
     if cfg.engine.log_with:
