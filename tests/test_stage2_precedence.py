@@ -37,7 +37,7 @@ def test_record_lists_every_effective_setting():
     assert record["training"]["epochs"] == 3 and record["training"]["lr"] == 0.005
     assert record["loss"] == "iwb" and record["options"]["variant"] == "paper" and "lam" in record["options"]
     assert _resolve("ncm").record() == {"training": None, "options": {"metric": "cosine"}, "loss": None}
-    assert _resolve("wd_maxnorm", "stage2.method_options={wd_maxnorm: {base: class_balanced}}").loss == "class_balanced"
+    assert _resolve("wd_maxnorm", "stage2.method_options={wd_maxnorm: {base: class_balanced}}").loss == "class_balanced (softmax)"
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -92,7 +92,51 @@ def test_cb_variant_helps_the_tail_class_and_each_step_is_projected(monkeypatch)
     assert tail_acc(head) > tail_acc(stage1) + 0.05
 
 
+def test_projection_once_per_epoch_as_the_authors_code(monkeypatch):
+    """project_every=epoch: no projection before training, one after each epoch; in between the
+    norms may leave the ball (they do here: lr 0.5 on a head class)."""
+    import ltzoo.train.stage2.wd_maxnorm as module
+
+    calls = []
+    original = module.MaxNormProjection.__call__
+
+    def spy(self, head):
+        calls.append(float(head.fc.weight.detach().norm(dim=1).max()))
+        original(self, head)
+
+    monkeypatch.setattr(module.MaxNormProjection, "__call__", spy)
+    stage1 = create_head("linear", 4, 3)
+    with torch.no_grad():
+        stage1.fc.weight.copy_(torch.tensor([[3.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0.5, 0]]))
+    options = {"thresh": 2.0, "thresh_mode": "absolute", "project_every": "epoch"}
+    cfg = Stage2Config(epochs=3, batch_size=64, lr=0.5, method_options={"wd_maxnorm": options})
+    head = fit_stage2("wd_maxnorm", stage1, _features(), None, COUNTS, cfg, seed=0)
+    assert len(calls) == 3 and calls[0] > 2.0  # the first projection sees the unconstrained epoch
+    assert float(head.fc.weight.detach().norm(dim=1).max()) <= 2.0 + 1e-5
+
+
+def test_cb_loss_form_as_the_authors_code():
+    """cb_loss_type=softmax_bce trains with the CB loss the authors' code calls "softmax"."""
+    from ltzoo.losses import create_loss
+    from ltzoo.train.stage2.spec import resolve
+
+    options = {"base": "class_balanced", "cb_loss_type": "softmax_bce"}
+    resolved = resolve("wd_maxnorm", Stage2Config(method_options={"wd_maxnorm": options}))
+    assert resolved.loss == "class_balanced (softmax_bce)"
+    logits, targets = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([2])
+    bce = create_loss("class_balanced", class_counts=COUNTS, loss_type="softmax_bce")(logits, targets)
+    ce = create_loss("class_balanced", class_counts=COUNTS)(logits, targets)
+    assert float(bce) != pytest.approx(float(ce))  # the two forms are different losses
+    a = fit_stage2("wd_maxnorm", _head([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), _features(dim=2), None, COUNTS,
+                   Stage2Config(epochs=1, method_options={"wd_maxnorm": options}), seed=0)
+    b = fit_stage2("wd_maxnorm", _head([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), _features(dim=2), None, COUNTS,
+                   Stage2Config(epochs=1, method_options={"wd_maxnorm": {"base": "class_balanced"}}), seed=0)
+    assert not torch.allclose(a.fc.weight, b.fc.weight)
+
+
 @pytest.mark.parametrize("options, message", [
+    ({"project_every": "batch"}, "project_every='batch' is not allowed; allowed: step, epoch"),
+    ({"cb_loss_type": "softmax_ce"}, "loss_type='softmax_ce'"),
     ({"thresh_mode": "log"}, "thresh_mode='log' is not allowed"),
     ({"thresh": 1.5}, "must lie in \\[0, 1\\]"),
     ({"thresh": -1, "thresh_mode": "absolute"}, "must be a number >= 0"),

@@ -5,8 +5,8 @@ experts share.
 :mod:`ltzoo.train.stage2.spec`) says everything: mini-batches of cached features drawn with the
 registered ``sampler``, SGD with ``momentum`` (``nesterov``) and ``weight_decay``, and the rate
 from :func:`ltzoo.train.schedule.build_scheduler` (cosine to 0 by default), stepped per batch.
-``grad_clip`` caps the gradient norm; ``after_step(head)`` runs after every optimizer step (the
-MaxNorm projection of WD+MaxNorm). A training source that is not a :class:`FeatureSet` but has
+``grad_clip`` caps the gradient norm; ``after_step(head)`` runs after every optimizer step and
+``after_epoch(head)`` after every epoch (the MaxNorm projection of WD+MaxNorm, per step or per epoch). A training source that is not a :class:`FeatureSet` but has
 ``fit_head`` (``ltzoo.train.stage2.on_images.ImageSource``) runs the same schedule itself, on
 images, with encoder layers unfrozen (``stage2.retrain``).
 """
@@ -57,6 +57,7 @@ def train_head(
     seed: int,
     settings: Optional[TrainSettings] = None,
     after_step: Optional[Callable[[HeadBase], None]] = None,
+    after_epoch: Optional[Callable[[HeadBase], None]] = None,
     **setting_values,
 ) -> HeadBase:
     """Fit ``params`` of ``head`` on ``train`` features; returns the head in eval mode.
@@ -71,7 +72,8 @@ def train_head(
     elif setting_values:
         raise TypeError(f"train_head: give settings or keywords, not both ({', '.join(setting_values)})")
     if not isinstance(train, FeatureSet) and hasattr(train, "fit_head"):
-        return train.fit_head(head, params, loss_fn, settings=settings, seed=seed, after_step=after_step)
+        return train.fit_head(head, params, loss_fn, settings=settings, seed=seed, after_step=after_step,
+                              after_epoch=after_epoch)
 
     params = list(params)
     index_sampler = create_sampler(settings.sampler, train.labels.numpy(), seed=seed, **settings.sampler_kwargs)
@@ -88,4 +90,6 @@ def train_head(
             x, y = train.features[batch], train.labels[batch]
             head_step(head, x, y, loss_fn, optimizer, params, settings.grad_clip, after_step)
             scheduler.step()
+        if after_epoch is not None:
+            after_epoch(head)
     return head.eval()

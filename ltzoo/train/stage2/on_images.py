@@ -114,7 +114,7 @@ class ImageSource:
         return ImageSource(self.model, _Labelled(self.dataset, idx), self.retrain, features=sub,
                            encoder_lr_scale=self.encoder_lr_scale, device=self.device, num_workers=self.num_workers)
 
-    def fit_head(self, head, params, loss_fn, *, settings, seed: int, after_step=None):
+    def fit_head(self, head, params, loss_fn, *, settings, seed: int, after_step=None, after_epoch=None):
         """``train_head``'s schedule on images, with ``retrain``'s encoder modules unfrozen."""
         from ltzoo.data.samplers import create_sampler
         from ltzoo.train.schedule import build_scheduler
@@ -152,6 +152,8 @@ class ImageSource:
                     x = model.forward_head(model.forward_features(images), pre_logits=True)
                 head_step(model.head, x, targets, loss_fn, optimizer, all_params, settings.grad_clip, after_step)
                 scheduler.step()
+            if after_epoch is not None:
+                after_epoch(model.head)
         for p, flag in flags:
             p.requires_grad_(flag)
         self.trained_model = model.eval()

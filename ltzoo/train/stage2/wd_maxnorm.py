@@ -5,7 +5,15 @@ decay (Eq. 3, ``+ lambda/2 * sum_k ||w_k||^2``) under the per-class MaxNorm cons
 every SGD step each row of ``W`` whose norm exceeds ``delta`` is rescaled onto the ball,
 ``w_k <- w_k * delta / ||w_k||``; rows inside it are left untouched. The paper's two-stage recipe
 uses the class-balanced loss (Cui et al. CVPR'19) in this stage ("WD+MaxNorm+CB",
-``base="class_balanced"``); ``base="ce"`` is plain cross-entropy.
+``base="class_balanced"``); ``base="ce"`` is plain cross-entropy. ``cb_loss_type`` picks the CB
+loss's form: ``softmax`` (default: class-weighted softmax cross-entropy, Cui et al.'s Eq. for the
+softmax loss) or ``softmax_bce`` (binary cross-entropy on softmax probabilities, what the authors'
+code calls "softmax"; see :class:`ltzoo.losses.class_balanced.ClassBalancedLoss`).
+
+``project_every="step"`` (default) projects after every SGD step, as the paper's projected
+gradient descent reads; ``"epoch"`` projects once at the end of every epoch and not before
+training, as the authors' code does (``utils/trainval.py``, ``pgdFunc.PGD(model)`` after each
+training phase).
 
 ``thresh`` sets ``delta``. ``thresh_mode="relative"`` (default) follows the authors' code
 (``utils/regularizers.py``, ``MaxNorm_via_PGD.setPerLayerThresh``): ``delta = min_k ||w_k|| +
@@ -26,6 +34,7 @@ from ltzoo.train.stage2.spec import Stage2Method, register
 
 THRESH_MODES = ("relative", "absolute")
 BASE_LOSSES = ("ce", "class_balanced")
+PROJECT_EVERY = ("step", "epoch")
 
 
 class MaxNormProjection:
@@ -61,23 +70,33 @@ class MaxNormProjection:
 def check_options(options) -> None:
     if options["base"] not in BASE_LOSSES:
         raise ValueError(f"base={options['base']!r} is not allowed; allowed: {', '.join(BASE_LOSSES)}")
+    if options["project_every"] not in PROJECT_EVERY:
+        raise ValueError(f"project_every={options['project_every']!r} is not allowed; allowed: {', '.join(PROJECT_EVERY)}")
     MaxNormProjection.from_weight(torch.ones(2, 1), options["thresh"], options["thresh_mode"])
-    create_loss("class_balanced", class_counts=[2, 1], beta=options["beta"])
+    create_loss("class_balanced", class_counts=[2, 1], beta=options["beta"], loss_type=options["cb_loss_type"])
 
 
-def fit_wd_maxnorm(stage1_head, train, val, class_counts, settings, seed, thresh, thresh_mode, base, beta):
-    check_options(dict(thresh=thresh, thresh_mode=thresh_mode, base=base, beta=beta))
+def fit_wd_maxnorm(stage1_head, train, val, class_counts, settings, seed, **options):
+    check_options(options)
     head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
     head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
-    project = MaxNormProjection.from_weight(head.fc.weight, thresh, thresh_mode)
-    project(head)  # start inside the constraint set
-    loss_fn = create_loss("ce") if base == "ce" else create_loss("class_balanced", class_counts=class_counts, beta=beta)
-    head = train_head(head, head.parameters(), train, loss_fn, settings=settings, seed=seed, after_step=project)
-    head.selection = {"max_norm": project.delta, "thresh": thresh, "thresh_mode": thresh_mode, "base": base}
+    project = MaxNormProjection.from_weight(head.fc.weight, options["thresh"], options["thresh_mode"])
+    per_step = options["project_every"] == "step"
+    if per_step:
+        project(head)  # start inside the constraint set
+    if options["base"] == "ce":
+        loss_fn = create_loss("ce")
+    else:
+        loss_fn = create_loss("class_balanced", class_counts=class_counts, beta=options["beta"],
+                              loss_type=options["cb_loss_type"])
+    head = train_head(head, head.parameters(), train, loss_fn, settings=settings, seed=seed,
+                      after_step=project if per_step else None, after_epoch=None if per_step else project)
+    head.selection = {"max_norm": project.delta, **options}
     return head
 
 
-register(Stage2Method("wd_maxnorm", fit_wd_maxnorm, paper="Alshammari et al., CVPR'22, Sec. 3.3-3.4", loss=lambda o: o["base"],
+register(Stage2Method("wd_maxnorm", fit_wd_maxnorm, paper="Alshammari et al., CVPR'22, Sec. 3.3-3.4", loss=lambda o: "ce" if o["base"] == "ce" else f"class_balanced ({o['cb_loss_type']})",
                       defaults={"sampler": "instance_balanced"},
-                      options={"thresh": 0.1, "thresh_mode": "relative", "base": "ce", "beta": 0.9999},
+                      options={"thresh": 0.1, "thresh_mode": "relative", "base": "ce", "beta": 0.9999,
+                               "cb_loss_type": "softmax", "project_every": "step"},
                       check=check_options))
