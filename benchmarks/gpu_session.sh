@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Issue 8's GPU measurements in a few device calls (each at most 10 minutes; 30 GPU minutes a
-# session). Run from the repository root on the lent machine, with the packed CIFAR-100 carried:
+# The GPU measurements in four phases, each under 10 minutes on one H100/H200-class GPU. Run from the
+# repository root on the GPU machine, with CIFAR-100 packed beside the checkout if it has no copy:
 #
-#   here:    python3 benchmarks/pack_cifar_lt.py --out .carry/cifar100        # 60.6 MiB, fits one carry
-#   device:  bash benchmarks/gpu_session.sh smoke        (carry: [".carry"])   ~2 min
+#   first:   python3 benchmarks/pack_cifar_lt.py --out .carry/cifar100        # 60.6 MiB
+#   then:    bash benchmarks/gpu_session.sh smoke                               ~2 min
 #            bash benchmarks/gpu_session.sh speed                               ~6 min
 #            bash benchmarks/gpu_session.sh time                                ~3 min
-#            bash benchmarks/gpu_session.sh reproduce    (repeat: it resumes)   10 min per call
+#            bash benchmarks/gpu_session.sh reproduce    (repeat: it resumes)   9 min per run
 #
 # Every phase appends what it prints to $OUT/<phase>.log; `reproduce` also returns the run records
 # and table as $OUT/results.tgz (unpack into benchmarks/results/cifar100_lt/ here and commit).
 # FAST holds the fast-path options; if `smoke` fails with compile_mode=reduce-overhead, rerun
-# with FAST_COMPILE_MODE=default (and say so in the issue note).
+# with FAST_COMPILE_MODE=default (and say so where the figures are quoted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phase="${1:?usage: gpu_session.sh smoke|speed|time|reproduce}"
@@ -21,8 +21,7 @@ ROOT="${ROOT:-.carry/cifar100}"
 MODE="${FAST_COMPILE_MODE:-reduce-overhead}"
 FAST=(--set data.loader=device --set mixed_precision=bf16 --set engine.channels_last=true
       --set engine.fused_optimizer=true --set engine.compile=true --set "engine.compile_mode=$MODE")
-# The lent machines have no network: use their own torch / timm / accelerate (python3, see the device
-# tool's KINDS.md) and ltzoo from this checkout.
+# No network is needed: the machine's own torch / timm / accelerate (python3) and ltzoo from this checkout.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 python3 -c "import torch, torchvision, timm, accelerate, ltzoo; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'timm', timm.__version__, 'accelerate', accelerate.__version__)" | tee -a "$OUT/$phase.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/$phase.log" || true

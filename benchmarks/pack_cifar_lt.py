@@ -1,4 +1,4 @@
-"""Pack CIFAR for a machine that can only receive a few tens of MiB (the lent GPU's 64 MiB carry).
+"""Pack CIFAR for a machine that can only receive a few tens of MiB (a GPU machine without a copy of the data).
 
     python benchmarks/pack_cifar_lt.py --root ../shared/data/cifar100 --out .carry/cifar100 --imbalance 100 50
 

@@ -1,4 +1,4 @@
-"""Reproduce the CIFAR-100-LT table of the seeds (ResNet-32, IF 100 and 50) from ltzoo's recipes.
+"""Reproduce the CIFAR-100-LT table of the papers (ResNet-32, IF 100 and 50) from ltzoo's recipes.
 
     python benchmarks/reproduce_cifar100_lt.py --root ../shared/data/cifar100 [--imbalance 100 50]
         [--recipes ce iwb_cb ...] [--set data.loader=device --set mixed_precision=bf16 ...]
@@ -9,7 +9,7 @@ Each row is one recipe of ``recipes/cifar100_lt/`` with its paper's hyper-parame
 share one stage-1 encoder per IF, that of ``ce.yaml`` (the IWB paper's stage 1: CE, batch 64, lr
 0.01, weight decay 5e-3, 200 epochs, cosine), loaded with ``stage1.from_run``; their own recipes'
 ``stage1`` sections are then not used. A recipe whose data differ from ``ce.yaml``'s trains its own
-stage 1: ``tau.yaml`` (it carves a 20% validation split to choose tau, as seed 000 does), and the
+stage 1: ``tau.yaml`` (it carves a 20% validation split to choose tau, as Alshammari et al., CVPR'22 tune on an 80/20 split), and the
 stage-1 losses (LDAM-DRW, logit adjustment, balanced softmax).
 
 Runs resume: a run folder that already holds ``results.json`` is not run again (``--force`` reruns
@@ -23,7 +23,7 @@ per-class accuracy, next to the paper's All) is written to ``RESULTS/table.md`` 
 result more than 1 point under the paper's is flagged in the Notes column.
 
 Paper numbers: Dang et al., "Inverse Weight-Balancing for Deep Long-Tailed Learning", AAAI'24,
-Table 1 (seed 004); it quotes no CIFAR-100-LT figure for cRT, LWS, NCM or balanced softmax. Its CE
+Table 1 (Dang et al., AAAI'24); it quotes no CIFAR-100-LT figure for cRT, LWS, NCM or balanced softmax. Its CE
 row (38.38 / 43.85) is the plain CE baseline of the earlier papers (weight decay 2e-4); ``ce.yaml``
 is the weight-decay-tuned CE (5e-3) that the decoupled methods start from, so it is expected above.
 """
@@ -57,7 +57,7 @@ RECORD = "reproduction.json"
 class Row:
     label: str
     recipe: str
-    paper: Dict[int, float] = field(default_factory=dict)  # imbalance factor -> top-1 All, Table 1 of seed 004
+    paper: Dict[int, float] = field(default_factory=dict)  # imbalance factor -> top-1 All, Table 1 of Dang et al., AAAI'24
 
 
 ROWS = [

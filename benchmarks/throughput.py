@@ -10,7 +10,7 @@ style vs no data pipeline at all. Prints img/s for each and the ratios, with the
 
   python benchmarks/throughput.py --root ../shared/data/cifar100 --batch-sizes 64 512 --steps 200
 
-Targets (issue 8, one H100): a/b >= 10 and a/c >= 0.9.
+Targets (one H100): a/b >= 10 and a/c >= 0.9.
 """
 
 from __future__ import annotations

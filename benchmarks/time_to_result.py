@@ -1,5 +1,5 @@
 """Time to result: wall time of a whole two-stage recipe (stage 1 + stage 2 + evaluation),
-printed with the accuracy it reached and the device. Issue 8's target: the CIFAR-100-LT IF 100
+printed with the accuracy it reached and the device. The target: the CIFAR-100-LT IF 100
 IWB recipe (200 + 10 epochs) in under 2 minutes on one H100.
 
   python benchmarks/time_to_result.py --config recipes/cifar100_lt/iwb.yaml \\

@@ -1,4 +1,4 @@
-"""IWB (seed 004, Dang et al. AAAI'24) checked against a hand computation on 3 classes.
+"""IWB (Dang et al. AAAI'24) checked against a hand computation on 3 classes.
 
 Counts [6, 2, 1] -> N = 9, NC_j = log2(9 / (N_j + 1)) = log2([9/7, 3, 9/2]).
 W rows (2, 0), (0, 1), (-0.5, 0) -> |W| = [2, 1, 0.5].

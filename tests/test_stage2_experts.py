@@ -1,4 +1,4 @@
-"""Head/tail experts (seed 001): the combination on the seed's own numbers, the split, the training."""
+"""Head/tail experts (Lee, Yonsei University, 2022): the combination on Lee's own numbers, the split, the training."""
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from ltzoo.train.stage2 import fit_stage2
 from ltzoo.train.stage2.common import train_head
 from ltzoo.train.stage2.experts import head_tail_split
 
-# seed 001, Sec. 5.5, the failed example (target 7): the two models' outputs as printed there
+# Lee, Sec. 5.5, the failed example (target 7): the two models' outputs as printed there
 SEED_HEAD = [-4.0348, -4.8249, -3.2829, 2.5847, -1.0996, -9.5114, -9.5376, -9.5386, -9.5094, -9.5313]
 SEED_TAIL = [-6.3900, -6.3827, -6.3896, -6.3891, -6.3916, -0.1007, -1.4665, 0.5020, -4.7876, -2.5880]
 
@@ -21,7 +21,7 @@ SEED_TAIL = [-6.3900, -6.3827, -6.3896, -6.3891, -6.3916, -0.1007, -1.4665, 0.50
 
 
 def _seed_head(combine):
-    """An experts head whose experts output exactly the seed's vectors (zero weights, the vectors as bias)."""
+    """An experts head whose experts output exactly Lee's vectors (zero weights, the vectors as bias)."""
     head = create_head("experts", 3, 10, combine=combine)
     with torch.no_grad():
         head.fc.weight.zero_(), head.fc_tail.weight.zero_()
@@ -32,13 +32,13 @@ def _seed_head(combine):
 def test_concat_reproduces_the_seeds_concatenation():
     out = _seed_head("concat")(torch.randn(1, 3))[0]
     assert torch.allclose(out, torch.tensor(SEED_HEAD[:5] + SEED_TAIL[5:]))
-    assert int(out.argmax()) == 3  # the seed's prediction (wrong: the target is 7)
+    assert int(out.argmax()) == 3  # Lee's prediction (wrong: the target is 7)
 
 
 def test_l1_normalisation_reproduces_the_seeds_printed_values():
     out = _seed_head("l1")(torch.randn(1, 3))[0]
     printed = [-0.0636, -0.0760, -0.0517, 0.0407, -0.0173, -0.0024, -0.0354, 0.0121, -0.1156, -0.0628]
-    assert np.allclose(out.tolist(), printed, atol=5e-4)  # the seed prints its inputs rounded to 4 decimals
+    assert np.allclose(out.tolist(), printed, atol=5e-4)  # Lee prints the inputs rounded to 4 decimals
     assert int(out.argmax()) == 3  # "the difference in value has decreased, it is still expected to be 3"
 
 
@@ -86,7 +86,7 @@ def test_each_expert_trains_on_its_half_only(monkeypatch):
     stage1 = create_head("linear", 4, 4)
     head = fit_stage2("experts", stage1, _features(0, counts), _features(1, (20, 20, 20, 20)), counts,
                       Stage2Config(epochs=2), seed=0)
-    assert seen == [([0, 1], 5.0), ([2, 3], 5.0)]  # head half, tail half; the seed's clipping by default
+    assert seen == [([0, 1], 5.0), ([2, 3], 5.0)]  # head half, tail half; Lee's clipping by default
     assert head.tail_mask.tolist() == [False, False, True, True] and head.combine == "l1"
     assert set(head.selection["val_mean_per_class_accuracy"]) == {"concat", "l1"}
 
