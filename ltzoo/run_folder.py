@@ -123,7 +123,8 @@ def claim(config: Dict[str, Any], *, resume: bool, overwrite: bool,
           normalize: Callable[[Dict[str, Any]], Dict[str, Any]] = dict) -> Path:
     """Make ``config["output_dir"]`` this run's folder, or refuse before anything is written.
 
-    An empty or missing folder is always fine. A folder with files needs ``overwrite`` (ltzoo's
+    An empty or missing folder, or one holding only the recipe of a run that stopped before
+    training, is always fine. A folder with files needs ``overwrite`` (ltzoo's
     files in it are deleted) or ``resume`` (its recorded recipe must match on every trajectory
     setting; the differing keys are named). ``normalize`` completes the recorded recipe with the
     current schema's defaults (a key added since it was written is then not a difference).
@@ -131,10 +132,10 @@ def claim(config: Dict[str, Any], *, resume: bool, overwrite: bool,
     out = Path(config["output_dir"])
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: continue the run, or start it over")
-    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output_dir={str(out)!r} is a file, not a folder")
-    if not present:
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if present in ([], [CONFIG]):  # a run that stopped before training wrote nothing else: nothing to keep
         return out
     if overwrite:
         for name in OWNED:

@@ -54,7 +54,7 @@ def test_dataset_and_recipe_select_the_rule(tmp_path, capsys):
     train = build_datasets(load_config(None, ["data.subset_rule=global_shuffle", "data.val_fraction=0"]))["train"]
     assert train.data_record()["subset_rule"]["name"] == "global_shuffle"
     assert main(["train", "--set", "data.subset_rule=random", "--output-dir", str(tmp_path)]) == 2
-    assert "data.subset_rule='random' is not allowed; allowed: per_class_permutation, global_shuffle, first_n" in capsys.readouterr().err
+    assert "data.subset_rule='random' is not allowed: input should be 'per_class_permutation', 'global_shuffle' or 'first_n'" in capsys.readouterr().err
 
 
 def test_shared_stage1_needs_the_same_rule(tmp_path):

@@ -55,7 +55,7 @@ def test_head_logits_over_mirrored_features_average_the_two():
 
 def test_eval_tta_is_a_checked_config_key():
     assert load_config(overrides=["eval.tta=flip"]).eval.tta == "flip"
-    with pytest.raises(ConfigError, match="eval.tta='mirror' is not allowed; allowed: none, flip"):
+    with pytest.raises(ConfigError, match="eval.tta='mirror' is not allowed: input should be 'none' or 'flip'"):
         load_config(overrides=["eval.tta=mirror"])
 
 

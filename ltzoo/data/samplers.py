@@ -33,6 +33,7 @@ import torch
 from torch.utils.data import Sampler
 
 from ltzoo.registry import SAMPLERS
+from ltzoo.errors import InputError
 
 
 def seed_for(seed: int, epoch: int) -> int:
@@ -164,7 +165,7 @@ def create_sampler(name: str, targets, seed: int = 0, **kwargs) -> LTSampler:
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "targets", "seed")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise ValueError(f"sampler {name!r} does not take {unknown}; its options are: {', '.join(allowed)}")
+        raise InputError(f"sampler {name!r} does not take {unknown}; its options are: {', '.join(allowed)}")
     return cls(targets, seed=seed, **kwargs)
 
 

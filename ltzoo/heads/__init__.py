@@ -6,6 +6,7 @@ import inspect
 from ltzoo.heads import cosine, experts, linear, lws, ncm, tau_norm  # noqa: F401  (registers the heads)
 from ltzoo.heads.base import HeadBase
 from ltzoo.registry import HEADS
+from ltzoo.errors import InputError
 
 
 def create_head(name: str, in_features: int, num_classes: int, **kwargs) -> HeadBase:
@@ -14,7 +15,7 @@ def create_head(name: str, in_features: int, num_classes: int, **kwargs) -> Head
     allowed = [p for p in inspect.signature(head_cls.__init__).parameters if p not in ("self", "in_features", "num_classes")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise ValueError(f"head {name!r} does not take {unknown}; its options are: {', '.join(allowed) or '(none)'}")
+        raise InputError(f"head {name!r} does not take {unknown}; its options are: {', '.join(allowed) or '(none)'}")
     return head_cls(in_features, num_classes, **kwargs)
 
 
