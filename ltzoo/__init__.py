@@ -6,6 +6,10 @@ works as well as ``ltzoo.create_model("resnet32_iwb")``.
 
 __version__ = "0.1.0"
 
+import logging  # noqa: E402
+
+logging.getLogger("ltzoo").addHandler(logging.NullHandler())  # the application decides what is shown
+
 from ltzoo import heads, methods, models  # noqa: E402,F401  (registers heads, methods and timm entrypoints)
 from ltzoo.factory import create_model, list_models  # noqa: E402
 from ltzoo.heads import list_heads  # noqa: E402

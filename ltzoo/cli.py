@@ -22,7 +22,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ltzoo.train.config import dump_config, load_config
-    from ltzoo.train.run import check_names, format_settings, run
+    from accelerate import PartialState
+
+    from ltzoo.train.run import check_names, format_results, format_settings, run
     from ltzoo.train.stage1 import TrainingInterrupted
 
     overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
@@ -36,10 +38,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("\n".join(f"# {line}" for line in format_settings(cfg, resolved).splitlines()))
         return 0
     try:
-        run(cfg, overwrite=args.overwrite)
+        results = run(cfg, overwrite=args.overwrite)  # logs its settings and progress (main process)
     except TrainingInterrupted as stop:
         print(f"ltzoo train: {stop}", file=sys.stderr)
         return 143
+    if PartialState().is_main_process:
+        print(format_results(results, cfg.output_dir))
     return 0
 
 
@@ -153,6 +157,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltzoo", description="Long-tailed recognition model zoo")
+    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                        help="print results and warnings only, no settings or progress lines")
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                        help="print debug lines too")
     sub = parser.add_subparsers(dest="command")
 
     train = sub.add_parser("train", help="two-stage training + evaluation (default: embedded digits-LT)")
@@ -231,9 +239,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbosity: int) -> None:
+    """ltzoo's log lines (settings, epochs, result tables) on standard output: INFO by default,
+    WARNING with ``--quiet``, DEBUG with ``--verbose``. Library use configures nothing."""
+    import logging
+
+    logger = logging.getLogger("ltzoo")
+    for handler in [h for h in logger.handlers if getattr(h, "ltzoo_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.ltzoo_cli = True
+    logger.addHandler(handler)
+    logger.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging(args.verbosity)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -59,15 +59,17 @@ def test_shared_setting_no_listed_method_uses_is_warned_about():
         check_stage2_config(load_config(overrides=["stage2.methods=[tau, ncm]", "stage2.lr=0.1"]).stage2)
 
 
-def test_run_prints_and_stores_effective_settings(tmp_path, capsys):
+def test_run_prints_and_stores_effective_settings(tmp_path, caplog):
     import json
+    import logging
 
     from ltzoo.train.run import run
 
     cfg = load_config(overrides=[f"output_dir={tmp_path}", "progress=false", "stage1.epochs=1",
                                  "stage2.methods=[crt, iwb]", "stage2.epochs=1", "stage2.lr=0.02"])
-    run(cfg)
-    out = capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="ltzoo"):
+        run(cfg)
+    out = caplog.text
     assert "iwb: 1 ep, batch 64, lr 0.02 cosine" in out and "crt: 1 ep, batch 64, lr 0.02 cosine" in out
     settings = json.loads((tmp_path / "results.json").read_text())["settings"]
     assert settings["stage2"]["iwb"]["training"]["lr"] == 0.02

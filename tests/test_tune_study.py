@@ -120,5 +120,5 @@ def test_a_killed_workers_trial_is_retried_from_its_checkpoint(tmp_path):
     failed, retried = study.trials
     assert failed.state.name == "FAIL" and retried.state.name == "COMPLETE"
     assert retried.params == failed.params and retried.user_attrs["run_dir"] == str(tmp_path / "trial_0000")
-    assert "resumed from" in (tmp_path / "trial_0000" / "stdout.log").read_text()
+    assert "resumed from" in (tmp_path / "trial_0000" / "train.log").read_text()
     assert not (tmp_path / "trial_0001").exists()

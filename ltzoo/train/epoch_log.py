@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 from typing import Any, Dict
 
@@ -52,6 +53,6 @@ class EpochLog:
             writer.writerow(stats)
         line = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
         if self.echo:
-            print(f"stage 1 {line}", flush=True)
+            logging.getLogger(__name__).info(f"stage 1 {line}")
         else:
             tqdm.write(f"stage 1 {line}")

@@ -9,6 +9,7 @@ beside them in ``tta.flip`` (``protocol`` + ``methods``).
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Dict
@@ -16,8 +17,10 @@ from typing import Any, Dict
 import torch
 
 from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
-from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, claim
+from ltzoo.run_folder import CONFIG, HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, claim
 from ltzoo.train.config import ConfigError, RunConfig, from_dict, save_config, to_dict
+
+logger = logging.getLogger(__name__)
 
 # how results.json's numbers were measured: the headline is the last-epoch model without test-time
 # augmentation; a TTA protocol's numbers are stored beside it (tta.<mode>), never instead of it
@@ -93,6 +96,16 @@ def evaluate_heads(heads: Dict[str, Any], test_features, class_counts, cfg: RunC
             metrics["selection"] = head.selection
         results[name] = metrics
     return results
+
+
+def format_results(results: Dict[str, Any], run_dir: str) -> str:
+    """What a finished run reports: every method's table, per-class accuracy, TTA tables, the folder."""
+    from ltzoo.evaluation import format_per_class, format_table
+
+    parts = [format_table(results["methods"]), format_per_class(results["methods"], class_names=results["class_names"])]
+    parts += [format_tta_table(mode, scored["methods"]) for mode, scored in results.get("tta", {}).items()]
+    parts.append(f"run folder: {run_dir}  ({results['seconds']['total']:.1f} s)")
+    return "\n".join(parts)
 
 
 def format_tta_table(mode: str, methods: Dict[str, Any]) -> str:
@@ -245,8 +258,6 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     from accelerate.utils import set_seed
 
     from ltzoo.data.base import data_record
-
-    from ltzoo.evaluate import format_per_class, format_table
     from ltzoo.train.features import extract_features
     from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
     from ltzoo.train.stage1 import train_stage1
@@ -262,15 +273,16 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
           normalize=lambda recorded: to_dict(from_dict(RunConfig, recorded)))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        print(f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
-              f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}", flush=True)
-        print("settings:\n" + format_settings(cfg, resolved), flush=True)
-        save_config(cfg, Path(cfg.output_dir) / "config.yaml")
-    if cfg.engine.log_with:
-        accelerator.init_trackers("ltzoo", config=_flat(to_dict(cfg)))
+        logger.info(f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
+                    f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}")
+        logger.info("settings:\n" + format_settings(cfg, resolved))
     set_seed(cfg.seed)
     started = time.perf_counter()
-    splits = build_datasets(cfg)
+    splits = build_datasets(cfg)  # bad data fails here, before anything is written
+    if accelerator.is_main_process:
+        save_config(cfg, Path(cfg.output_dir) / CONFIG)
+    if cfg.engine.log_with:
+        accelerator.init_trackers("ltzoo", config=_flat(to_dict(cfg)))
     train_set = splits["train"]
     counts = train_set.class_counts
     data_config = input_config(splits["test"], cfg.data)
@@ -321,11 +333,6 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
         results["tta"] = {"flip": flip}
     if accelerator.is_main_process:
         save_run(cfg, encoders.get(deploy, model), heads, results, data_config)
-        print(format_table(results["methods"]))
-        print(format_per_class(results["methods"], class_names=results["class_names"]))
-        for mode, scored in results.get("tta", {}).items():
-            print(format_tta_table(mode, scored["methods"]))
-        print(f"run folder: {cfg.output_dir}  ({results['seconds']['total']:.1f} s)")
     accelerator.wait_for_everyone()
     if cfg.engine.log_with:
         accelerator.end_training()

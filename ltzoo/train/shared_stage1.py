@@ -17,6 +17,7 @@ encoder was really trained: RUN_DIR's ``stage1`` and ``model`` sections, with ``
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import List
 
@@ -60,7 +61,7 @@ def adopt_source_stage1(cfg: RunConfig) -> RunConfig:
     if ignored:
         notes.append(f"this recipe's stage1 settings {ignored} are not used")
     if notes:
-        print(f"ltzoo: stage 1 comes from {cfg.stage1.from_run}: " + "; ".join(notes), flush=True)
+        logging.getLogger(__name__).info(f"ltzoo: stage 1 comes from {cfg.stage1.from_run}: " + "; ".join(notes))
     stage1 = source.stage1.model_copy(update={"from_run": cfg.stage1.from_run})
     return cfg.model_copy(update={"stage1": stage1, "model": source.model})
 

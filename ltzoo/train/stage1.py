@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from pathlib import Path
@@ -361,5 +362,5 @@ def _resume(resume: str, checkpoints: CheckpointManager, accelerator, recipe) ->
     check_checkpoint(settings_of(folder), recipe, str(folder))
     accelerator.load_state(str(folder))
     if accelerator.is_main_process:
-        print(f"resumed from {folder}")
+        logging.getLogger(__name__).info(f"resumed from {folder}")
     return folder

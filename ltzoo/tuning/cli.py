@@ -51,7 +51,7 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--heartbeat", type=int, default=60, metavar="SECONDS",
                    help="trial heartbeat; a trial silent for 2x this is failed and retried (default 60; 0 = off)")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep every trial's stage-1 checkpoints")
-    p.add_argument("--verbose", action="store_true", help="print each trial's tables (default: RUN/stdout.log)")
+    p.add_argument("--verbose", action="store_true", help="print each trial's tables (default: RUN/train.log)")
     p.add_argument("--posthoc", metavar="NAMES", help="with RUN_DIR: comma list of tau, logit_adjust, temperature (default: all)")
     p.add_argument("--no-export", action="store_true", help="post hoc: do not write the calibrated model folder")
     p.add_argument("--data-root", help="post hoc: dataset root, if it moved since training")

@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -32,6 +33,8 @@ from ltzoo.train.config import ConfigError, load_config, to_dict
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
 from ltzoo.tuning.study import best_summary, default_storage, finished_trials, open_storage, open_study, worker_id, write_best
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_KEYS = ("top1", "mean_per_class", "many", "medium", "few", "head", "tail", "per_class_std", "ece")
 
@@ -95,9 +98,7 @@ def make_objective(config, space: SearchSpace, base_overrides: Sequence[str], ob
         hook = EpochPruning(trial, splits["val"], splits["train"].class_counts, prune_metric,
                             many=cfg.data.many_threshold, few=cfg.data.few_threshold)
         run_dir.mkdir(parents=True, exist_ok=True)
-        with open(run_dir / "stdout.log", "a") as log, contextlib.ExitStack() as stack:
-            if not verbose:
-                stack.enter_context(contextlib.redirect_stdout(log))
+        with _trial_log(run_dir / "train.log", echo=verbose):
             try:
                 results = run(cfg, on_epoch_end=hook)
             except optuna.TrialPruned:
@@ -110,6 +111,25 @@ def make_objective(config, space: SearchSpace, base_overrides: Sequence[str], ob
         return objective.score(metrics)
 
     return fn
+
+
+@contextlib.contextmanager
+def _trial_log(path: Path, echo: bool):
+    """The training engine's log lines go to the trial's ``train.log`` (and to the console with ``echo``)."""
+    engine = logging.getLogger("ltzoo.train")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = engine.level, engine.propagate
+    engine.addHandler(handler)
+    engine.setLevel(logging.INFO)
+    engine.propagate = echo
+    try:
+        yield
+    finally:
+        engine.removeHandler(handler)
+        handler.close()
+        engine.setLevel(saved[0])
+        engine.propagate = saved[1]
 
 
 def _drop_checkpoints(run_dir: Path, keep: bool) -> None:
@@ -127,7 +147,7 @@ def _report_trial(study, trial) -> None:
     params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
     best = best_summary(study)
     tail = f"; best: trial {best['trial']} = {best['value']:.3f}" if best else ""
-    print(f"trial {trial.number} {state}:{value} ({params}){tail}", flush=True)
+    logger.info(f"trial {trial.number} {state}:{value} ({params}){tail}")
 
 
 def tune(
@@ -179,8 +199,8 @@ def tune(
              "recipe": recipe, "output_dir": str(out)}
     study = open_study(open_storage(storage_url, heartbeat), study_name, attrs, sampler=sampler, pruner=prune)
     remaining = trials - len(finished_trials(study))
-    print(f"study {study_name!r} in {storage_url}: {len(finished_trials(study))} finished trials, target {trials}; "
-          f"objective {goal.text} of {method} on the validation split; trial folders in {out}", flush=True)
+    logger.info(f"study {study_name!r} in {storage_url}: {len(finished_trials(study))} finished trials, target {trials}; "
+          f"objective {goal.text} of {method} on the validation split; trial folders in {out}")
     if remaining > 0:
         fn = make_objective(config, space, base_overrides, goal, method, prune_metric, out, keep_checkpoints, verbose)
         stop = optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
