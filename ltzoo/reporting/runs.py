@@ -61,7 +61,7 @@ def run_reliability(run_dir: Path, data_root: Optional[str] = None, num_bins: in
     from ltzoo.train.features import extract_features, head_logits
     from ltzoo.run_folder import check_run_dir
     from ltzoo.train.reload import load_heads
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     run_dir = check_run_dir(run_dir)
     cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])

@@ -20,7 +20,10 @@ import json
 from pathlib import Path
 from typing import List
 
-from ltzoo.train.config import ConfigError, RunConfig
+from ltzoo.errors import ConfigError
+from ltzoo.train.assemble import build_model
+from ltzoo.train.config import RunConfig
+from ltzoo.train.reload import encoder_file, load_heads
 
 SAME_DATA_FIELDS = ("dataset", "imbalance", "profile", "seed", "val_fraction", "subset_rule")
 
@@ -71,8 +74,6 @@ def load_stage1_model(cfg: RunConfig, train_set, in_chans: int, accelerator):
     import safetensors.torch
 
     from ltzoo.hub import load_pretrained
-    from ltzoo.train.reload import encoder_file, load_heads
-    from ltzoo.train.run import build_model
 
     source = Path(cfg.stage1.from_run)
     counts = json.loads((source / "results.json").read_text())["class_counts"]

@@ -34,9 +34,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ltzoo.errors import ConfigError
 from ltzoo.run_folder import check_checkpoint, trajectory_settings
 from ltzoo.train.checkpoint import CheckpointManager, settings_of, verify
-from ltzoo.train.config import ConfigError, RunConfig, to_dict
+from ltzoo.train.config import RunConfig, to_dict
 from ltzoo.train.epoch_log import EpochLog
 from ltzoo.train.schedule import advance, build_scheduler
 

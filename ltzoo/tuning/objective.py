@@ -16,8 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Mapping
 
-from ltzoo.train.config import ConfigError
-from ltzoo.errors import InputError
+from ltzoo.errors import ConfigError, InputError
 
 METRICS = ("top1", "top5", "mean_per_class", "many", "medium", "few", "head", "tail", "per_class_std", "ece", "nll")
 ALIASES = {"overall": "top1", "all": "top1", "accuracy": "top1", "acc": "top1", "balanced": "mean_per_class",

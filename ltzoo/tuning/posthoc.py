@@ -26,7 +26,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import torch
 
-from ltzoo.train.config import ConfigError
+from ltzoo.errors import ConfigError
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
 
@@ -103,7 +103,7 @@ def tune_posthoc(
     from ltzoo.train.features import extract_features
     from ltzoo.run_folder import check_run_dir
     from ltzoo.train.reload import load_heads
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     posthoc = parse_posthoc(posthoc)
     run_dir = check_run_dir(run_dir)

@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ltzoo.train.features import FeatureSet, extract_features
+from ltzoo.train.scoring import evaluate_heads
 
 RETRAIN = ("classifier", "last_block", "all")
 
@@ -194,7 +195,6 @@ def evaluate_own_encoders(results: Dict[str, Any], heads: Dict[str, Any], encode
     from pathlib import Path
 
     from ltzoo.atomic import save_safetensors_atomic
-    from ltzoo.train.run import evaluate_heads
 
     for method, encoder in encoders.items():
         for key, split in (("methods", "test"), ("validation", "val")):
