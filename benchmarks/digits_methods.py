@@ -106,7 +106,7 @@ def stage1_table(base_overrides, rows):
 
 
 def main(argv=None) -> int:
-    from ltzoo.evaluate import format_table
+    from ltzoo.evaluation import format_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=60, help="stage-1 epochs (the embedded recipe: 60)")

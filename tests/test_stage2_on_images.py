@@ -113,7 +113,7 @@ def test_config_fields():
 
 def test_run_with_last_block_evaluates_and_deploys_the_methods_own_encoder(tmp_path):
     from ltzoo.hub import load_pretrained
-    from ltzoo.evaluate import evaluate_logits
+    from ltzoo.evaluation import evaluate_logits
     from ltzoo.train.features import predict_logits
     from ltzoo.train.assemble import build_datasets
     from ltzoo.train.run import run

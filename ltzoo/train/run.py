@@ -26,7 +26,7 @@ from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
 
 def format_tta_table(mode: str, methods: Dict[str, Any]) -> str:
     """A test-time augmentation's summary table, labelled as such (printed after the headline one)."""
-    from ltzoo.evaluate import format_table
+    from ltzoo.evaluation import format_table
 
     label = f"test-time augmentation {mode} ({PROTOCOLS[mode]['logits']}), beside the headline above:"
     return label + "\n" + format_table(methods)
@@ -174,7 +174,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
 
     from ltzoo.data.base import data_record
 
-    from ltzoo.evaluate import format_per_class, format_table
+    from ltzoo.evaluation import format_per_class, format_table
     from ltzoo.train.features import extract_features
     from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
     from ltzoo.train.stage1 import train_stage1

@@ -7,7 +7,7 @@
     0.5*few+0.5*overall     a weighted combination
     top1-0.5*ece            subtract what should be small (ECE, NLL, per-class std)
 
-The metrics are those of :func:`ltzoo.evaluate.evaluate_logits` computed on the VALIDATION split
+The metrics are those of :func:`ltzoo.evaluation.evaluate_logits` computed on the VALIDATION split
 carved from the training set, never on the test set.
 """
 

@@ -48,7 +48,7 @@ class EpochPruning:
     def __call__(self, epoch: int, stats: Dict[str, Any], model) -> None:
         import optuna
 
-        from ltzoo.evaluate import evaluate_logits
+        from ltzoo.evaluation import evaluate_logits
         from ltzoo.train.features import predict_logits
 
         logits, labels = predict_logits(model, self.val_set)
