@@ -157,7 +157,6 @@ def test_bad_counts_and_kwargs():
 
 @pytest.mark.parametrize("name", ["ce", "focal"])
 def test_class_weight_is_checked_and_copied(name):
-
     weight = torch.tensor([1.0, 2.0])
     loss = create_loss(name, weight=weight)
     weight[0] = 5.0  # the loss keeps its own copy
