@@ -30,6 +30,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
+from ltzoo.registry import UnknownNameError, check_options, unknown_name_message
+
 FLIP_PROBABILITY = 0.5
 
 @dataclass(frozen=True)
@@ -109,19 +111,13 @@ preset("mnist", stats="fashion_mnist")(_small_grey("mnist", 28))
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        from ltzoo.registry import UnknownNameError, unknown_name_message
-
         raise UnknownNameError(unknown_name_message("transform preset", name, sorted(PRESETS)))
     return PRESETS[name]
 
 
 def describe(name: str, train: bool, **options) -> Augment:
     """Preset ``name``'s augmentation with ``options``; an unknown option lists the valid ones."""
-    allowed = list(get_preset(name).options)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"transform preset {name!r} does not take {unknown}; its options are: "
-                         f"{', '.join(allowed) or '(none)'}")
+    check_options("transform preset", name, get_preset(name).describe, options, fixed=("train",))
     return PRESETS[name].describe(bool(train), **options)
 
 

@@ -21,7 +21,7 @@ from torchvision.transforms import v2
 
 from ltzoo.data.augment_presets import FLIP_PROBABILITY, PRESETS, Augment, Cutout, Preset
 from ltzoo.data.stats import MEAN_STD
-from ltzoo.registry import TRANSFORMS
+from ltzoo.registry import TRANSFORMS, check_options
 
 PRESET_STATS = {name: p.stats for name, p in PRESETS.items()}
 
@@ -71,11 +71,7 @@ def create_transform(preset: str, train: bool, mean: Optional[Sequence[float]] =
                      std: Optional[Sequence[float]] = None, **options) -> Callable:
     """The ``preset``'s train or eval transform; an unknown preset or option lists the valid ones."""
     builder = TRANSFORMS.get(preset)
-    allowed = [p for p in inspect.signature(builder).parameters if p not in ("train", "mean", "std")]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"transform preset {preset!r} does not take {unknown}; its options are: "
-                         f"{', '.join(allowed) or '(none)'}")
+    check_options("transform preset", preset, builder, options, fixed=("train", "mean", "std"))
     default_mean, default_std = MEAN_STD[PRESET_STATS.get(preset, "imagenet")]
     mean = tuple(mean) if mean is not None else default_mean
     std = tuple(std) if std is not None else default_std
