@@ -16,18 +16,30 @@ from typing import Any, Dict
 import torch
 
 from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
+from ltzoo.data.base import data_record
+from ltzoo.data.samplers import create_sampler
+from ltzoo.data.transforms import create_transform
 from ltzoo.errors import ConfigError
+from ltzoo.evaluation import format_per_class, format_table
 from ltzoo.factory import list_models
+from ltzoo.hub import save_pretrained
+from ltzoo.losses import create_loss
+from ltzoo.models.lt_classifier import registered_head_name
+from ltzoo.models.zoo import MODEL_NAMES
+from ltzoo.registry import DATASETS, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
 from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, claim
 from ltzoo.train.assemble import build_datasets, build_model, input_config
 from ltzoo.train.config import RunConfig, from_dict, save_config, to_dict
+from ltzoo.train.features import extract_features
 from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
+from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
+from ltzoo.train.stage1 import train_stage1
+from ltzoo.train.stage2 import check_stage2_config, fit_stage2
+from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
 
 def format_tta_table(mode: str, methods: Dict[str, Any]) -> str:
     """A test-time augmentation's summary table, labelled as such (printed after the headline one)."""
-    from ltzoo.evaluation import format_table
-
     label = f"test-time augmentation {mode} ({PROTOCOLS[mode]['logits']}), beside the headline above:"
     return label + "\n" + format_table(methods)
 
@@ -36,8 +48,6 @@ def evaluate_flip(model, heads: Dict[str, Any], encoders: Dict[str, Any], test_s
                   cfg: RunConfig, accelerator=None) -> Dict[str, Any]:
     """``results["tta"]["flip"]``: every head scored with the mean of the logits of each test image and
     of its mirror, on the encoder it deploys with (its own re-trained one, or the shared ``model``)."""
-    from ltzoo.train.features import extract_features
-
     shared_mirrored = extract_features(model, test_set, accelerator=accelerator, mirror=True)
     methods = {}
     for name, head in heads.items():
@@ -52,10 +62,6 @@ def evaluate_flip(model, heads: Dict[str, Any], encoders: Dict[str, Any], test_s
 
 def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, Any], data_config: Dict[str, Any]) -> Path:
     """Write the run folder (every file atomically)."""
-    from ltzoo.hub import save_pretrained
-    from ltzoo.models.lt_classifier import registered_head_name
-    from ltzoo.models.zoo import MODEL_NAMES
-
     out = Path(cfg.output_dir)
     table = {}
     for name, head in heads.items():
@@ -78,21 +84,12 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
 def check_names(cfg: RunConfig) -> None:
     """Every registry name in the recipe exists (dataset, model, loss, samplers, transform, stage-2
     methods): a typo fails here, with the valid names, before any data is read."""
-    import ltzoo.data  # noqa: F401  (registers datasets, samplers, transforms)
-    import ltzoo.losses  # noqa: F401  (registers losses)
-    from ltzoo.data.transforms import create_transform
-    from ltzoo.registry import DATASETS, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
-    from ltzoo.train.stage2 import check_stage2_config
-
     DATASETS.get(cfg.data.dataset)
     TRANSFORMS.get(cfg.data.transform)
     try:
         create_transform(cfg.data.transform, train=True, **cfg.data.transform_kwargs)
     except ValueError as error:
         raise ConfigError(f"data.transform_kwargs={cfg.data.transform_kwargs!r} is not allowed: {error}") from None
-    from ltzoo.data.samplers import create_sampler
-    from ltzoo.losses import create_loss
-
     for key, build in (("stage1.loss_kwargs", lambda: create_loss(cfg.stage1.loss, class_counts=[2, 1], **cfg.stage1.loss_kwargs)),
                        ("stage1.sampler_kwargs", lambda: create_sampler(cfg.stage1.sampler, [0, 1], **cfg.stage1.sampler_kwargs))):
         try:
@@ -171,15 +168,6 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     test. ``on_epoch_end(epoch, stats, model)`` is passed to stage 1.
     """
     from accelerate.utils import set_seed
-
-    from ltzoo.data.base import data_record
-
-    from ltzoo.evaluation import format_per_class, format_table
-    from ltzoo.train.features import extract_features
-    from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
-    from ltzoo.train.stage1 import train_stage1
-    from ltzoo.train.stage2 import fit_stage2
-    from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
     resolved = check_names(cfg)
     if cfg.stage1.from_run:
