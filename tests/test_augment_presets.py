@@ -174,7 +174,8 @@ def test_autoaugment_changes_the_same_share_of_images_on_both_paths():
     device = _device_batch(images, seed=4, flip=True, autoaugment="cifar10")
     unchanged = []
     for out in (pil, device):
-        kept = torch.isclose(out, plain, atol=1e-5).flatten(1).all(1) | torch.isclose(out, plain.flip(3), atol=1e-5).flatten(1).all(1)
+        kept = (torch.isclose(out, plain, atol=1e-5).flatten(1).all(1)
+                | torch.isclose(out, plain.flip(3), atol=1e-5).flatten(1).all(1))
         unchanged.append(float(kept.double().mean()))
     p = sum(unchanged) / 2  # two samples of one rate: their difference has sd sqrt(2 p (1 - p) / n)
     assert 0 < p < 1 and abs(unchanged[0] - unchanged[1]) <= Z * math.sqrt(2 * p * (1 - p) / n)

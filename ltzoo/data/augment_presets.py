@@ -99,7 +99,8 @@ def imagenet(train: bool, img_size: int = 224, crop_pct: float = 0.875, color_ji
 def _small_grey(name: str, side: int):
     def describe(train: bool, pad_crop: int = 0) -> Augment:
         crop = bool(train and pad_crop)
-        return Augment(name, bool(train), size=side, native_size=side, random_crop=crop, pad=int(pad_crop) if crop else 0)
+        return Augment(name, bool(train), size=side, native_size=side, random_crop=crop,
+                       pad=int(pad_crop) if crop else 0)
 
     describe.__doc__ = f"Normalise ({side}x{side} grey images); ``pad_crop=k``: random crop with padding k."
     return describe
@@ -161,4 +162,5 @@ class Cutout(torch.nn.Module):
         return f"size={self.size}"
 
 
-__all__ = ["FLIP_PROBABILITY", "Augment", "Cutout", "PRESETS", "Preset", "cutout", "describe", "get_preset", "pad_crop", "preset"]
+__all__ = ["FLIP_PROBABILITY", "Augment", "Cutout", "PRESETS", "Preset", "cutout", "describe", "get_preset", "pad_crop",
+           "preset"]

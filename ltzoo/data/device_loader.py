@@ -102,11 +102,13 @@ DEVICE_PRESETS = tuple(name for name, p in PRESETS.items() if p.describe(True).n
 def device_augment(preset: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """:class:`DeviceBatchLoader`'s augmentation arguments for transform ``preset`` with its
     ``options`` (``data.transform_kwargs``): the preset's training augmentation as
-    :mod:`ltzoo.data.augment_presets` describes it, done on the device. ValueError for what it cannot do."""
+    :mod:`ltzoo.data.augment_presets` describes it, done on the device. ValueError for what it
+    cannot do."""
     spec = describe(preset, True, **options)
     if spec.native_size is None or spec.random_resized_crop or spec.color_jitter or spec.timm_auto_augment:
         raise ValueError(f"no device augmentation for transform preset {preset!r}; allowed: {', '.join(DEVICE_PRESETS)}")
     if spec.size != spec.native_size:
         raise ValueError(f"size={spec.size!r} is not allowed on the device path (it crops without resizing); "
                          f"allowed: {spec.native_size}, or data.loader=torch")
-    return dict(pad=spec.pad if spec.random_crop else 0, flip=spec.flip, cutout=spec.cutout, autoaugment=spec.autoaugment)
+    return dict(pad=spec.pad if spec.random_crop else 0, flip=spec.flip, cutout=spec.cutout,
+                autoaugment=spec.autoaugment)

@@ -11,10 +11,11 @@ free. On a CPU device the same code runs, decoding with libjpeg-turbo (that is w
 exercise).
 
 The augmentation is the standard ImageNet recipe as timm's ``create_transform`` (ltzoo's
-``imagenet`` preset, described once in :mod:`ltzoo.data.augment_presets`) builds it: training = random-resized crop (scale 0.08-1, aspect ratio
-3/4-4/3, the "Inception" crop of Szegedy et al., "Going Deeper with Convolutions", CVPR'15) to
-``img_size``, horizontal flip with p = 0.5 and colour jitter 0.4 (brightness, contrast,
-saturation; applied here in that fixed order rather than timm's random order); evaluation =
+``imagenet`` preset, described once in :mod:`ltzoo.data.augment_presets`) builds it: training =
+random-resized crop (scale 0.08-1, aspect ratio 3/4-4/3, the "Inception" crop of Szegedy et al.,
+"Going Deeper with Convolutions", CVPR'15) to ``img_size``, horizontal flip with p = 0.5 and
+colour jitter 0.4 (brightness, contrast, saturation; applied here in that fixed order rather than
+timm's random order); evaluation =
 resize the shorter side to ``floor(img_size / 0.875)`` (256 for 224) and centre-crop
 ``img_size``. Bilinear interpolation with antialiasing, as timm's default.
 
@@ -97,8 +98,8 @@ def jpeg_augment(preset: str, train: bool, options, **fields) -> Augment:
     if preset not in JPEG_PRESETS:
         raise ValueError(f"no JPEG augmentation for transform preset {preset!r}; allowed: {', '.join(JPEG_PRESETS)}")
     if spec.interpolation != "bilinear" or spec.timm_auto_augment:
-        raise ValueError("the JPEG loader resizes bilinearly without auto-augment; "
-                         f"interpolation={spec.interpolation!r}, auto_augment={spec.timm_auto_augment!r} need data.loader=torch")
+        raise ValueError("the JPEG loader resizes bilinearly without auto-augment; interpolation="
+                         f"{spec.interpolation!r}, auto_augment={spec.timm_auto_augment!r} need data.loader=torch")
     return dataclasses.replace(spec, **fields)
 
 
