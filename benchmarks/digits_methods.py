@@ -63,7 +63,9 @@ def stage2_table(cfg, rows):
     """Stage 1 once, then every stage-2 row on its encoder; returns {row: test metrics}."""
     from ltzoo.registry import STAGE2
     from ltzoo.train.features import extract_features
-    from ltzoo.train.run import build_datasets, build_model, evaluate_heads, input_config, make_accelerator
+    from ltzoo.train.assemble import build_datasets, build_model, input_config
+    from ltzoo.train.run import make_accelerator
+    from ltzoo.train.scoring import evaluate_heads
     from ltzoo.train.stage1 import train_stage1
     from ltzoo.train.stage2.on_images import fit_stage2_on_images, uses_images
 
@@ -104,7 +106,7 @@ def stage1_table(base_overrides, rows):
 
 
 def main(argv=None) -> int:
-    from ltzoo.evaluate import format_table
+    from ltzoo.evaluation import format_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=60, help="stage-1 epochs (the embedded recipe: 60)")

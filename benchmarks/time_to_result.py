@@ -10,7 +10,7 @@ IWB recipe (200 + 10 epochs) in under 2 minutes on one H100.
 import argparse
 import time
 
-from ltzoo.evaluate import format_table
+from ltzoo.evaluation import format_table
 from ltzoo.train.config import load_config
 from ltzoo.train.run import run
 from machine import describe_machine  # benchmarks/machine.py

@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ltzoo.evaluate import format_per_class, format_table
+    from ltzoo.evaluation import format_per_class, format_table
     from ltzoo.train.reload import evaluate_run_protocols, store_tta
     from ltzoo.train.run import format_tta_table
 

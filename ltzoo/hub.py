@@ -78,7 +78,7 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
                 f"num_classes={num_classes} does not match the checkpoint in {directory}, which has {saved} classes; "
                 "omit num_classes to keep the checkpoint's, or build a new head with model.reset_classifier(n)"
             )
-    import ltzoo  # noqa: F401  (registers the architectures with timm)
+    import ltzoo.models  # noqa: F401  (registers the architectures with timm)
 
     return timm.create_model(f"local-dir:{directory}", pretrained=True, **kwargs)
 

@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import torch
 from ltzoo.errors import InputError
 
+from ltzoo.factory import create_model, list_models
+
 ImageInput = Union[str, os.PathLike, "Image.Image"]  # noqa: F821  (PIL, imported lazily)
 HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")
 
@@ -34,7 +36,6 @@ def _checkpoint_shapes(path: Path) -> Dict[str, Tuple[int, ...]]:
 def _from_checkpoint(name: str, checkpoint: Union[str, os.PathLike]):
     """Registered ``name`` with the weights of a ``.safetensors`` file; the number of classes and
     input channels are read from the file's tensor shapes."""
-    import ltzoo
     from timm.models._registry import get_pretrained_cfg
 
     path = Path(checkpoint)
@@ -43,14 +44,14 @@ def _from_checkpoint(name: str, checkpoint: Union[str, os.PathLike]):
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     shapes = _checkpoint_shapes(path)
-    cfg = get_pretrained_cfg(name.split(".")[0]) if name.split(".")[0] in ltzoo.list_models() else None
+    cfg = get_pretrained_cfg(name.split(".")[0]) if name.split(".")[0] in list_models() else None
     first_conv = f"{cfg.first_conv if cfg else 'backbone.conv1'}.weight"
     if "calibration.bias" not in shapes or first_conv not in shapes:
         raise InputError(f"{str(path)!r} holds no ltzoo model weights (no calibration.bias or {first_conv} tensor)")
     in_chans = shapes[first_conv][1]
     try:
-        model = ltzoo.create_model(name, num_classes=shapes["calibration.bias"][0], in_chans=in_chans,
-                                   checkpoint_path=str(path))
+        model = create_model(name, num_classes=shapes["calibration.bias"][0], in_chans=in_chans,
+                             checkpoint_path=str(path))
     except RuntimeError as error:  # keys or shapes that do not fit the architecture
         raise InputError(f"{str(path)!r} does not fit the model {name!r}: {str(error).splitlines()[0]} "
                          "(a run folder's config.json names its architecture)") from None
@@ -70,9 +71,7 @@ def load_for_inference(source: Union[str, os.PathLike, torch.nn.Module], checkpo
     elif checkpoint is not None:
         model = _from_checkpoint(str(source), checkpoint)
     elif str(source).startswith(HUB_PREFIXES):
-        import ltzoo
-
-        model = ltzoo.create_model(str(source), pretrained=True)
+        model = create_model(str(source), pretrained=True)
     elif Path(source).is_dir():
         model = load_pretrained(source)
     else:

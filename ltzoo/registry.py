@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 from importlib import metadata
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -18,6 +19,15 @@ from ltzoo.errors import InputError
 
 class UnknownNameError(InputError):
     """A name that is not in a registry; the message lists the valid names."""
+
+
+def check_options(kind: str, name: str, builder: Callable, options: Iterable[str], fixed: Iterable[str] = ()) -> None:
+    """InputError naming the options ``builder``'s signature does not take (its parameters less
+    ``fixed`` and ``self``), and listing the ones it does: ``<kind> 'name' does not take [...]``."""
+    allowed = [p for p in inspect.signature(builder).parameters if p not in ("self", *fixed)]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InputError(f"{kind} {name!r} does not take {unknown}; its options are: {', '.join(allowed) or '(none)'}")
 
 
 def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:

@@ -13,7 +13,8 @@ from ltzoo.hub import load_pretrained
 from ltzoo.train.calibrate import calibrate_run, parse_target_prior
 from ltzoo.train.config import load_config
 from ltzoo.train.features import predict_logits
-from ltzoo.train.run import build_datasets, run
+from ltzoo.train.assemble import build_datasets
+from ltzoo.train.run import run
 
 
 

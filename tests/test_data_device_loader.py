@@ -116,7 +116,7 @@ def test_device_augment_follows_the_presets_options():
     assert device_augment("cifar", {}) == dict(pad=4, flip=True, cutout=0, autoaugment=None)
     assert device_augment("cifar", {"autoaugment": True, "cutout": True}) == dict(pad=4, flip=True, cutout=16, autoaugment="cifar10")
     assert device_augment("cifar", {"cutout": True, "cutout_size": 8, "padding": 2}) == dict(pad=2, flip=True, cutout=8, autoaugment=None)
-    assert device_augment("digits", {"pad_crop": 1}) == dict(pad=1)
+    assert device_augment("digits", {"pad_crop": 1}) == dict(pad=1, flip=False, cutout=0, autoaugment=None)
     with pytest.raises(ValueError, match="size=24 is not allowed on the device path"):
         device_augment("cifar", {"size": 24})
     with pytest.raises(ValueError, match="no device augmentation for transform preset 'imagenet'; allowed: cifar, digits, mnist"):

@@ -116,3 +116,30 @@ def test_class_groups_thresholds_and_halves():
     assert [len(cifar[k]) for k in ("many", "medium", "few", "head", "tail")] == [35, 35, 30, 50, 50]
     with pytest.raises(ValueError, match="few=30"):
         class_groups(counts, many=20, few=30)
+
+
+def _halves_by_hand(counts):
+    """Head / tail by the rule written out: the first C // 2 classes of a stable sort by count, descending."""
+    order = sorted(range(len(counts)), key=lambda i: -counts[i])  # Python's sort is stable
+    half = len(counts) // 2
+    return sorted(order[:half]), sorted(order[half:])
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.float32])
+def test_head_tail_halves_one_definition_with_stable_ties(dtype):
+    """class_groups' halves are what the metrics report and what the experts method trains on."""
+    from ltzoo.evaluation import class_group_indices
+    from ltzoo.train.stage2.experts import head_tail_split
+
+    rng = np.random.default_rng(0)
+    cases = [[5, 5, 5, 5], [1, 9, 9, 1], [10, 30, 20], [7, 3, 7, 3, 7]]
+    cases += [rng.integers(1, 6, size=int(n)).tolist() for n in rng.integers(2, 40, size=25)]  # many ties
+    for counts in cases:
+        head, tail = _halves_by_hand(counts)
+        g = class_groups(np.asarray(counts, dtype=dtype))
+        assert (g["head"].tolist(), g["tail"].tolist()) == (head, tail)
+        assert head_tail_split(np.asarray(counts, dtype=dtype)) == (head, tail)
+        metrics = class_group_indices(counts)
+        assert (metrics["head"], metrics["tail"]) == (head, tail)
+    assert head_tail_split([5, 5, 5, 5]) == ([0, 1], [2, 3])  # ties keep class order
+    assert head_tail_split([9, 8, 7, 6, 5]) == ([0, 1], [2, 3, 4])  # odd C: the middle class is tail

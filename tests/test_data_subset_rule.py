@@ -42,7 +42,7 @@ def test_rules_differ_and_first_n_ignores_the_seed(targets):
 
 def test_dataset_and_recipe_select_the_rule(tmp_path, capsys):
     from ltzoo.train.config import load_config
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     images, labels = load_digits_arrays()
     pool, _ = fixed_test_split(labels)

@@ -50,8 +50,16 @@ def test_cifar_eval_is_exact_normalization_and_train_augments():
 
 def test_cifar_cutout_and_autoaugment():
     flat = Image.new("RGB", (32, 32), (200, 30, 90))
-    cut = create_transform("cifar", train=True, cutout=True)(flat)
-    assert int((cut == 0).all(dim=0).sum()) == 16 * 16  # one 16x16 square set to 0
+    cut = create_transform("cifar", train=True, cutout=True, padding=0)
+    torch.manual_seed(0)
+    areas = []
+    for _ in range(60):  # one 16x16 square set to 0, centred at any pixel, clipped at the border
+        hole = (cut(flat) == 0).all(dim=0)
+        rows, cols = hole.any(dim=1).nonzero().flatten(), hole.any(dim=0).nonzero().flatten()
+        assert int(hole.sum()) == len(rows) * len(cols)  # a rectangle
+        assert rows.tolist() == list(range(int(rows[0]), int(rows[-1]) + 1)) and 8 <= len(rows) <= 16 and 8 <= len(cols) <= 16
+        areas.append(int(hole.sum()))
+    assert max(areas) == 16 * 16 and min(areas) < 16 * 16
     aa = create_transform("cifar", train=True, autoaugment=True, cutout=True)
     assert aa(_rgb()).shape == (3, 32, 32)
 

@@ -89,7 +89,8 @@ def test_jpeg_loader_trains_a_folder_dataset(tmp_path):
 
 def test_transform_kwargs_reach_both_loaders_and_wrong_ones_are_named(tmp_path):
     from ltzoo.train.config import ConfigError, load_config
-    from ltzoo.train.run import build_datasets, check_names
+    from ltzoo.train.assemble import build_datasets
+    from ltzoo.train.run import check_names
     from ltzoo.train.stage1 import build_device_loader
 
     class OneProcess:

@@ -126,7 +126,8 @@ class _PoisonedDataset(torch.utils.data.Dataset):
 def _poisoned_run(tmp_path, mode):
     import ltzoo
     from ltzoo.train.config import load_config
-    from ltzoo.train.run import build_datasets, make_accelerator
+    from ltzoo.train.assemble import build_datasets
+    from ltzoo.train.run import make_accelerator
     from ltzoo.train.stage1 import train_stage1
 
     cfg = load_config(overrides=[f"output_dir={tmp_path}", "progress=false", "stage1.epochs=2",

@@ -1,4 +1,4 @@
-"""Accuracy metrics of ltzoo.evaluate against hand-computed numbers."""
+"""Accuracy metrics of ltzoo.evaluation against hand-computed numbers."""
 
 import json
 import math
@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ltzoo.evaluate import (
-    _groups,
-    _halves,
+from ltzoo.evaluation import (
+    class_group_indices,
     evaluate_logits,
     expected_calibration_error,
     format_per_class,
@@ -105,12 +104,19 @@ def test_empty_group_and_class_without_samples():
     assert r["per_class_std"] == pytest.approx(float(np.std([75.0, 50.0, 100.0])))
 
 
+def _pick(groups, *names):
+    return {k: groups[k] for k in names}
+
+
 def test_groups_boundaries_and_halves():
-    assert _groups([101, 100, 20, 19]) == {"many": [0], "medium": [1, 2], "few": [3]}
-    assert _groups([101, 100, 20, 19], many=50, few=5) == {"many": [0, 1], "medium": [2, 3], "few": []}
-    assert _halves([10, 30, 20]) == {"head": [1], "tail": [0, 2]}  # odd C: middle class is tail
-    assert _halves([5, 5, 5, 5]) == {"head": [0, 1], "tail": [2, 3]}  # ties keep index order
-    assert _halves([1, 9, 9, 1]) == {"head": [1, 2], "tail": [0, 3]}
+    assert _pick(class_group_indices([101, 100, 20, 19]), "many", "medium", "few") == {
+        "many": [0], "medium": [1, 2], "few": [3]}
+    assert _pick(class_group_indices([101, 100, 20, 19], many=50, few=5), "many", "medium", "few") == {
+        "many": [0, 1], "medium": [2, 3], "few": []}
+    halves = [_pick(class_group_indices(c), "head", "tail") for c in ([10, 30, 20], [5, 5, 5, 5], [1, 9, 9, 1])]
+    assert halves[0] == {"head": [1], "tail": [0, 2]}  # odd C: middle class is tail
+    assert halves[1] == {"head": [0, 1], "tail": [2, 3]}  # ties keep index order
+    assert halves[2] == {"head": [1, 2], "tail": [0, 3]}
 
 
 def test_shape_errors_name_both_shapes():
@@ -198,5 +204,20 @@ def test_groups_agree_with_data_class_groups():
     from ltzoo.data import longtail
     for counts in ([150, 50, 30, 5], [101, 100, 20, 19], [10, 30, 20], [5, 5, 5, 5], list(range(37))):
         theirs = {k: [int(i) for i in v] for k, v in longtail.class_groups(counts, 100, 20).items()}
-        mine = {**_groups(counts, 100, 20), **_halves(counts)}
-        assert {k: theirs[k] for k in mine} == mine
+        assert class_group_indices(counts, 100, 20) == theirs
+
+
+def test_confidence_bins_by_hand():
+    """Bins (0, .25], (.25, .5], (.5, .75], (.75, 1]: a confidence on an edge goes to the lower bin."""
+    from ltzoo.evaluation import binned_ece, confidence_bins
+
+    conf = torch.tensor([0.1, 0.25, 0.3, 0.9, 1.0], dtype=torch.float64)
+    correct = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64)
+    bins = confidence_bins(conf, correct, num_bins=4)
+    assert bins["count"].tolist() == [2, 1, 0, 2]
+    assert bins["confidence"].tolist() == pytest.approx([0.35, 0.3, 0.0, 1.9])
+    assert bins["correct"].tolist() == [1, 1, 0, 1]
+    # (2 |1/2 - .175| + 1 |1 - .3| + 2 |1/2 - .95|) / 5 = (.65 + .7 + .9) / 5
+    assert binned_ece(bins) == pytest.approx(45.0)
+    with pytest.raises(ValueError, match="num_bins must be >= 1"):
+        confidence_bins(conf, correct, num_bins=0)

@@ -1,4 +1,4 @@
-"""Temperature scaling and logit adjustment of ltzoo.evaluate."""
+"""Temperature scaling and logit adjustment of ltzoo.evaluation."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ltzoo.evaluate import apply_temperature, evaluate_logits, fit_temperature, logit_adjustment_bias, nll
+from ltzoo.evaluation import apply_temperature, evaluate_logits, fit_temperature, logit_adjustment_bias, nll
 
 
 def _calibrated(n=20000, c=10, seed=0):

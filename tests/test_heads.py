@@ -111,3 +111,14 @@ def test_third_party_head_through_entry_points(monkeypatch):
     assert isinstance(model.head, DoubledLinear)
     model.reset_classifier(5)
     assert isinstance(model.head, DoubledLinear) and model.head.fc.out_features == 5
+
+
+def test_tau_normalize_is_the_one_formula_of_the_head_and_posthoc_tuning():
+    from ltzoo.heads.tau_norm import tau_normalize
+    from ltzoo.tuning.posthoc import PosthocHead
+
+    assert torch.allclose(tau_normalize(W, 0.5), torch.tensor([[3 / 5**0.5, 4 / 5**0.5], [1.0, 0.0]]))
+    assert torch.equal(tau_normalize(torch.zeros(1, 2), 1.0), torch.zeros(1, 2))  # a zero row stays zero
+    tuned = PosthocHead(_with_linear("linear"), tau_allowed=True, counts=[10, 1])
+    for tau in (0.0, 0.3, 1.0):
+        assert torch.equal(tuned.raw_logits(X, tau=tau), _with_linear("tau_norm", tau=tau)(X))

@@ -153,3 +153,14 @@ def test_bad_counts_and_kwargs():
     loss = create_loss("logit_adjusted", class_counts=COUNTS)
     with pytest.raises(ValueError, match="logits have 4 classes but class_counts has 3"):
         loss(torch.zeros(2, 4), torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("name", ["ce", "focal"])
+def test_class_weight_is_checked_and_copied(name):
+    weight = torch.tensor([1.0, 2.0])
+    loss = create_loss(name, weight=weight)
+    weight[0] = 5.0  # the loss keeps its own copy
+    assert loss.weight.tolist() == [1.0, 2.0] and loss.weight.dtype == torch.float32
+    for bad in ([1.0, -1.0], [1.0, float("nan")], [[1.0, 2.0]]):
+        with pytest.raises(ValueError, match=f"{name}: weight must be a 1-D sequence of non-negative finite numbers"):
+            create_loss(name, weight=bad)

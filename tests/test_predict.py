@@ -50,7 +50,7 @@ def eval_probabilities(run):
     from ltzoo.hub import load_pretrained
     from ltzoo.train.config import load_config
     from ltzoo.train.features import predict_logits
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     test = build_datasets(load_config(run / "config.yaml"))["test"]
     logits, targets = predict_logits(load_pretrained(run).eval(), test)
@@ -93,7 +93,7 @@ def test_calibration_is_in_the_probabilities(run_dir, test_pngs, tmp_path):
     from ltzoo.train.calibrate import calibrate_run
     from ltzoo.train.features import extract_features, head_logits
     from ltzoo.train.reload import load_heads
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
     from ltzoo.train.config import load_config
 
     run = shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints"))

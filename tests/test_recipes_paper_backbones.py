@@ -8,7 +8,8 @@ import re
 import pytest
 
 from ltzoo.train.config import load_config
-from ltzoo.train.run import build_model, check_names
+from ltzoo.train.assemble import build_model
+from ltzoo.train.run import check_names
 from tests.conftest import REPO_ROOT
 
 RECIPE_DIR = REPO_ROOT / "recipes" / "cifar100_lt" / "paper_backbones"

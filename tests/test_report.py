@@ -75,7 +75,7 @@ def test_cli_selected_methods_without_reliability(run_dir, tmp_path, capsys):
 
 
 def test_reliability_bins_agree_with_the_ece():
-    from ltzoo.evaluate import expected_calibration_error
+    from ltzoo.evaluation import expected_calibration_error
 
     logits, targets = torch.randn(500, 7) * 3, torch.randint(0, 7, (500,))
     bins = reliability_bins(logits, targets)

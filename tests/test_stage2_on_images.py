@@ -113,9 +113,10 @@ def test_config_fields():
 
 def test_run_with_last_block_evaluates_and_deploys_the_methods_own_encoder(tmp_path):
     from ltzoo.hub import load_pretrained
-    from ltzoo.evaluate import evaluate_logits
+    from ltzoo.evaluation import evaluate_logits
     from ltzoo.train.features import predict_logits
-    from ltzoo.train.run import build_datasets, run
+    from ltzoo.train.assemble import build_datasets
+    from ltzoo.train.run import run
 
     cfg = load_config(None, ["progress=false", f"output_dir={tmp_path}", "stage1.epochs=1", "stage2.epochs=1",
                              "stage2.methods=[tau, crt]", "stage2.retrain=last_block"])

@@ -84,8 +84,8 @@ def _deployed_model_scores_the_stored_numbers(run_dir):
     """The deployed model, reloaded with timm, gives the stored headline and flip numbers image by image."""
     import timm
 
-    from ltzoo.evaluate import evaluate_logits
-    from ltzoo.train.run import build_datasets
+    from ltzoo.evaluation import evaluate_logits
+    from ltzoo.train.assemble import build_datasets
 
     results = json.loads((run_dir / "results.json").read_text())
     model = timm.create_model(f"local-dir:{run_dir}", pretrained=True).eval()

@@ -25,7 +25,7 @@ def run_dir(tmp_path_factory):
 def test_posthoc_tunes_on_validation_and_exports_a_calibrated_model(run_dir, tmp_path):
     import timm
 
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     report = tune_posthoc(run_dir, trials=25, output_dir=str(tmp_path))
     values = report["values"]

@@ -11,8 +11,6 @@ that fraction; ``"test"`` = the official balanced test set (see :mod:`ltzoo.data
 
 from __future__ import annotations
 
-import inspect
-
 from ltzoo.data import batch_samplers, cifar, digits, fashion_mnist, folder, imagenet_lt, inat, places_lt  # noqa: F401  (registers)
 from ltzoo.data.base import SPLITS, ArrayLTDataset, LTDataset
 from ltzoo.data.files import FileLTDataset, UnreadableImageError
@@ -21,8 +19,7 @@ from ltzoo.data.longtail import (class_groups, exponential_profile, longtail_ind
 from ltzoo.data.samplers import create_sampler, list_samplers
 from ltzoo.data.stats import MEAN_STD
 from ltzoo.data.transforms import create_transform, list_transforms
-from ltzoo.registry import DATASETS
-from ltzoo.errors import InputError
+from ltzoo.registry import DATASETS, check_options
 
 
 def create_dataset(name: str, split: str = "train", root=None, imbalance=100, profile: str = "exp",
@@ -36,12 +33,8 @@ def create_dataset(name: str, split: str = "train", root=None, imbalance=100, pr
     dataset; an unknown name or option raises with the valid ones.
     """
     cls = DATASETS.get(name)
-    fixed = ("self", "split", "root", "imbalance", "profile", "seed", "val_fraction", "transform")
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in fixed]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise InputError(f"dataset {name!r} does not take {unknown}; its options are: "
-                         f"{', '.join(allowed) or '(none)'}")
+    check_options("dataset", name, cls.__init__, kwargs,
+                  fixed=("split", "root", "imbalance", "profile", "seed", "val_fraction", "transform"))
     return cls(split=split, root=root, imbalance=imbalance, profile=profile, seed=seed,
                val_fraction=val_fraction, transform=transform, **kwargs)
 

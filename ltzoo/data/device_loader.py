@@ -6,8 +6,10 @@ on the device; each batch is gathered by the sampler's indices and augmented the
 over the batch: random crop with zero padding and horizontal flip (the CIFAR recipe of He et
 al., CVPR'16, Sec. 4.2), optional AutoAugment (Cubuk et al., CVPR'19: torchvision.transforms.v2's
 policy applied to each uint8 image tensor on the device, one call per image, so it is not
-vectorised) and optional Cutout (DeVries & Taylor, 2017: a square centred anywhere, clipped at
-the border), then normalised. No worker processes, no host-to-device copy per step.
+vectorised), then normalised, then optional Cutout (DeVries & Taylor, arXiv 2017: a square centred
+at any pixel, clipped at the border). The ops and each preset's settings are those of
+:mod:`ltzoo.data.augment_presets`, which the PIL transforms read too. No worker processes, no
+host-to-device copy per step.
 :func:`device_augment` maps a transform preset and its ``data.transform_kwargs`` to these options.
 
 Randomness comes from a generator seeded from (seed, epoch, batch index), so a resumed run
@@ -24,6 +26,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ltzoo.data.augment_presets import FLIP_PROBABILITY, PRESETS, cutout, describe, pad_crop
 from ltzoo.data.epoch_batches import EpochBatches
 
 
@@ -70,26 +73,18 @@ class DeviceBatchLoader(EpochBatches):
         b, _, h, w = batch.shape
         x = batch.float()
         if self.pad:
-            x = torch.nn.functional.pad(x, (self.pad,) * 4)
             offsets = torch.randint(0, 2 * self.pad + 1, (2, b), device=self.device, generator=generator)
-            rows = (offsets[0, :, None] + torch.arange(h, device=self.device)).view(b, 1, h, 1)
-            cols = (offsets[1, :, None] + torch.arange(w, device=self.device)).view(b, 1, 1, w)
-            x = x.gather(2, rows.expand(b, x.shape[1], h, x.shape[3])).gather(3, cols.expand(b, x.shape[1], h, w))
+            x = pad_crop(x, self.pad, offsets)
         if self.flip:
-            flipped = torch.rand(b, device=self.device, generator=generator) < 0.5
+            flipped = torch.rand(b, device=self.device, generator=generator) < FLIP_PROBABILITY
             x = torch.where(flipped.view(b, 1, 1, 1), x.flip(3), x)
         if self.autoaugment is not None:
             x = self.auto_augment(x.to(torch.uint8), seed).float()
         x = (x - self.mean) / self.std
         if self.cutout:
-            centre = torch.randint(0, h, (b,), device=self.device, generator=generator), torch.randint(
-                0, w, (b,), device=self.device, generator=generator)
-            ys = torch.arange(h, device=self.device).view(1, h, 1)
-            xs = torch.arange(w, device=self.device).view(1, 1, w)
-            top = centre[0].view(b, 1, 1) - self.cutout // 2
-            left = centre[1].view(b, 1, 1) - self.cutout // 2
-            hole = (ys >= top) & (ys < top + self.cutout) & (xs >= left) & (xs < left + self.cutout)
-            x = x.masked_fill(hole.unsqueeze(1), 0.0)
+            centres = torch.stack([torch.randint(0, h, (b,), device=self.device, generator=generator),
+                                   torch.randint(0, w, (b,), device=self.device, generator=generator)])
+            x = cutout(x, self.cutout, centres)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -101,20 +96,19 @@ class DeviceBatchLoader(EpochBatches):
             return torch.stack([self.autoaugment(image) for image in images])
 
 
-DEVICE_PRESETS = ("cifar", "digits", "mnist")
+DEVICE_PRESETS = tuple(name for name, p in PRESETS.items() if p.describe(True).native_size is not None)
 
 
 def device_augment(preset: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """:class:`DeviceBatchLoader`'s augmentation arguments for transform ``preset`` with its
-    ``options`` (``data.transform_kwargs``): the training augmentation of
-    :mod:`ltzoo.data.transforms`' preset, done on the device. ValueError for what it cannot do."""
-    if preset == "cifar":
-        if options.get("size", 32) != 32:
-            raise ValueError(f"size={options['size']!r} is not allowed on the device path (it crops without "
-                             "resizing); allowed: 32, or data.loader=torch")
-        return dict(pad=int(options.get("padding", 4)), flip=True,
-                    cutout=int(options.get("cutout_size", 16)) if options.get("cutout") else 0,
-                    autoaugment="cifar10" if options.get("autoaugment") else None)
-    if preset in ("digits", "mnist"):
-        return dict(pad=int(options.get("pad_crop", 0)))
-    raise ValueError(f"no device augmentation for transform preset {preset!r}; allowed: {', '.join(DEVICE_PRESETS)}")
+    ``options`` (``data.transform_kwargs``): the preset's training augmentation as
+    :mod:`ltzoo.data.augment_presets` describes it, done on the device. ValueError for what it
+    cannot do."""
+    spec = describe(preset, True, **options)
+    if spec.native_size is None or spec.random_resized_crop or spec.color_jitter or spec.timm_auto_augment:
+        raise ValueError(f"no device augmentation for transform preset {preset!r}; allowed: {', '.join(DEVICE_PRESETS)}")
+    if spec.size != spec.native_size:
+        raise ValueError(f"size={spec.size!r} is not allowed on the device path (it crops without resizing); "
+                         f"allowed: {spec.native_size}, or data.loader=torch")
+    return dict(pad=spec.pad if spec.random_crop else 0, flip=spec.flip, cutout=spec.cutout,
+                autoaugment=spec.autoaugment)

@@ -11,10 +11,11 @@ free. On a CPU device the same code runs, decoding with libjpeg-turbo (that is w
 exercise).
 
 The augmentation is the standard ImageNet recipe as timm's ``create_transform`` (ltzoo's
-``imagenet`` preset) builds it: training = random-resized crop (scale 0.08-1, aspect ratio
-3/4-4/3, the "Inception" crop of Szegedy et al., "Going Deeper with Convolutions", CVPR'15) to
-``img_size``, horizontal flip with p = 0.5 and colour jitter 0.4 (brightness, contrast,
-saturation; applied here in that fixed order rather than timm's random order); evaluation =
+``imagenet`` preset, described once in :mod:`ltzoo.data.augment_presets`) builds it: training =
+random-resized crop (scale 0.08-1, aspect ratio 3/4-4/3, the "Inception" crop of Szegedy et al.,
+"Going Deeper with Convolutions", CVPR'15) to ``img_size``, horizontal flip with p = 0.5 and
+colour jitter 0.4 (brightness, contrast, saturation; applied here in that fixed order rather than
+timm's random order); evaluation =
 resize the shorter side to ``floor(img_size / 0.875)`` (256 for 224) and centre-crop
 ``img_size``. Bilinear interpolation with antialiasing, as timm's default.
 
@@ -32,6 +33,7 @@ a file nvjpeg refuses is retried on the CPU; a file nothing can decode raises
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +43,7 @@ import torch
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 from torchvision.transforms.v2 import functional as F
 
+from ltzoo.data.augment_presets import FLIP_PROBABILITY, PRESETS, Augment, describe
 from ltzoo.data.epoch_batches import EpochBatches
 from ltzoo.data.files import UnreadableImageError
 
@@ -84,6 +87,22 @@ def random_resized_crop_params(height: int, width: int, generator: torch.Generat
     return (height - h) // 2, (width - w) // 2, h, w
 
 
+JPEG_PRESETS = tuple(name for name, p in PRESETS.items() if p.describe(True).random_resized_crop)
+
+
+def jpeg_augment(preset: str, train: bool, options, **fields) -> Augment:
+    """Preset ``preset``'s augmentation with ``options`` as the JPEG loader does it (described in
+    :mod:`ltzoo.data.augment_presets`, ``fields`` replacing described ones, e.g. ``scale``);
+    ValueError for what it cannot do."""
+    spec = describe(preset, train, **options)
+    if preset not in JPEG_PRESETS:
+        raise ValueError(f"no JPEG augmentation for transform preset {preset!r}; allowed: {', '.join(JPEG_PRESETS)}")
+    if spec.interpolation != "bilinear" or spec.timm_auto_augment:
+        raise ValueError("the JPEG loader resizes bilinearly without auto-augment; interpolation="
+                         f"{spec.interpolation!r}, auto_augment={spec.timm_auto_augment!r} need data.loader=torch")
+    return dataclasses.replace(spec, **fields)
+
+
 class JpegBatchLoader(EpochBatches):
     """Iterate ``(images, labels)`` batches of a file dataset, decoded and augmented on ``device``.
 
@@ -96,15 +115,15 @@ class JpegBatchLoader(EpochBatches):
         self, dataset, sampler, batch_size: int, device, mean: Sequence[float], std: Sequence[float],
         train: bool, img_size: int = 224, seed: int = 0, rank: int = 0, world_size: int = 1,
         num_threads: Optional[int] = None, crop_pct: float = 0.875, color_jitter: float = 0.4,
-        scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), channels_last: bool = False,
+        scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), channels_last: bool = False, preset: str = "imagenet",
     ):
         samples = getattr(dataset, "samples", dataset)
         self.paths: List[str] = [str(p) for p, _ in samples]
         self.device = torch.device(device)
         self.labels = torch.as_tensor([int(label) for _, label in samples], dtype=torch.long)
         self.sampler, self.batch_size, self.train = sampler, int(batch_size), bool(train)
-        self.img_size, self.crop_pct, self.color_jitter = int(img_size), float(crop_pct), float(color_jitter)
-        self.scale, self.ratio = tuple(scale), tuple(ratio)
+        self.spec = jpeg_augment(preset, train, dict(img_size=img_size, crop_pct=crop_pct, color_jitter=color_jitter),
+                                 scale=tuple(scale), ratio=tuple(ratio))
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self.seed, self.rank, self.world_size = seed, rank, world_size
@@ -184,9 +203,9 @@ class JpegBatchLoader(EpochBatches):
     # -- augmentation -----------------------------------------------------------------------------
     def augment(self, images: List[torch.Tensor], generator: Optional[torch.Generator]) -> torch.Tensor:
         """uint8 images of any sizes -> normalised float (B, 3, img_size, img_size)."""
-        size = self.img_size
+        spec, size = self.spec, self.spec.size
         if not self.train:
-            resize = math.floor(size / self.crop_pct)
+            resize = math.floor(size / spec.resize_crop_pct)
             out = [F.center_crop(F.resize(img, [resize], antialias=True), [size, size]) for img in images]
             x = torch.stack(out).float().div_(255)
         else:
@@ -194,13 +213,14 @@ class JpegBatchLoader(EpochBatches):
             out = []
             for img in images:
                 top, left, h, w = random_resized_crop_params(img.shape[-2], img.shape[-1], generator,
-                                                             self.scale, self.ratio)
+                                                             spec.scale, spec.ratio)
                 out.append(F.resize(img[:, top:top + h, left:left + w], [size, size], antialias=True))
             x = torch.stack(out).float().div_(255)
             b = x.shape[0]
-            flipped = (torch.rand(b, generator=generator) < 0.5).to(self.device)
-            x = torch.where(flipped.view(b, 1, 1, 1), x.flip(3), x)
-            if self.color_jitter:
+            if spec.flip:
+                flipped = (torch.rand(b, generator=generator) < FLIP_PROBABILITY).to(self.device)
+                x = torch.where(flipped.view(b, 1, 1, 1), x.flip(3), x)
+            if spec.color_jitter:
                 x = self.jitter(x, generator)
         x = (x - self.mean) / self.std
         if self.channels_last:
@@ -209,7 +229,7 @@ class JpegBatchLoader(EpochBatches):
 
     def jitter(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Brightness, contrast, saturation factors in [1 - j, 1 + j] per image (torchvision's formulas)."""
-        b, j = x.shape[0], self.color_jitter
+        b, j = x.shape[0], self.spec.color_jitter
         factors = torch.empty(3, b).uniform_(max(0.0, 1 - j), 1 + j, generator=generator).to(self.device)
         brightness, contrast, saturation = (f.view(b, 1, 1, 1) for f in factors)
         x = (x * brightness).clamp_(0, 1)

@@ -203,7 +203,7 @@ def class_groups(counts, many: int = 100, few: int = 20) -> Dict[str, np.ndarray
         raise ValueError(f"counts must be a 1-D array of per-class counts, got shape {counts.shape}")
     if few > many:
         raise ValueError(f"few={few!r} must be <= many={many!r}")
-    order = np.argsort(-counts, kind="stable")
+    order = np.argsort(-counts.astype(np.float64), kind="stable")  # float: unsigned counts negate too
     half = len(counts) // 2
     return {
         "many": np.flatnonzero(counts > many),

@@ -25,15 +25,13 @@ every process yields the same order and Accelerate keeps every N-th batch per pr
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from ltzoo.registry import SAMPLERS
-from ltzoo.errors import InputError
+from ltzoo.registry import SAMPLERS, check_options
 
 
 def seed_for(seed: int, epoch: int) -> int:
@@ -162,10 +160,7 @@ def create_sampler(name: str, targets, seed: int = 0, **kwargs) -> LTSampler:
     """Build the sampler registered as ``name`` over the labels ``targets`` (an unknown name or
     option raises with the valid ones)."""
     cls = SAMPLERS.get(name)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "targets", "seed")]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise InputError(f"sampler {name!r} does not take {unknown}; its options are: {', '.join(allowed)}")
+    check_options("sampler", name, cls.__init__, kwargs, fixed=("targets", "seed"))
     return cls(targets, seed=seed, **kwargs)
 
 

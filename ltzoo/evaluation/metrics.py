@@ -8,8 +8,9 @@ Definitions:
   A group's accuracy is the mean of the per-class accuracies of its classes.
 - Head / tail: the classes sorted by training count, descending (stable, so ties keep their
   index order), split into halves; the first ``C // 2`` are head, the rest tail (for odd ``C``
-  the middle class is tail). This is the split of the project's seeds 000 and 001.
-- Standard deviation of per-class accuracy (seed 003), population (``ddof = 0``).
+  the middle class is tail). This is the split of the weight-decay/tau-norm CIFAR-LT study after
+  Alshammari et al. (CVPR'22) and of Lee's (2022) head/tail experts.
+- Standard deviation of per-class accuracy (Park, Piao and Kim), population (``ddof = 0``).
 - Expected calibration error (Guo et al., "On Calibration of Modern Neural Networks",
   ICML'17, Eq. 3): ``sum_m |B_m| / n * |acc(B_m) - conf(B_m)|`` over equal-width confidence
   bins ``(m / M, (m + 1) / M]``.
@@ -24,26 +25,20 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
+from ltzoo.data.longtail import class_groups
+
 from ._common import as_counts, as_float64, check_logits_targets, counts_to_list, row_chunks
 
-__all__ = ["evaluate_logits", "expected_calibration_error", "mean_per_class_accuracy", "per_class_accuracy", "weight_norms"]
+__all__ = ["binned_ece", "class_group_indices", "confidence_and_correct", "confidence_bins", "evaluate_logits",
+           "expected_calibration_error", "mean_per_class_accuracy", "per_class_accuracy", "weight_norms"]
 
 
-def _groups(counts: Any, many: float = 100, few: float = 20) -> Dict[str, List[int]]:
-    """Class indices per OLTR group: ``many`` (n > many), ``medium`` (few <= n <= many), ``few`` (n < few),
-    from :func:`ltzoo.data.longtail.class_groups` (the one definition of the groups)."""
-    from ltzoo.data.longtail import class_groups
-
+def class_group_indices(counts: Any, many: float = 100, few: float = 20) -> Dict[str, List[int]]:
+    """Class indices (lists of int) of the groups of :func:`ltzoo.data.longtail.class_groups`, the one
+    definition: ``many`` / ``medium`` / ``few`` by training count (Liu et al. CVPR'19) and the
+    ``head`` / ``tail`` halves by count, descending, stable."""
     groups = class_groups(as_counts(counts).long().numpy(), many=many, few=few)
-    return {k: [int(i) for i in groups[k]] for k in ("many", "medium", "few")}
-
-
-def _halves(counts: Any) -> Dict[str, List[int]]:
-    """Head / tail halves: classes sorted by count descending (stable); the first ``C // 2`` are head."""
-    from ltzoo.data.longtail import class_groups
-
-    groups = class_groups(as_counts(counts).long().numpy())
-    return {k: sorted(int(i) for i in groups[k]) for k in ("head", "tail")}
+    return {k: [int(i) for i in groups[k]] for k in ("many", "medium", "few", "head", "tail")}
 
 
 def _number(v: Any) -> Any:
@@ -73,16 +68,32 @@ def _per_sample(z: torch.Tensor, y: torch.Tensor, ks: Sequence[int] = ()) -> Dic
     return {name: torch.cat(v) for name, v in parts.items()}
 
 
-def _ece(conf: torch.Tensor, correct: torch.Tensor, num_bins: int) -> float:
+def confidence_bins(conf: torch.Tensor, correct: torch.Tensor, num_bins: int = 15) -> Dict[str, torch.Tensor]:
+    """Equal-width confidence bins (Guo et al. ICML'17, Sec. 2): bin ``m`` of ``M`` holds the
+    confidences in ``(m / M, (m + 1) / M]``. Returns float64 ``count``, ``confidence`` (sum of the
+    confidences) and ``correct`` (sum of the correct flags) per bin, each of length ``num_bins``."""
     if int(num_bins) < 1:
         raise ValueError(f"num_bins must be >= 1, got {num_bins}")
     num_bins = int(num_bins)
+    conf, correct = conf.to(torch.float64), correct.to(torch.float64)
     inner = torch.linspace(0.0, 1.0, num_bins + 1, dtype=torch.float64)[1:-1]
     bins = torch.bucketize(conf, inner, right=False)  # boundaries[m] < conf <= boundaries[m + 1]
-    acc_sum = torch.bincount(bins, weights=correct, minlength=num_bins)
-    gap = acc_sum - torch.bincount(bins, weights=conf, minlength=num_bins)
-    # sum_m |B_m| / N * |acc(B_m) - conf(B_m)| == sum_m |sum_{i in B_m} (correct_i - conf_i)| / N
-    return float(gap.abs().sum() / conf.numel() * 100.0)
+    return {"count": torch.bincount(bins, minlength=num_bins).to(torch.float64),
+            "confidence": torch.bincount(bins, weights=conf, minlength=num_bins),
+            "correct": torch.bincount(bins, weights=correct, minlength=num_bins)}
+
+
+def binned_ece(bins: Dict[str, torch.Tensor]) -> float:
+    """ECE in percent of :func:`confidence_bins`' bins:
+    ``sum_m |B_m| / N * |acc(B_m) - conf(B_m)| == sum_m |sum_{i in B_m} (correct_i - conf_i)| / N``."""
+    return float((bins["correct"] - bins["confidence"]).abs().sum() / bins["count"].sum() * 100.0)
+
+
+def confidence_and_correct(logits: Any, targets: Any) -> Dict[str, torch.Tensor]:
+    """Per sample, float64: ``conf`` (the top softmax probability) and ``correct`` (its argmax is the target)."""
+    z, y = check_logits_targets(logits, targets)
+    s = _per_sample(z, y)
+    return {"conf": s["conf"], "correct": s["correct"]}
 
 
 def expected_calibration_error(logits: Any, targets: Any, num_bins: int = 15) -> float:
@@ -91,9 +102,8 @@ def expected_calibration_error(logits: Any, targets: Any, num_bins: int = 15) ->
     Confidence is the top softmax probability, the prediction its argmax; bin ``m`` holds the
     confidences in ``(m / M, (m + 1) / M]``.
     """
-    z, y = check_logits_targets(logits, targets)
-    s = _per_sample(z, y)
-    return _ece(s["conf"], s["correct"], num_bins)
+    s = confidence_and_correct(logits, targets)
+    return binned_ece(confidence_bins(s["conf"], s["correct"], num_bins))
 
 
 def evaluate_logits(
@@ -152,14 +162,14 @@ def evaluate_logits(
         out[f"top{k}"] = float(s[f"top{k}"].mean() * 100.0)
 
     acc, has = per_class_accuracy(correct, y, num_classes)
-    groups = {**_groups(counts, many, few), **_halves(counts)}
+    groups = class_group_indices(counts, many, few)
     for name, idx in groups.items():
         out[name] = _mean_over(acc, has, idx)
     seen = acc[has]
     out["per_class_accuracy"] = [float(a) if h else None for a, h in zip(acc.tolist(), has.tolist())]
     out["mean_per_class"] = float(seen.mean())
     out["per_class_std"] = float(seen.std(correction=0)) if seen.numel() > 1 else 0.0
-    out["ece"] = _ece(s["conf"], correct, num_bins)
+    out["ece"] = binned_ece(confidence_bins(s["conf"], correct, num_bins))
     out["nll"] = float(s["nll"].mean())
     out["class_counts"] = counts_to_list(counts)
     out["thresholds"] = {"many": _number(many), "few": _number(few)}

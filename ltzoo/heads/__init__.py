@@ -1,21 +1,15 @@
 """Head plugins: one registered head per file. Third-party heads register through the Python
 entry-point group ``ltzoo.heads`` (``name = "package.module:HeadClass"``)."""
 
-import inspect
-
 from ltzoo.heads import cosine, experts, linear, lws, ncm, tau_norm  # noqa: F401  (registers the heads)
 from ltzoo.heads.base import HeadBase
-from ltzoo.registry import HEADS
-from ltzoo.errors import InputError
+from ltzoo.registry import HEADS, check_options
 
 
 def create_head(name: str, in_features: int, num_classes: int, **kwargs) -> HeadBase:
     """Build the head registered as ``name``; an unknown name lists the valid ones."""
     head_cls = HEADS.get(name)
-    allowed = [p for p in inspect.signature(head_cls.__init__).parameters if p not in ("self", "in_features", "num_classes")]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise InputError(f"head {name!r} does not take {unknown}; its options are: {', '.join(allowed) or '(none)'}")
+    check_options("head", name, head_cls.__init__, kwargs, fixed=("in_features", "num_classes"))
     return head_cls(in_features, num_classes, **kwargs)
 
 

@@ -13,6 +13,12 @@ from ltzoo.heads.base import HeadBase
 from ltzoo.registry import HEADS
 
 
+def tau_normalize(weight: torch.Tensor, tau) -> torch.Tensor:
+    """``w_i / ||w_i||^tau`` for every row ``w_i`` of a (C, D) classifier weight (Kang et al. ICLR'20,
+    Eq. 2); norms below 1e-12 count as 1e-12. ``tau``: a float or a 0-d tensor."""
+    return weight / weight.norm(dim=1, keepdim=True).clamp_min(1e-12).pow(tau)
+
+
 @HEADS.register("tau_norm")
 class TauNormHead(HeadBase):
     def __init__(self, in_features: int, num_classes: int, tau: float = 1.0, bias: bool = True):
@@ -30,8 +36,7 @@ class TauNormHead(HeadBase):
         return self.normalized_weight()
 
     def normalized_weight(self) -> torch.Tensor:
-        norms = self.fc.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return self.fc.weight / norms.pow(self.tau)
+        return tau_normalize(self.fc.weight, self.tau)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.normalized_weight(), self.fc.bias)

@@ -89,6 +89,16 @@ def as_class_counts(class_counts: Any, loss: str, allow_zero: bool = False) -> t
     return torch.as_tensor(arr, dtype=torch.float64)
 
 
+def class_weight(loss: str, weight: Optional[Sequence[float]]) -> Optional[torch.Tensor]:
+    """A per-class weight vector as a float32 tensor (a copy), or None: 1-D, finite, non-negative."""
+    if weight is None:
+        return None
+    weight = torch.as_tensor(weight, dtype=torch.float32).detach().clone()
+    if weight.dim() != 1 or not torch.isfinite(weight).all() or (weight < 0).any():
+        raise ValueError(f"{loss}: weight must be a 1-D sequence of non-negative finite numbers, got {weight}")
+    return weight
+
+
 def check_logits(
     loss: str,
     logits: torch.Tensor,

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import LOSSES
-from ._base import LossBase, check_logits, check_range
+from ._base import LossBase, check_logits, check_range, class_weight
 
 
 @LOSSES.register("ce")
@@ -26,11 +26,7 @@ class CrossEntropyLoss(LossBase):
     def __init__(self, weight: Optional[Sequence[float]] = None, label_smoothing: float = 0.0):
         super().__init__()
         self.label_smoothing = check_range("ce", "label_smoothing", label_smoothing, 0.0, 1.0)
-        if weight is not None:
-            weight = torch.as_tensor(weight, dtype=torch.float32).detach().clone()
-            if weight.dim() != 1 or not torch.isfinite(weight).all() or (weight < 0).any():
-                raise ValueError(f"ce: weight must be a 1-D sequence of non-negative finite numbers, got {weight}")
-        self.register_buffer("weight", weight)
+        self.register_buffer("weight", class_weight("ce", weight))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         num_classes = None if self.weight is None else self.weight.numel()

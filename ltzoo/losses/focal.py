@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import LOSSES
-from ._base import LossBase, check_logits, check_range
+from ._base import LossBase, check_logits, check_range, class_weight
 
 
 @LOSSES.register("focal")
@@ -29,11 +29,7 @@ class FocalLoss(LossBase):
     def __init__(self, gamma: float = 2.0, weight: Optional[Sequence[float]] = None):
         super().__init__()
         self.gamma = check_range(self.loss_name, "gamma", gamma, 0.0, None)
-        if weight is not None:
-            weight = torch.as_tensor(weight, dtype=torch.float32).detach().clone()
-            if weight.dim() != 1 or not torch.isfinite(weight).all() or (weight < 0).any():
-                raise ValueError(f"focal: weight must be a 1-D sequence of non-negative finite numbers, got {weight}")
-        self.register_buffer("weight", weight)
+        self.register_buffer("weight", class_weight("focal", weight))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         num_classes = None if self.weight is None else self.weight.numel()

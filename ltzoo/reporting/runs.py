@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+
 from ltzoo.errors import InputError
+from ltzoo.evaluation import binned_ece, confidence_and_correct, confidence_bins
 
 
 @dataclass
@@ -38,20 +40,15 @@ class RunData:
 
 def reliability_bins(logits: Any, targets: Any, num_bins: int = 15) -> Dict[str, Any]:
     """Per confidence bin ``(m/M, (m+1)/M]`` (Guo et al. ICML'17, Sec. 2): sample count, mean
-    confidence and accuracy (percent); ``ece`` matches :func:`ltzoo.evaluate.expected_calibration_error`."""
-    z = torch.as_tensor(logits, dtype=torch.float64)
-    y = torch.as_tensor(targets, dtype=torch.int64)
-    conf, pred = torch.softmax(z, dim=1).max(dim=1)
-    correct = (pred == y).to(torch.float64)
-    inner = torch.linspace(0.0, 1.0, num_bins + 1, dtype=torch.float64)[1:-1]
-    bins = torch.bucketize(conf, inner, right=False)
-    count = torch.bincount(bins, minlength=num_bins).to(torch.float64)
-    mean_conf = torch.bincount(bins, weights=conf, minlength=num_bins) / count.clamp_min(1)
-    accuracy = torch.bincount(bins, weights=correct, minlength=num_bins) / count.clamp_min(1)
-    ece = float((count * (accuracy - mean_conf).abs()).sum() / count.sum() * 100.0)
+    confidence and accuracy (percent), from :func:`ltzoo.evaluation.confidence_bins`; ``ece`` is
+    :func:`ltzoo.evaluation.expected_calibration_error`'s."""
+    s = confidence_and_correct(logits, targets)
+    bins = confidence_bins(s["conf"], s["correct"], num_bins)
+    count = bins["count"]
+    mean_conf, accuracy = bins["confidence"] / count.clamp_min(1), bins["correct"] / count.clamp_min(1)
     return {"edges": torch.linspace(0, 1, num_bins + 1).tolist(), "count": [int(c) for c in count.tolist()],
-            "confidence": (mean_conf * 100).tolist(), "accuracy": (accuracy * 100).tolist(), "ece": ece,
-            "num_samples": int(y.numel())}
+            "confidence": (mean_conf * 100).tolist(), "accuracy": (accuracy * 100).tolist(), "ece": binned_ece(bins),
+            "num_samples": int(s["conf"].numel())}
 
 
 def run_reliability(run_dir: Path, data_root: Optional[str] = None, num_bins: int = 15) -> Dict[str, Dict[str, Any]]:
@@ -61,7 +58,7 @@ def run_reliability(run_dir: Path, data_root: Optional[str] = None, num_bins: in
     from ltzoo.train.features import extract_features, head_logits
     from ltzoo.run_folder import check_run_dir
     from ltzoo.train.reload import load_heads
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     run_dir = check_run_dir(run_dir)
     cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])

@@ -2,7 +2,7 @@
 
 1. Temperature scaling (Guo et al., "On Calibration of Modern Neural Networks", ICML'17, Sec. 4.2):
    ``T`` minimises the NLL of ``softmax(z / T)`` on the validation split, which is carved from the
-   training set (``data.val_fraction``, :func:`ltzoo.train.run.build_datasets`), never the test set.
+   training set (``data.val_fraction``, :func:`ltzoo.train.assemble.build_datasets`), never the test set.
 2. Logit adjustment to a target class prior (Menon et al., "Long-Tail Learning via Logit
    Adjustment", ICLR'21, Eq. 4 post hoc): ``b = tau * (log pi_target - log pi_train)``; the
    validation split follows the training prior, so ``T`` is fitted before the adjustment and the
@@ -79,7 +79,7 @@ def calibrate_run(run_dir: Union[str, Path], target_prior: Union[None, str, Sequ
     from ltzoo.train.config import load_config
     from ltzoo.train.features import predict_logits
     from ltzoo.run_folder import check_run_dir
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     run_dir = check_run_dir(run_dir)
     if not tau >= 0:

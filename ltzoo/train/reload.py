@@ -8,11 +8,17 @@ from typing import Any, Dict, Optional, Union  # noqa: F401
 
 import safetensors.torch
 
+from ltzoo.atomic import write_json_atomic
+from ltzoo.heads import create_head
+from ltzoo.hub import load_pretrained
 from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, SHARED_ENCODER, check_run_dir, read_results
+from ltzoo.train.assemble import build_datasets
+from ltzoo.train.config import load_config
+from ltzoo.train.features import TTA_MODES, extract_features
+from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
+
 
 def load_heads(run_dir: Path, in_features: int) -> Dict[str, Any]:
-    from ltzoo.heads import create_head
-
     table = json.loads((run_dir / HEADS_TABLE).read_text())
     num_classes = len(read_results(run_dir)["class_names"])
     heads = {}
@@ -36,11 +42,6 @@ def evaluate_run_protocols(run_dir: Union[str, Path], data_root: Optional[str] =
     """({protocol: metrics per head}, class names): the headline ``"none"`` (no test-time
     augmentation) and, with ``tta="flip"``, ``"flip"`` (the mean of the logits of each test image
     and of its horizontal mirror) beside it."""
-    from ltzoo.hub import load_pretrained
-    from ltzoo.train.config import load_config
-    from ltzoo.train.features import TTA_MODES, extract_features
-    from ltzoo.train.run import build_datasets, evaluate_heads
-
     if tta not in TTA_MODES:
         raise ValueError(f"tta={tta!r} is not allowed; allowed: {', '.join(TTA_MODES)}")
     run_dir = check_run_dir(run_dir)
@@ -69,9 +70,6 @@ def evaluate_run_protocols(run_dir: Union[str, Path], data_root: Optional[str] =
 def store_tta(run_dir: Union[str, Path], mode: str, metrics: Dict[str, Any]) -> Dict[str, Any]:
     """Record a test-time augmentation's metrics in the run's ``results.json`` under ``tta.<mode>``,
     labelled with their protocol, beside the headline numbers (which stay as they are)."""
-    from ltzoo.train.checkpoint import write_json_atomic
-    from ltzoo.train.run import PROTOCOLS
-
     path = check_run_dir(run_dir) / "results.json"
     results = json.loads(path.read_text())
     results.setdefault("protocol", PROTOCOLS["none"])

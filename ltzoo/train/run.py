@@ -17,91 +17,32 @@ from typing import Any, Dict
 import torch
 
 from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
+from ltzoo.data.base import data_record
+from ltzoo.data.samplers import create_sampler
+from ltzoo.data.transforms import create_transform
+from ltzoo.errors import ConfigError
+from ltzoo.evaluation import format_per_class, format_table
+from ltzoo.factory import list_models
+from ltzoo.hub import save_pretrained
+from ltzoo.losses import create_loss
+from ltzoo.models.lt_classifier import registered_head_name
+from ltzoo.models.zoo import MODEL_NAMES
+from ltzoo.registry import DATASETS, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
 from ltzoo.run_folder import CONFIG, HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, claim
-from ltzoo.train.config import ConfigError, RunConfig, from_dict, save_config, to_dict
+from ltzoo.train.assemble import build_datasets, build_model, input_config
+from ltzoo.train.config import RunConfig, from_dict, save_config, to_dict
+from ltzoo.train.features import extract_features
+from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
+from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
+from ltzoo.train.stage1 import train_stage1
+from ltzoo.train.stage2 import check_stage2_config, fit_stage2
+from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
 logger = logging.getLogger(__name__)
-
-# how results.json's numbers were measured: the headline is the last-epoch model without test-time
-# augmentation; a TTA protocol's numbers are stored beside it (tta.<mode>), never instead of it
-PROTOCOLS = {
-    "none": {"model": "last epoch", "tta": "none"},
-    "flip": {"model": "last epoch", "tta": "flip",
-             "logits": "mean of the logits of the image and of its horizontal mirror"},
-}
-
-
-def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
-    """train (augmented), train_plain (no augmentation, for features), val and test splits."""
-    from ltzoo.data import create_dataset
-    from ltzoo.data.transforms import create_transform
-
-    d = cfg.data
-    common = dict(root=d.root, imbalance=d.imbalance, profile=d.profile, seed=d.seed, val_fraction=d.val_fraction)
-    if not d.official_split:  # only the datasets with official split files take it
-        common["official_split"] = False
-    if d.subset_rule != "per_class_permutation":  # only the datasets a profile subsamples take it
-        common["subset_rule"] = d.subset_rule
-    probe = create_dataset(d.dataset, split="test", **common)
-    mean, std = tuple(probe.mean), tuple(probe.std)
-    train_tf = create_transform(d.transform, train=True, mean=mean, std=std, **d.transform_kwargs)
-    eval_tf = create_transform(d.transform, train=False, mean=mean, std=std, **d.transform_kwargs)
-    splits = {
-        "train": create_dataset(d.dataset, split="train", transform=train_tf, **common),
-        "train_plain": create_dataset(d.dataset, split="train", transform=eval_tf, **common),
-        "test": create_dataset(d.dataset, split="test", transform=eval_tf, **common),
-    }
-    splits["val"] = None
-    try:  # carved from training (val_fraction > 0), or the dataset's official list (ImageNet-LT)
-        splits["val"] = create_dataset(d.dataset, split="val", transform=eval_tf, **common)
-    except ValueError:
-        if d.val_fraction > 0:
-            raise
-    return splits
-
-
-def input_config(dataset, data=None) -> Dict[str, Any]:
-    """The data config (timm's keys) the model is trained with; with ``data`` (the recipe's data
-    section) also the eval transform's crop and interpolation (``ltzoo predict`` reads them)."""
-    from ltzoo.data.transforms import eval_data_config
-
-    image, _ = dataset[0]
-    config = {"input_size": tuple(image.shape), "mean": tuple(dataset.mean), "std": tuple(dataset.std)}
-    return {**eval_data_config(data.transform, **data.transform_kwargs), **config} if data is not None else config
-
-
-def build_model(cfg: RunConfig, num_classes: int, in_chans: int):
-    import ltzoo
-
-    kwargs = dict(cfg.model.kwargs)
-    if cfg.model.backbone is not None:
-        kwargs["backbone"] = cfg.model.backbone
-    return ltzoo.create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans, **kwargs)
-
-
-def evaluate_heads(heads: Dict[str, Any], test_features, class_counts, cfg: RunConfig,
-                   mirrored=None) -> Dict[str, Dict[str, Any]]:
-    """Metrics of every head on cached features; with the ``mirrored`` images' features, of the flip TTA."""
-    from ltzoo.evaluate import evaluate_logits, weight_norms
-    from ltzoo.train.features import head_logits
-
-    results = {}
-    for name, head in heads.items():
-        metrics = evaluate_logits(
-            head_logits(head, test_features, mirrored=mirrored), test_features.labels, class_counts,
-            many=cfg.data.many_threshold, few=cfg.data.few_threshold,
-        )
-        metrics["weight_norms"] = weight_norms(head.class_weight.detach())
-        if getattr(head, "selection", None):
-            metrics["selection"] = head.selection
-        results[name] = metrics
-    return results
 
 
 def format_results(results: Dict[str, Any], run_dir: str) -> str:
     """What a finished run reports: every method's table, per-class accuracy, TTA tables, the folder."""
-    from ltzoo.evaluation import format_per_class, format_table
-
     parts = [format_table(results["methods"]), format_per_class(results["methods"], class_names=results["class_names"])]
     parts += [format_tta_table(mode, scored["methods"]) for mode, scored in results.get("tta", {}).items()]
     parts.append(f"run folder: {run_dir}  ({results['seconds']['total']:.1f} s)")
@@ -110,8 +51,6 @@ def format_results(results: Dict[str, Any], run_dir: str) -> str:
 
 def format_tta_table(mode: str, methods: Dict[str, Any]) -> str:
     """A test-time augmentation's summary table, labelled as such (printed after the headline one)."""
-    from ltzoo.evaluate import format_table
-
     label = f"test-time augmentation {mode} ({PROTOCOLS[mode]['logits']}), beside the headline above:"
     return label + "\n" + format_table(methods)
 
@@ -120,8 +59,6 @@ def evaluate_flip(model, heads: Dict[str, Any], encoders: Dict[str, Any], test_s
                   cfg: RunConfig, accelerator=None) -> Dict[str, Any]:
     """``results["tta"]["flip"]``: every head scored with the mean of the logits of each test image and
     of its mirror, on the encoder it deploys with (its own re-trained one, or the shared ``model``)."""
-    from ltzoo.train.features import extract_features
-
     shared_mirrored = extract_features(model, test_set, accelerator=accelerator, mirror=True)
     methods = {}
     for name, head in heads.items():
@@ -136,10 +73,6 @@ def evaluate_flip(model, heads: Dict[str, Any], encoders: Dict[str, Any], test_s
 
 def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, Any], data_config: Dict[str, Any]) -> Path:
     """Write the run folder (every file atomically)."""
-    from ltzoo.hub import save_pretrained
-    from ltzoo.models.lt_classifier import registered_head_name
-    from ltzoo.models.zoo import MODEL_NAMES
-
     out = Path(cfg.output_dir)
     table = {}
     for name, head in heads.items():
@@ -162,22 +95,12 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
 def check_names(cfg: RunConfig) -> None:
     """Every registry name in the recipe exists (dataset, model, loss, samplers, transform, stage-2
     methods): a typo fails here, with the valid names, before any data is read."""
-    import ltzoo
-    import ltzoo.data  # noqa: F401  (registers datasets, samplers, transforms)
-    import ltzoo.losses  # noqa: F401  (registers losses)
-    from ltzoo.data.transforms import create_transform
-    from ltzoo.registry import DATASETS, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
-    from ltzoo.train.stage2 import check_stage2_config
-
     DATASETS.get(cfg.data.dataset)
     TRANSFORMS.get(cfg.data.transform)
     try:
         create_transform(cfg.data.transform, train=True, **cfg.data.transform_kwargs)
     except ValueError as error:
         raise ConfigError(f"data.transform_kwargs={cfg.data.transform_kwargs!r} is not allowed: {error}") from None
-    from ltzoo.data.samplers import create_sampler
-    from ltzoo.losses import create_loss
-
     for key, build in (("stage1.loss_kwargs", lambda: create_loss(cfg.stage1.loss, class_counts=[2, 1], **cfg.stage1.loss_kwargs)),
                        ("stage1.sampler_kwargs", lambda: create_sampler(cfg.stage1.sampler, [0, 1], **cfg.stage1.sampler_kwargs))):
         try:
@@ -186,8 +109,8 @@ def check_names(cfg: RunConfig) -> None:
             raise
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{key}={getattr(cfg.stage1, key.split('.')[1])!r} is not allowed: {error}") from None
-    if cfg.model.name.split(".")[0] not in ltzoo.list_models():
-        raise UnknownNameError(unknown_name_message("model", cfg.model.name, ltzoo.list_models()))
+    if cfg.model.name.split(".")[0] not in list_models():
+        raise UnknownNameError(unknown_name_message("model", cfg.model.name, list_models()))
     resolved = check_stage2_config(cfg.stage2)
     for method in resolved.values():
         if method.settings is not None:
@@ -256,13 +179,6 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     test. ``on_epoch_end(epoch, stats, model)`` is passed to stage 1.
     """
     from accelerate.utils import set_seed
-
-    from ltzoo.data.base import data_record
-    from ltzoo.train.features import extract_features
-    from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
-    from ltzoo.train.stage1 import train_stage1
-    from ltzoo.train.stage2 import fit_stage2
-    from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
     resolved = check_names(cfg)
     if cfg.stage1.from_run:

@@ -21,17 +21,18 @@ import logging
 from pathlib import Path
 from typing import List
 
-from ltzoo.train.config import ConfigError, RunConfig
+from ltzoo.errors import ConfigError, InputError
+from ltzoo.hub import load_pretrained
+from ltzoo.run_folder import check_run_dir
+from ltzoo.train.assemble import build_model
+from ltzoo.train.config import RunConfig, load_config
+from ltzoo.train.reload import encoder_file, load_heads
 
 SAME_DATA_FIELDS = ("dataset", "imbalance", "profile", "seed", "val_fraction", "subset_rule")
 
 
 def source_config(cfg: RunConfig) -> RunConfig:
     """The earlier run's resolved recipe; fails naming the folder when it is not a run folder."""
-    from ltzoo.train.config import load_config
-    from ltzoo.errors import InputError
-    from ltzoo.run_folder import check_run_dir
-
     source = Path(cfg.stage1.from_run)
     try:
         check_run_dir(source)
@@ -70,10 +71,6 @@ def load_stage1_model(cfg: RunConfig, train_set, in_chans: int, accelerator):
     """A fresh model (raw calibration) with the source run's stage-1 backbone and head, on the
     accelerator's device; the training class counts must equal the source run's."""
     import safetensors.torch
-
-    from ltzoo.hub import load_pretrained
-    from ltzoo.train.reload import encoder_file, load_heads
-    from ltzoo.train.run import build_model
 
     source = Path(cfg.stage1.from_run)
     counts = json.loads((source / "results.json").read_text())["class_counts"]

@@ -35,9 +35,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ltzoo.errors import ConfigError
 from ltzoo.run_folder import check_checkpoint, trajectory_settings
 from ltzoo.train.checkpoint import CheckpointManager, settings_of, verify
-from ltzoo.train.config import ConfigError, RunConfig, to_dict
+from ltzoo.train.config import RunConfig, to_dict
 from ltzoo.train.epoch_log import EpochLog
 from ltzoo.train.schedule import advance, build_scheduler
 
@@ -112,7 +113,7 @@ def build_device_loader(cfg: RunConfig, train_set, accelerator):
 def build_jpeg_loader(cfg: RunConfig, train_set, accelerator):
     """``data.loader: jpeg``: file datasets (ImageNet-LT, iNat, folders) decoded in batches on the
     accelerator (nvjpeg on CUDA) and augmented there with the ImageNet training recipe."""
-    from ltzoo.data.jpeg_loader import JpegBatchLoader
+    from ltzoo.data.jpeg_loader import JpegBatchLoader, jpeg_augment
 
     if getattr(train_set, "samples", None) is None:
         raise ConfigError(f"data.loader=jpeg needs a dataset read from image files (imagenet_lt, inat2018, folder_lt); "
@@ -122,11 +123,15 @@ def build_jpeg_loader(cfg: RunConfig, train_set, accelerator):
     if unsupported:
         raise ConfigError(f"data.loader=jpeg does not do data.transform_kwargs {unsupported}; allowed: {', '.join(honoured)} "
                           "(or data.loader=torch)")
+    try:
+        jpeg_augment(cfg.data.transform, True, cfg.data.transform_kwargs)
+    except ValueError as error:
+        raise ConfigError(f"data.loader=jpeg with data.transform={cfg.data.transform!r}: {error}") from None
     return JpegBatchLoader(
         train_set, build_sampler(cfg, train_set), per_process_batch_size(cfg, accelerator.num_processes),
         accelerator.device, train_set.mean, train_set.std, train=True, seed=cfg.seed,
         rank=accelerator.process_index, world_size=accelerator.num_processes, channels_last=cfg.engine.channels_last,
-        **cfg.data.transform_kwargs,
+        preset=cfg.data.transform, **cfg.data.transform_kwargs,
     )
 
 

@@ -100,7 +100,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def format_posthoc(report) -> str:
-    from ltzoo.evaluate import DEFAULT_COLUMNS, format_table
+    from ltzoo.evaluation import DEFAULT_COLUMNS, format_table
 
     values = ", ".join(f"{k}={v:.4g}" for k, v in report["values"].items())
     rows = {f"{split} {when}": metrics for split, key in (("val", "validation"), ("test", "test_for_reporting_only"))

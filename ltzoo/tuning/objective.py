@@ -7,7 +7,7 @@
     0.5*few+0.5*overall     a weighted combination
     top1-0.5*ece            subtract what should be small (ECE, NLL, per-class std)
 
-The metrics are those of :func:`ltzoo.evaluate.evaluate_logits` computed on the VALIDATION split
+The metrics are those of :func:`ltzoo.evaluation.evaluate_logits` computed on the VALIDATION split
 carved from the training set, never on the test set.
 """
 
@@ -16,8 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Mapping
 
-from ltzoo.train.config import ConfigError
-from ltzoo.errors import InputError
+from ltzoo.errors import ConfigError, InputError
 
 METRICS = ("top1", "top5", "mean_per_class", "many", "medium", "few", "head", "tail", "per_class_std", "ece", "nll")
 ALIASES = {"overall": "top1", "all": "top1", "accuracy": "top1", "acc": "top1", "balanced": "mean_per_class",

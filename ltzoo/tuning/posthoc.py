@@ -26,7 +26,8 @@ from typing import Any, Dict, Optional, Sequence
 
 import torch
 
-from ltzoo.train.config import ConfigError
+from ltzoo.errors import ConfigError
+from ltzoo.heads.tau_norm import tau_normalize
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
 
@@ -56,7 +57,7 @@ class PosthocHead(torch.nn.Module):
 
     def __init__(self, head, tau_allowed: bool, counts):
         super().__init__()
-        from ltzoo.evaluate import logit_adjustment_bias
+        from ltzoo.evaluation import logit_adjustment_bias
 
         from ltzoo.models.lt_classifier import registered_head_name
 
@@ -70,14 +71,13 @@ class PosthocHead(torch.nn.Module):
                                   "(tune tau on stage1, crt or iwb, or drop tau)")
             self.weight = head.fc.weight.detach()
             self.bias = head.fc.bias.detach() if head.fc.bias is not None else None
-            self.norms = self.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
     def raw_logits(self, features: torch.Tensor, tau: Optional[float] = None) -> torch.Tensor:
         """The head's logits with ``tau`` (None: the head as saved), before calibration."""
         with torch.no_grad():
             if tau is None:
                 return self.head(features).float()
-            return torch.nn.functional.linear(features, self.weight / self.norms.pow(tau), self.bias).float()
+            return torch.nn.functional.linear(features, tau_normalize(self.weight, tau), self.bias).float()
 
 
 def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:
@@ -95,7 +95,7 @@ def tune_posthoc(
 
     import optuna
 
-    from ltzoo.evaluate import evaluate_logits, fit_temperature
+    from ltzoo.evaluation import evaluate_logits, fit_temperature
     from ltzoo.models.calibration import calibrated
     from ltzoo.hub import load_pretrained
     from ltzoo.atomic import write_json_atomic
@@ -103,7 +103,7 @@ def tune_posthoc(
     from ltzoo.train.features import extract_features
     from ltzoo.run_folder import check_run_dir
     from ltzoo.train.reload import load_heads
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     posthoc = parse_posthoc(posthoc)
     run_dir = check_run_dir(run_dir)
@@ -183,7 +183,7 @@ def _export(model, head, tau, strength, temperature, counts, run_dir: Path, out:
     """The deployable model: tuned head (tau_norm when tau was tuned) + calibration ``z / T + s * b0``."""
     import json
 
-    from ltzoo.evaluate import logit_adjustment_bias
+    from ltzoo.evaluation import logit_adjustment_bias
     from ltzoo.heads import create_head
     from ltzoo.hub import save_pretrained
 

@@ -29,7 +29,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from ltzoo.train.config import ConfigError, load_config, to_dict
+from ltzoo.errors import ConfigError
+from ltzoo.train.config import load_config, to_dict
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
 from ltzoo.tuning.study import best_summary, default_storage, finished_trials, open_storage, open_study, worker_id, write_best
@@ -50,7 +51,7 @@ class EpochPruning:
     def __call__(self, epoch: int, stats: Dict[str, Any], model) -> None:
         import optuna
 
-        from ltzoo.evaluate import evaluate_logits
+        from ltzoo.evaluation import evaluate_logits
         from ltzoo.train.features import predict_logits
 
         logits, labels = predict_logits(model, self.val_set)
@@ -82,7 +83,8 @@ def _check_method(cfg, method: str) -> None:
 def make_objective(config, space: SearchSpace, base_overrides: Sequence[str], objective: Objective, method: str,
                    prune_metric: Objective, output_dir: Path, keep_checkpoints: bool = False, verbose: bool = False):
     """The Optuna objective: one full run per trial, scored on the validation split."""
-    from ltzoo.train.run import build_datasets, run
+    from ltzoo.train.assemble import build_datasets
+    from ltzoo.train.run import run
 
     def fn(trial) -> float:
         import optuna
@@ -179,7 +181,7 @@ def tune(
     space.check(config, base_overrides)
     method = method or default_method(cfg)
     _check_method(cfg, method)
-    from ltzoo.train.run import build_datasets
+    from ltzoo.train.assemble import build_datasets
 
     if build_datasets(cfg)["val"] is None:
         raise ConfigError(f"{cfg.data.dataset} with data.val_fraction={cfg.data.val_fraction} has no validation split; "

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from ltzoo.train.config import ConfigError
+from ltzoo.errors import ConfigError
 
 KINDS = ("uniform", "loguniform", "int", "logint", "choice")
 ALIASES = {"float": "uniform", "log": "loguniform", "logfloat": "loguniform", "categorical": "choice"}

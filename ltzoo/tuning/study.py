@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from ltzoo.train.config import ConfigError
+from ltzoo.errors import ConfigError
 
 #: study attributes every worker must agree on (a worker with another space would corrupt the study)
 SHARED_ATTRS = ("objective", "method", "space")

@@ -19,7 +19,7 @@ def fit_stage2(name, stage1_head, train, val, class_counts, cfg, seed, resolved:
 def check_stage2_config(cfg) -> dict:
     """Every method resolves (unknown methods, options or bad settings fail before any training
     starts); returns ``{method: Resolved}``."""
-    from ltzoo.train.config import ConfigError
+    from ltzoo.errors import ConfigError
 
     resolved = {name: resolve(name, cfg) for name in cfg.methods}
     for name in cfg.method_options:

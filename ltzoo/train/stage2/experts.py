@@ -1,7 +1,7 @@
 """Head/tail experts (Lee, "long-tail problem", Yonsei University, 2022, Sec. 4.1 and 5.5), decoupled: on the
 frozen stage-1 encoder, one linear classifier is trained on the images of the head half of the
 classes and one on the tail half (classes sorted by training count, descending; the first
-``C // 2`` are head, as in :func:`ltzoo.evaluation.metrics._halves`), each with cross-entropy over
+``C // 2`` are head, the ``head`` / ``tail`` of :func:`ltzoo.data.longtail.class_groups`), each with cross-entropy over
 all ``C`` outputs. They are combined at test time by the ``experts`` head
 (:mod:`ltzoo.heads.experts`): ``combine="l1"`` divides each expert's output vector by its L1 norm
 ``sum_j |z_j|`` before taking each class's score from its owner (Lee's proposal);
@@ -18,25 +18,26 @@ from __future__ import annotations
 
 import torch
 
+from ltzoo.data.longtail import class_groups
+from ltzoo.evaluation import mean_per_class_accuracy
 from ltzoo.heads import create_head
 from ltzoo.heads.experts import COMBINE
 from ltzoo.losses import create_loss
 from ltzoo.train.features import FeatureSet
 from ltzoo.train.stage2.common import train_head
 from ltzoo.train.stage2.spec import Stage2Method, register
-from ltzoo.evaluation.metrics import mean_per_class_accuracy
 
 INITS = ("stage1", "random")
 
 
 def head_tail_split(class_counts):
-    """(head classes, tail classes): sorted by count descending (stable), the first ``C // 2`` are head."""
-    counts = torch.as_tensor([float(c) for c in class_counts])
-    if counts.numel() < 2:
+    """(head classes, tail classes) as lists: the halves of :func:`ltzoo.data.longtail.class_groups`
+    (sorted by count descending, stable; the first ``C // 2`` are head)."""
+    counts = [float(c) for c in class_counts]
+    if len(counts) < 2:
         raise ValueError("experts: needs at least 2 classes to split into head and tail halves")
-    order = torch.sort(-counts, stable=True).indices.tolist()
-    half = len(order) // 2
-    return sorted(order[:half]), sorted(order[half:])
+    groups = class_groups(counts)
+    return [int(i) for i in groups["head"]], [int(i) for i in groups["tail"]]
 
 
 def subset_of_classes(train, classes):

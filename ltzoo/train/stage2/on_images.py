@@ -28,7 +28,13 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ltzoo.atomic import save_safetensors_atomic
+from ltzoo.data.samplers import create_sampler
 from ltzoo.train.features import FeatureSet, extract_features
+from ltzoo.train.schedule import build_scheduler
+from ltzoo.train.scoring import evaluate_heads
+from ltzoo.train.stage2 import fit_stage2
+from ltzoo.train.stage2.common import head_step, make_optimizer
 
 RETRAIN = ("classifier", "last_block", "all")
 
@@ -116,10 +122,6 @@ class ImageSource:
 
     def fit_head(self, head, params, loss_fn, *, settings, seed: int, after_step=None, after_epoch=None):
         """``train_head``'s schedule on images, with ``retrain``'s encoder modules unfrozen."""
-        from ltzoo.data.samplers import create_sampler
-        from ltzoo.train.schedule import build_scheduler
-        from ltzoo.train.stage2.common import head_step, make_optimizer
-
         model = copy.deepcopy(self.model).to(self.device)
         model.replace_head(head.to(self.device))
         flags = [(p, p.requires_grad) for p in model.parameters()]
@@ -175,8 +177,6 @@ def fit_stage2_on_images(method: str, model, splits: Dict[str, Any], val: Option
     model (head in place) when encoder layers were re-trained, else None (the head fits the shared,
     untouched stage-1 encoder).
     """
-    from ltzoo.train.stage2 import fit_stage2
-
     s2 = cfg.stage2
     dataset = splits["train"] if s2.augment else splits["train_plain"]
     device = accelerator.device if accelerator is not None else None
@@ -194,9 +194,6 @@ def evaluate_own_encoders(results: Dict[str, Any], heads: Dict[str, Any], encode
     (``results["methods"]`` / ``["validation"]``, in place), and save each such encoder's backbone
     as ``heads/<method>.encoder.safetensors`` in the run folder (main process)."""
     from pathlib import Path
-
-    from ltzoo.atomic import save_safetensors_atomic
-    from ltzoo.train.run import evaluate_heads
 
     for method, encoder in encoders.items():
         for key, split in (("methods", "test"), ("validation", "val")):

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from ltzoo.registry import STAGE2
-from ltzoo.train.config import TRAINING_KEYS, ConfigError, Stage2Config, TrainSettings, from_dict
+from ltzoo.errors import ConfigError
+from ltzoo.train.config import TRAINING_KEYS, Stage2Config, TrainSettings, from_dict
 
 
 @dataclass(frozen=True)

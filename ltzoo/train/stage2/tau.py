@@ -12,9 +12,9 @@ import warnings
 
 import torch
 
-from ltzoo.evaluation.metrics import mean_per_class_accuracy
+from ltzoo.evaluation import mean_per_class_accuracy
 from ltzoo.heads import create_head
-from ltzoo.train.config import ConfigError
+from ltzoo.errors import ConfigError
 from ltzoo.train.stage2.spec import Stage2Method, register
 
 
