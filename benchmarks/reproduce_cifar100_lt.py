@@ -38,7 +38,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
@@ -116,11 +116,21 @@ def run_recipe(recipe: str, imbalance: float, args, from_run: Optional[Path] = N
         "command": " ".join(shlex.quote(a) for a in [sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "machine": describe_machine(cfg.device),
         "wall_seconds": round(time.perf_counter() - start, 1),
-        "results": results,
+        "backbone": backbone_of(cfg),
+        "protocol": results["protocol"],  # the headline numbers: last epoch, no test-time augmentation
+        "results": results,  # its "settings" hold every method's effective training settings
     }
     write_json_atomic(out / RECORD, record)
     export(args)  # at once: a call stopped by its time limit keeps what it finished
     return out
+
+
+def backbone_of(cfg) -> Dict[str, Any]:
+    """The network a record's numbers come from, with its parameter count."""
+    import ltzoo
+
+    model = ltzoo.create_model(cfg.model.name, num_classes=100, **({"backbone": cfg.model.backbone} if cfg.model.backbone else {}))
+    return {"name": model.backbone_name, "parameters_at_100_classes": sum(p.numel() for p in model.parameters())}
 
 
 def reproduce(args) -> None:
