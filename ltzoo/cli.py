@@ -237,12 +237,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from ltzoo.errors import InputError
+    from ltzoo.errors import InputError, storage_error
 
     try:
         return args.func(args)
     except (InputError, FileNotFoundError) as error:  # the user's input: one line; anything else is a bug
         print(f"ltzoo {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk or a read-only folder is the machine's state, not a bug
+        converted = storage_error(error)
+        if converted is None:
+            raise
+        print(f"ltzoo {args.command}: error: {converted}", file=sys.stderr)
         return 2
 
 

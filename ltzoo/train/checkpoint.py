@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from ltzoo.atomic import write_json_atomic
+from ltzoo.errors import StorageError, storage_error
 from ltzoo.run_folder import CHECKPOINTS, fingerprint
 
 
@@ -97,18 +98,25 @@ class CheckpointManager:
         """Every process calls this (Accelerate saves each rank's RNG state)."""
         final = self.root / f"{PREFIX}{global_step:09d}"
         tmp = self.root / f".tmp-{PREFIX}{global_step:09d}"
-        if accelerator.is_main_process:
+        try:
+            if accelerator.is_main_process:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+            accelerator.wait_for_everyone()
+            accelerator.save_state(str(tmp))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                seal(tmp, progress, self.settings)
+                if final.exists():
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+                self.prune()
+        except (OSError, StorageError) as error:  # a full disk: drop the partial folder, keep the older checkpoints
             shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp))
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            seal(tmp, progress, self.settings)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-            self.prune()
+            converted = storage_error(error, final, kept="the previous checkpoints are intact")
+            if converted is None:
+                raise
+            raise converted from error
         accelerator.wait_for_everyone()
         return final
 
