@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 import timm
 from ltzoo.errors import InputError
+from ltzoo.run_folder import load_tensors, read_json
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -71,16 +72,20 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} has no {name}; a saved ltzoo model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-    if num_classes is not None:
-        saved = json.loads((directory / CONFIG_NAME).read_text()).get("num_classes")
-        if saved is not None and saved != num_classes:
-            raise InputError(
-                f"num_classes={num_classes} does not match the checkpoint in {directory}, which has {saved} classes; "
-                "omit num_classes to keep the checkpoint's, or build a new head with model.reset_classifier(n)"
-            )
+    saved = read_json(directory / CONFIG_NAME).get("num_classes")  # a damaged config.json fails here, named
+    if num_classes is not None and saved is not None and saved != num_classes:
+        raise InputError(
+            f"num_classes={num_classes} does not match the checkpoint in {directory}, which has {saved} classes; "
+            "omit num_classes to keep the checkpoint's, or build a new head with model.reset_classifier(n)"
+        )
     import ltzoo  # noqa: F401  (registers the architectures with timm)
+    from safetensors import SafetensorError
 
-    return timm.create_model(f"local-dir:{directory}", pretrained=True, **kwargs)
+    try:
+        return timm.create_model(f"local-dir:{directory}", pretrained=True, **kwargs)
+    except SafetensorError:
+        load_tensors(directory / WEIGHTS_NAME)  # raises InputError naming the damaged file
+        raise
 
 
 def safe_weights_overlay(variant: str, pretrained_cfg: Any = None, overlay: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:

@@ -111,12 +111,34 @@ def read_config(run_dir: Union[str, Path]) -> Dict[str, Any]:
     return values
 
 
-def read_results(run_dir: Union[str, Path]) -> Dict[str, Any]:
-    path = Path(run_dir) / RESULTS
+def read_json(path: Union[str, Path], expected: type = dict) -> Any:
+    """The JSON in ``path``; ``InputError`` naming the file when it is unreadable, damaged, or not
+    the ``expected`` type (a truncated or hand-edited file)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path} cannot be read: {str(error).splitlines()[0]}") from None
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:  # ValueError: bad JSON, or bytes that are not UTF-8
+        raise InputError(f"{path} cannot be read as JSON ({str(error).splitlines()[0]}); the file is damaged: "
+                         "restore it, or train the run again") from None
+    if not isinstance(value, expected):
+        raise InputError(f"{path} holds a JSON {type(value).__name__}; expected a {expected.__name__}")
+    return value
+
+
+def read_results(run_dir: Union[str, Path]) -> Dict[str, Any]:
+    return read_json(Path(run_dir) / RESULTS)
+
+
+def load_tensors(path: Union[str, Path]) -> Dict[str, Any]:
+    """The tensors of the safetensors file ``path``; ``InputError`` naming the file when it is
+    truncated or is not a safetensors file."""
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    try:
+        return safetensors.torch.load_file(str(path))
+    except (OSError, SafetensorError) as error:
+        raise InputError(f"{path} is not a readable safetensors file ({str(error).splitlines()[0]}); the file "
+                         "is damaged: restore it, or train the run again") from None
 
 
 def claim(config: Dict[str, Any], *, resume: bool, overwrite: bool,
@@ -170,5 +192,5 @@ def check_checkpoint(recorded: Optional[Dict[str, Any]], config: Dict[str, Any],
 
 
 __all__ = ["CHECKPOINTS", "CONFIG", "HEADS_DIR", "HEADS_TABLE", "LOG_CSV", "LOG_JSONL", "MODEL", "OWNED", "RESULTS",
-           "SHARED_ENCODER", "TIMM_CONFIG", "check_checkpoint", "claim", "differences", "fingerprint",
-           "read_config", "read_results", "trajectory_settings"]
+           "SHARED_ENCODER", "TIMM_CONFIG", "check_checkpoint", "claim", "differences",
+           "fingerprint", "load_tensors", "read_config", "read_json", "read_results", "trajectory_settings"]

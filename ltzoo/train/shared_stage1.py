@@ -16,7 +16,6 @@ encoder was really trained: RUN_DIR's ``stage1`` and ``model`` sections, with ``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List
 
@@ -29,14 +28,14 @@ def source_config(cfg: RunConfig) -> RunConfig:
     """The earlier run's resolved recipe; fails naming the folder when it is not a run folder."""
     from ltzoo.train.config import load_config
     from ltzoo.errors import InputError
-    from ltzoo.run_folder import check_run_dir
+    from ltzoo.run_folder import check_run_dir, read_json
 
     source = Path(cfg.stage1.from_run)
     try:
         check_run_dir(source)
     except InputError as error:
         raise ConfigError(f"stage1.from_run={str(source)!r} is not allowed: {error}") from None
-    heads = json.loads((source / "heads" / "heads.json").read_text())
+    heads = read_json(source / "heads" / "heads.json")
     if "stage1" not in heads:
         raise ConfigError(f"stage1.from_run={str(source)!r} is not allowed: its heads/heads.json has no stage1 head "
                           f"(it holds {', '.join(heads)})")
@@ -71,11 +70,12 @@ def load_stage1_model(cfg: RunConfig, train_set, in_chans: int, accelerator):
     import safetensors.torch
 
     from ltzoo.hub import load_pretrained
+    from ltzoo.run_folder import read_results
     from ltzoo.train.reload import encoder_file, load_heads
     from ltzoo.train.run import build_model
 
     source = Path(cfg.stage1.from_run)
-    counts = json.loads((source / "results.json").read_text())["class_counts"]
+    counts = read_results(source)["class_counts"]
     if [int(c) for c in train_set.class_counts] != [int(c) for c in counts]:
         raise ConfigError(f"stage1.from_run={str(source)!r}: its training class counts {counts[:5]}... differ from this "
                           f"run's {[int(c) for c in train_set.class_counts][:5]}... (data.root={cfg.data.root!r}); "
