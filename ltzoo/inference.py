@@ -19,6 +19,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import torch
 
+from ltzoo.errors import InputError
+
 ImageInput = Union[str, os.PathLike, "Image.Image"]  # noqa: F821  (PIL, imported lazily)
 HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")
 
@@ -26,8 +28,14 @@ HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")
 def _checkpoint_shapes(path: Path) -> Dict[str, Tuple[int, ...]]:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    from safetensors import SafetensorError
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except SafetensorError as error:
+        raise InputError(f"--checkpoint {str(path)!r} is not a readable safetensors file ({error}); the file is "
+                         "damaged") from None
 
 
 def _from_checkpoint(name: str, checkpoint: Union[str, os.PathLike]):
@@ -38,20 +46,20 @@ def _from_checkpoint(name: str, checkpoint: Union[str, os.PathLike]):
 
     path = Path(checkpoint)
     if path.suffix != ".safetensors":
-        raise ValueError(f"--checkpoint {str(path)!r} is not allowed: ltzoo loads weights from .safetensors files only")
+        raise InputError(f"--checkpoint {str(path)!r} is not allowed: ltzoo loads weights from .safetensors files only")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     shapes = _checkpoint_shapes(path)
     cfg = get_pretrained_cfg(name.split(".")[0]) if name.split(".")[0] in ltzoo.list_models() else None
     first_conv = f"{cfg.first_conv if cfg else 'backbone.conv1'}.weight"
     if "calibration.bias" not in shapes or first_conv not in shapes:
-        raise ValueError(f"{str(path)!r} holds no ltzoo model weights (no calibration.bias or {first_conv} tensor)")
+        raise InputError(f"{str(path)!r} holds no ltzoo model weights (no calibration.bias or {first_conv} tensor)")
     in_chans = shapes[first_conv][1]
     try:
         model = ltzoo.create_model(name, num_classes=shapes["calibration.bias"][0], in_chans=in_chans,
                                    checkpoint_path=str(path))
     except RuntimeError as error:  # keys or shapes that do not fit the architecture
-        raise ValueError(f"{str(path)!r} does not fit the model {name!r}: {str(error).splitlines()[0]} "
+        raise InputError(f"{str(path)!r} does not fit the model {name!r}: {str(error).splitlines()[0]} "
                          "(a run folder's config.json names its architecture)") from None
     size = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
     model.pretrained_cfg = dict(model.pretrained_cfg, input_size=(in_chans,) + size[1:])
@@ -75,7 +83,7 @@ def load_for_inference(source: Union[str, os.PathLike, torch.nn.Module], checkpo
     elif Path(source).is_dir():
         model = load_pretrained(source)
     else:
-        raise ValueError(f"model {str(source)!r} is not allowed: expected a run folder, 'local-dir:DIR', "
+        raise InputError(f"model {str(source)!r} is not allowed: expected a run folder, 'local-dir:DIR', "
                          "'hf-hub:org/name', or a registered model name with --checkpoint PATH.safetensors")
     return model.to(device).eval() if device is not None else model.eval()
 
@@ -100,7 +108,7 @@ def find_images(inputs: Iterable[ImageInput]) -> List[ImageInput]:
             files = sorted(os.path.join(top, name) for top, _, names in os.walk(item) for name in names
                            if name.lower().endswith(IMG_EXTENSIONS))
             if not files:
-                raise ValueError(f"folder {str(item)!r} holds no image files ({', '.join(IMG_EXTENSIONS)})")
+                raise InputError(f"folder {str(item)!r} holds no image files ({', '.join(IMG_EXTENSIONS)})")
             found.extend(files)
         else:
             found.append(str(item) if isinstance(item, os.PathLike) else item)
@@ -122,9 +130,9 @@ def iter_predictions(model, images: Iterable[ImageInput], topk: int = 5, batch_s
                      on_error: Optional[Callable[[str, Exception], None]] = None, **data_args: Any) -> Iterator[Dict[str, Any]]:
     """One record per readable image, batch by batch (see :func:`predict`)."""
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
-        raise ValueError(f"topk={topk!r} is not allowed; it must be an integer >= 1")
+        raise InputError(f"topk={topk!r} is not allowed; it must be an integer >= 1")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} is not allowed; it must be an integer >= 1")
+        raise InputError(f"batch_size={batch_size!r} is not allowed; it must be an integer >= 1")
     model = load_for_inference(model)
     transform, config = preprocessing(model, **data_args)
     mode = "L" if config["input_size"][0] == 1 else "RGB"

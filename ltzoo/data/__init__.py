@@ -21,6 +21,7 @@ from ltzoo.data.longtail import (class_groups, exponential_profile, longtail_ind
 from ltzoo.data.samplers import create_sampler, list_samplers
 from ltzoo.data.stats import MEAN_STD
 from ltzoo.data.transforms import create_transform, list_transforms
+from ltzoo.errors import InputError
 from ltzoo.registry import DATASETS
 
 
@@ -39,7 +40,7 @@ def create_dataset(name: str, split: str = "train", root=None, imbalance=100, pr
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in fixed]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise ValueError(f"dataset {name!r} does not take {unknown}; its options are: "
+        raise InputError(f"dataset {name!r} does not take {unknown}; its options are: "
                          f"{', '.join(allowed) or '(none)'}")
     return cls(split=split, root=root, imbalance=imbalance, profile=profile, seed=seed,
                val_fraction=val_fraction, transform=transform, **kwargs)

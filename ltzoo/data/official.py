@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ltzoo.errors import InputError
+
 
 @dataclass(frozen=True)
 class SplitFile:
@@ -44,7 +46,7 @@ OFFICIAL_SPLITS: Dict[str, Dict[str, SplitFile]] = {
 }
 
 
-class SplitMismatchError(ValueError):
+class SplitMismatchError(InputError):
     """A split file that is not the benchmark's official one."""
 
 
@@ -87,7 +89,7 @@ def check_dataset(name: str, root, split_dir=None):
 
     cls = DATASETS.get(name)
     if name not in OFFICIAL_SPLITS or not hasattr(cls, "read_split_files"):
-        raise ValueError(f"dataset {name!r} has no official split files to check; datasets with them: "
+        raise InputError(f"dataset {name!r} has no official split files to check; datasets with them: "
                          f"{', '.join(sorted(OFFICIAL_SPLITS))}")
     files, _ = cls.read_split_files(root, split_dir)
     for path, samples in files.items():
@@ -99,7 +101,7 @@ class SplitChecks:
 
     def __init__(self, dataset: str, official: bool = True):
         if not isinstance(official, bool):
-            raise ValueError(f"official_split={official!r} is not allowed; expected true or false")
+            raise InputError(f"official_split={official!r} is not allowed; expected true or false")
         self.dataset, self.official, self.files = dataset, official, []
 
     def checked(self, path: str, samples):

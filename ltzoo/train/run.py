@@ -265,12 +265,13 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
         print(f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
               f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}", flush=True)
         print("settings:\n" + format_settings(cfg, resolved), flush=True)
+    set_seed(cfg.seed)
+    started = time.perf_counter()
+    splits = build_datasets(cfg)  # bad data (a missing file, a foreign split) fails before the folder is written
+    if accelerator.is_main_process:
         save_config(cfg, Path(cfg.output_dir) / "config.yaml")
     if cfg.engine.log_with:
         accelerator.init_trackers("ltzoo", config=_flat(to_dict(cfg)))
-    set_seed(cfg.seed)
-    started = time.perf_counter()
-    splits = build_datasets(cfg)
     train_set = splits["train"]
     counts = train_set.class_counts
     data_config = input_config(splits["test"], cfg.data)
