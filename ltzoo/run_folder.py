@@ -8,7 +8,7 @@ Layout (``output_dir``)::
     heads/NAME.safetensors + heads/heads.json   every method's head on the shared encoder
     heads/NAME.encoder.safetensors + heads/shared.encoder.safetensors   only when a method
                         re-trained encoder layers (stage2.retrain): its backbone, and stage 1's
-    results.json        metrics per method, effective settings, class names and counts
+    results.json        metrics per method, effective settings, class names and counts, the ltzoo version
     log.csv, log.jsonl  stage 1's per-epoch log
     checkpoints/step_NNNNNNNNN/   sealed stage-1 checkpoints (each records the run's fingerprint)
 
@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 import yaml
 
+from ltzoo import __version__
 from ltzoo.errors import ConfigError, InputError
 
 CONFIG = "config.yaml"
@@ -96,7 +98,26 @@ def check_run_dir(run_dir: Union[str, Path]) -> Path:
     if missing:
         raise InputError(f"run folder {str(run_dir)!r} is missing {', '.join(missing)} "
                          f"(a finished run folder holds {', '.join(REQUIRED)})")
+    check_version(read_results(run_dir).get(VERSION_KEY), str(run_dir / RESULTS))
     return run_dir
+
+
+VERSION_KEY = "ltzoo_version"  # in results.json and in every checkpoint's manifest
+
+
+def _major_minor(version: str, where: str) -> tuple:
+    match = re.match(r"(\d+)\.(\d+)", str(version))
+    if match is None:
+        raise InputError(f"{where} records {VERSION_KEY}={version!r}, which is not a version like 0.1.0")
+    return int(match[1]), int(match[2])
+
+
+def check_version(recorded: Optional[str], where: str) -> None:
+    """Refuse a file written by a newer ltzoo (by major.minor), naming both versions; files written
+    by this or an older ltzoo, or before the version was recorded (``None``), are read."""
+    if recorded is not None and _major_minor(recorded, where) > _major_minor(__version__, "ltzoo"):
+        raise InputError(f"{where} was written by ltzoo {recorded}, newer than this ltzoo {__version__}; "
+                         f"upgrade ltzoo to {'.'.join(map(str, _major_minor(recorded, where)))} or later to read it")
 
 
 def read_config(run_dir: Union[str, Path]) -> Dict[str, Any]:
@@ -192,5 +213,5 @@ def check_checkpoint(recorded: Optional[Dict[str, Any]], config: Dict[str, Any],
 
 
 __all__ = ["CHECKPOINTS", "CONFIG", "HEADS_DIR", "HEADS_TABLE", "LOG_CSV", "LOG_JSONL", "MODEL", "OWNED", "RESULTS",
-           "SHARED_ENCODER", "TIMM_CONFIG", "check_checkpoint", "claim", "differences",
+           "SHARED_ENCODER", "TIMM_CONFIG", "VERSION_KEY", "check_checkpoint", "check_version", "claim", "differences",
            "fingerprint", "load_tensors", "read_config", "read_json", "read_results", "trajectory_settings"]

@@ -15,8 +15,9 @@ from typing import Any, Dict
 
 import torch
 
+from ltzoo import __version__
 from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
-from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, claim
+from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, VERSION_KEY, claim
 from ltzoo.train.config import ConfigError, RunConfig, from_dict, save_config, to_dict
 
 # how results.json's numbers were measured: the headline is the last-epoch model without test-time
@@ -309,6 +310,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
         "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,
         "settings": {"stage1": cfg.stage1.model_dump(), "stage2": {m: r.record() for m, r in resolved.items()}},
         "seconds": {"stage1": round(stage1_done - started, 2), "total": round(time.perf_counter() - started, 2)},
+        VERSION_KEY: __version__,
     }
     if cfg.stage1.from_run:
         results["stage1_from_run"] = cfg.stage1.from_run
