@@ -250,13 +250,15 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     from ltzoo.evaluate import format_per_class, format_table
     from ltzoo.train.features import extract_features
     from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
-    from ltzoo.train.stage1 import train_stage1
+    from ltzoo.train.stage1 import checked_checkpoint, train_stage1
     from ltzoo.train.stage2 import fit_stage2
     from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
     resolved = check_names(cfg)
     if cfg.stage1.from_run:
         cfg = adopt_source_stage1(cfg)
+    if cfg.engine.resume not in ("none", "auto"):  # a wrong checkpoint fails before anything is written
+        checked_checkpoint(cfg.engine.resume, to_dict(cfg))
     if accelerator is None:
         accelerator = make_accelerator(cfg)
     claim(to_dict(cfg), resume=cfg.engine.resume != "none", overwrite=overwrite and accelerator.is_main_process,
