@@ -103,10 +103,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _announce_push(repo_id: str, revision: Optional[str]):
+    def announce(folder) -> None:
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        total = sum(p.stat().st_size for p in files)
+        print(f"ltzoo push: uploading {len(files)} files ({total:,} bytes) to {repo_id}, revision "
+              f"{revision or 'main'}, in one commit:")
+        for path in files:
+            print(f"  {path.name}  {path.stat().st_size:,} bytes")
+        sys.stdout.flush()
+    return announce
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     """Publish a run folder to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)."""
-    from huggingface_hub.errors import HfHubHTTPError
-
     from ltzoo.hub import export_for_hub, push_to_hub
 
     try:
@@ -114,8 +124,8 @@ def cmd_push(args: argparse.Namespace) -> int:
             print(f"repository folder (not uploaded): {export_for_hub(args.run_dir, args.save_dir, repo_id=args.repo_id)}")
             return 0
         info = push_to_hub(args.run_dir, args.repo_id, private=args.private or None, revision=args.revision,
-                           commit_message=args.commit_message)
-    except (RuntimeError, FileExistsError, ConnectionError, HfHubHTTPError) as error:  # bad weights, Hub or network errors
+                           commit_message=args.commit_message, announce=_announce_push(args.repo_id, args.revision))
+    except (RuntimeError, FileExistsError) as error:  # weights that do not fit the architecture; a used --save-dir
         print(f"ltzoo push: error: {error}", file=sys.stderr)
         return 1
     print(f"pushed {args.run_dir} to {args.repo_id}: {info.commit_url}")

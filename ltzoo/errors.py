@@ -32,6 +32,11 @@ class StorageError(InputError):
     """A file could not be written because of the storage (full disk, quota, read-only, permission)."""
 
 
+class HubError(InputError):
+    """The Hugging Face Hub refused a request or could not be reached; the message says what is
+    (or is not) on the Hub afterwards."""
+
+
 def storage_error(error: BaseException, path: Optional[object] = None, kept: str = "") -> Optional[StorageError]:
     """``error`` as a :class:`StorageError` naming ``path`` (or the file the OS names) when it is a
     storage condition (:data:`STORAGE_ERRNOS`), else ``None``. ``kept`` says what is left intact."""
@@ -45,4 +50,4 @@ def storage_error(error: BaseException, path: Optional[object] = None, kept: str
                         f"{kept + '; ' if kept else ''}free space or fix the permissions, then run the command again")
 
 
-__all__ = ["ConfigError", "InputError", "STORAGE_ERRNOS", "StorageError", "storage_error"]
+__all__ = ["ConfigError", "HubError", "InputError", "STORAGE_ERRNOS", "StorageError", "storage_error"]
