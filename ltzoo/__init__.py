@@ -4,7 +4,7 @@
 works as well as ``ltzoo.create_model("resnet32_iwb")``.
 """
 
-__version__ = "0.1.0"
+from ltzoo.version import __version__  # noqa: E402
 
 import logging  # noqa: E402
 

@@ -1,7 +1,9 @@
 """Atomic file writes: a crash at any moment leaves the old file or the new one, never a torn one.
 
 Each file is written beside its target under a temporary name, flushed to disk, then renamed over
-it (``os.replace``). Used by training (checkpoints, run folders) and publishing alike.
+it (``os.replace``). Used by training (checkpoints, run folders) and publishing alike. A write the
+storage refuses (full disk, quota, read-only, permission) removes its temporary file and raises
+:class:`ltzoo.errors.StorageError` naming the target; the old file is left as it was.
 """
 
 from __future__ import annotations
@@ -15,20 +17,25 @@ from typing import Any, Dict, Union
 import safetensors.torch
 import torch
 
+from ltzoo.errors import storage_error
+
 
 def _atomic(path: Union[str, Path], write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        converted = storage_error(error, path)
+        if converted is not None:
+            raise converted from error
         raise
     return path
 

@@ -107,10 +107,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _announce_push(repo_id: str, revision: Optional[str]):
+    def announce(folder) -> None:
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        total = sum(p.stat().st_size for p in files)
+        print(f"ltzoo push: uploading {len(files)} files ({total:,} bytes) to {repo_id}, revision "
+              f"{revision or 'main'}, in one commit:")
+        for path in files:
+            print(f"  {path.name}  {path.stat().st_size:,} bytes")
+        sys.stdout.flush()
+    return announce
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     """Publish a run folder to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)."""
-    from huggingface_hub.errors import HfHubHTTPError
-
     from ltzoo.hub import export_for_hub, push_to_hub
 
     try:
@@ -118,8 +128,8 @@ def cmd_push(args: argparse.Namespace) -> int:
             print(f"repository folder (not uploaded): {export_for_hub(args.run_dir, args.save_dir, repo_id=args.repo_id)}")
             return 0
         info = push_to_hub(args.run_dir, args.repo_id, private=args.private or None, revision=args.revision,
-                           commit_message=args.commit_message)
-    except (RuntimeError, FileExistsError, ConnectionError, HfHubHTTPError) as error:  # bad weights, Hub or network errors
+                           commit_message=args.commit_message, announce=_announce_push(args.repo_id, args.revision))
+    except (RuntimeError, FileExistsError) as error:  # weights that do not fit the architecture; a used --save-dir
         print(f"ltzoo push: error: {error}", file=sys.stderr)
         return 1
     print(f"pushed {args.run_dir} to {args.repo_id}: {info.commit_url}")
@@ -261,12 +271,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from ltzoo.errors import InputError
+    from ltzoo.errors import InputError, storage_error
 
     try:
         return args.func(args)
     except (InputError, FileNotFoundError) as error:  # the user's input: one line; anything else is a bug
         print(f"ltzoo {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk or a read-only folder is the machine's state, not a bug
+        converted = storage_error(error)
+        if converted is None:
+            raise
+        print(f"ltzoo {args.command}: error: {converted}", file=sys.stderr)
         return 2
 
 

@@ -14,10 +14,11 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import timm
-from ltzoo.errors import InputError
+from ltzoo.errors import HubError, InputError
+from ltzoo.run_folder import load_tensors, read_json
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -71,16 +72,20 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} has no {name}; a saved ltzoo model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-    if num_classes is not None:
-        saved = json.loads((directory / CONFIG_NAME).read_text()).get("num_classes")
-        if saved is not None and saved != num_classes:
-            raise InputError(
-                f"num_classes={num_classes} does not match the checkpoint in {directory}, which has {saved} classes; "
-                "omit num_classes to keep the checkpoint's, or build a new head with model.reset_classifier(n)"
-            )
+    saved = read_json(directory / CONFIG_NAME).get("num_classes")  # a damaged config.json fails here, named
+    if num_classes is not None and saved is not None and saved != num_classes:
+        raise InputError(
+            f"num_classes={num_classes} does not match the checkpoint in {directory}, which has {saved} classes; "
+            "omit num_classes to keep the checkpoint's, or build a new head with model.reset_classifier(n)"
+        )
     import ltzoo.models  # noqa: F401  (registers the architectures with timm)
+    from safetensors import SafetensorError
 
-    return timm.create_model(f"local-dir:{directory}", pretrained=True, **kwargs)
+    try:
+        return timm.create_model(f"local-dir:{directory}", pretrained=True, **kwargs)
+    except SafetensorError:
+        load_tensors(directory / WEIGHTS_NAME)  # raises InputError naming the damaged file
+        raise
 
 
 def safe_weights_overlay(variant: str, pretrained_cfg: Any = None, overlay: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -169,25 +174,68 @@ def export_for_hub(source: Any, out_dir: Union[str, Path], repo_id: str = "ltzoo
     return out
 
 
+def _hub_problem(error: BaseException, repo_id: str) -> Optional[Tuple[str, bool]]:
+    """(what went wrong talking to the Hub, in words; whether the Hub answered) or ``None`` when
+    ``error`` is neither a Hub answer nor a network error (a bug)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(error, HfHubHTTPError):
+        status = getattr(error.response, "status_code", None)
+        said = (getattr(error, "server_message", None) or str(error)).strip().splitlines()[0]
+        if status == 401:
+            return (f"the Hub refused the token (HTTP 401: {said}); set a valid HF_TOKEN or run `hf auth login` "
+                    "with a token that has write access"), True
+        if status == 403:
+            return (f"no write access to {repo_id} (HTTP 403: {said}); use a token with write access to it, "
+                    "or push to a repository you own"), True
+        return f"the Hub answered HTTP {status}: {said}", True
+    transport = any(c.__name__ == "TransportError" and c.__module__.startswith("httpx") for c in type(error).__mro__)
+    if transport or isinstance(error, (ConnectionError, TimeoutError)):
+        from huggingface_hub import constants
+
+        return f"the Hub at {constants.ENDPOINT} could not be reached ({type(error).__name__}: {error})", False
+    return None
+
+
 def push_to_hub(source: Any, repo_id: str, *, results: Optional[Dict[str, Any]] = None, recipe: Any = None,
-                private: Optional[bool] = None, revision: Optional[str] = None, commit_message: Optional[str] = None):
+                private: Optional[bool] = None, revision: Optional[str] = None, commit_message: Optional[str] = None,
+                announce: Optional[Callable[[Path], None]] = None):
     """Publish ``source`` (a trained model or a run folder) to the Hub repository ``repo_id``.
 
     ``ltzoo.push_to_hub(model, "org/name", results=results)`` or ``push_to_hub("runs/x", "org/name")``.
     Creates the repository (``private=True``: private; ``None``: the Hub's default) and the branch
     ``revision`` when missing, then uploads the folder of :func:`export_for_hub` in one commit (an
-    existing repository keeps its visibility). The token is huggingface_hub's own (``HF_TOKEN`` or
-    ``hf auth login``); ltzoo never reads, logs or writes it. Returns huggingface_hub's ``CommitInfo``.
+    existing repository keeps its visibility). ``announce(folder)`` is called with that folder before
+    anything is sent. The token is huggingface_hub's own (``HF_TOKEN`` or ``hf auth login``); ltzoo
+    never reads, logs or writes it. Returns huggingface_hub's ``CommitInfo``. A refused request or an
+    unreachable Hub raises :class:`ltzoo.errors.HubError`, saying whether the files are on the Hub.
     """
     from huggingface_hub import HfApi
 
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise InputError(f"repo_id={repo_id!r} is not an 'org/name' repository id")
+    target = f"{repo_id}@{revision or 'main'}"
     with tempfile.TemporaryDirectory(prefix="ltzoo-push-") as tmp:
         folder = export_for_hub(source, tmp, repo_id=repo_id, results=results, recipe=recipe)
-        api = HfApi()
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision and revision != "main":
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        return api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
-                                 commit_message=commit_message or f"Upload {repo_id} with ltzoo")
+        if announce is not None:
+            announce(folder)
+        api, step = HfApi(), "create the repository"
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision and revision != "main":
+                step = f"create the branch {revision}"
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            step = "upload"
+            return api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                                     commit_message=commit_message or f"Upload {repo_id} with ltzoo")
+        except Exception as error:
+            found = _hub_problem(error, repo_id)
+            if found is None:
+                raise
+            problem, answered = found
+            if step != "upload" or answered:
+                where = "nothing was uploaded" + ("" if step != "upload" else " (the push is one commit, and it was refused)")
+            else:  # the connection broke during the upload: the commit may have landed before it did
+                where = ("the upload did not complete; the push is one commit, so either all the files are on "
+                         f"{target} or none: check the repository's history before pushing again")
+            raise HubError(f"push to {target} failed at '{step}': {problem}; {where}") from None

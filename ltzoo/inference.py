@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
-from ltzoo.errors import InputError
 
 from ltzoo.factory import create_model, list_models
+
+from ltzoo.errors import InputError
 
 ImageInput = Union[str, os.PathLike, "Image.Image"]  # noqa: F821  (PIL, imported lazily)
 HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")
@@ -29,8 +30,14 @@ HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")
 def _checkpoint_shapes(path: Path) -> Dict[str, Tuple[int, ...]]:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    from safetensors import SafetensorError
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except SafetensorError as error:
+        raise InputError(f"--checkpoint {str(path)!r} is not a readable safetensors file ({error}); the file is "
+                         "damaged") from None
 
 
 def _from_checkpoint(name: str, checkpoint: Union[str, os.PathLike]):

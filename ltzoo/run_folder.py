@@ -8,7 +8,7 @@ Layout (``output_dir``)::
     heads/NAME.safetensors + heads/heads.json   every method's head on the shared encoder
     heads/NAME.encoder.safetensors + heads/shared.encoder.safetensors   only when a method
                         re-trained encoder layers (stage2.retrain): its backbone, and stage 1's
-    results.json        metrics per method, effective settings, class names and counts
+    results.json        metrics per method, effective settings, class names and counts, the ltzoo version
     log.csv, log.jsonl  stage 1's per-epoch log
     checkpoints/step_NNNNNNNNN/   sealed stage-1 checkpoints (each records the run's fingerprint)
 
@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 import yaml
 
+from ltzoo.version import __version__
 from ltzoo.errors import ConfigError, InputError
 
 CONFIG = "config.yaml"
@@ -96,7 +98,26 @@ def check_run_dir(run_dir: Union[str, Path]) -> Path:
     if missing:
         raise InputError(f"run folder {str(run_dir)!r} is missing {', '.join(missing)} "
                          f"(a finished run folder holds {', '.join(REQUIRED)})")
+    check_version(read_results(run_dir).get(VERSION_KEY), str(run_dir / RESULTS))
     return run_dir
+
+
+VERSION_KEY = "ltzoo_version"  # in results.json and in every checkpoint's manifest
+
+
+def _major_minor(version: str, where: str) -> tuple:
+    match = re.match(r"(\d+)\.(\d+)", str(version))
+    if match is None:
+        raise InputError(f"{where} records {VERSION_KEY}={version!r}, which is not a version like 0.1.0")
+    return int(match[1]), int(match[2])
+
+
+def check_version(recorded: Optional[str], where: str) -> None:
+    """Refuse a file written by a newer ltzoo (by major.minor), naming both versions; files written
+    by this or an older ltzoo, or before the version was recorded (``None``), are read."""
+    if recorded is not None and _major_minor(recorded, where) > _major_minor(__version__, "ltzoo"):
+        raise InputError(f"{where} was written by ltzoo {recorded}, newer than this ltzoo {__version__}; "
+                         f"upgrade ltzoo to {'.'.join(map(str, _major_minor(recorded, where)))} or later to read it")
 
 
 def read_config(run_dir: Union[str, Path]) -> Dict[str, Any]:
@@ -111,12 +132,34 @@ def read_config(run_dir: Union[str, Path]) -> Dict[str, Any]:
     return values
 
 
-def read_results(run_dir: Union[str, Path]) -> Dict[str, Any]:
-    path = Path(run_dir) / RESULTS
+def read_json(path: Union[str, Path], expected: type = dict) -> Any:
+    """The JSON in ``path``; ``InputError`` naming the file when it is unreadable, damaged, or not
+    the ``expected`` type (a truncated or hand-edited file)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path} cannot be read: {str(error).splitlines()[0]}") from None
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:  # ValueError: bad JSON, or bytes that are not UTF-8
+        raise InputError(f"{path} cannot be read as JSON ({str(error).splitlines()[0]}); the file is damaged: "
+                         "restore it, or train the run again") from None
+    if not isinstance(value, expected):
+        raise InputError(f"{path} holds a JSON {type(value).__name__}; expected a {expected.__name__}")
+    return value
+
+
+def read_results(run_dir: Union[str, Path]) -> Dict[str, Any]:
+    return read_json(Path(run_dir) / RESULTS)
+
+
+def load_tensors(path: Union[str, Path]) -> Dict[str, Any]:
+    """The tensors of the safetensors file ``path``; ``InputError`` naming the file when it is
+    truncated or is not a safetensors file."""
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    try:
+        return safetensors.torch.load_file(str(path))
+    except (OSError, SafetensorError) as error:
+        raise InputError(f"{path} is not a readable safetensors file ({str(error).splitlines()[0]}); the file "
+                         "is damaged: restore it, or train the run again") from None
 
 
 def claim(config: Dict[str, Any], *, resume: bool, overwrite: bool,
@@ -171,5 +214,5 @@ def check_checkpoint(recorded: Optional[Dict[str, Any]], config: Dict[str, Any],
 
 
 __all__ = ["CHECKPOINTS", "CONFIG", "HEADS_DIR", "HEADS_TABLE", "LOG_CSV", "LOG_JSONL", "MODEL", "OWNED", "RESULTS",
-           "SHARED_ENCODER", "TIMM_CONFIG", "check_checkpoint", "claim", "differences", "fingerprint",
-           "read_config", "read_results", "trajectory_settings"]
+           "SHARED_ENCODER", "TIMM_CONFIG", "VERSION_KEY", "check_checkpoint", "check_version", "claim", "differences",
+           "fingerprint", "load_tensors", "read_config", "read_json", "read_results", "trajectory_settings"]

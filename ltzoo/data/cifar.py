@@ -18,6 +18,7 @@ each class in file order.
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -35,6 +36,21 @@ def _missing(name: str, root, folder: str) -> FileNotFoundError:
         "folder holding train.npz/test.npz")
 
 
+def _read_npz(path: str):
+    """``(x, y, classes or None)`` of one npz file; ``InputError`` naming it when it is damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("x", "y") if k not in z.files]
+            if missing:
+                raise InputError(f"{path} lacks the key(s) {missing}; expected x (N,32,32,3) uint8 and y")
+            return z["x"], z["y"], [str(c) for c in z["classes"]] if "classes" in z.files else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"{path} is not a readable npz archive ({error}); the file is damaged or truncated: "
+                         "copy it again (expected keys x (N,32,32,3) uint8, y, classes)") from None
+
+
 def load_cifar(name: str, root, num_classes: int, download: bool = False):
     """``(train_x, train_y, test_x, test_y, classes)`` from an npz root or torchvision's layout."""
     folder = "cifar-10-batches-py" if num_classes == 10 else "cifar-100-python"
@@ -43,13 +59,7 @@ def load_cifar(name: str, root, num_classes: int, download: bool = False):
     root = os.path.expanduser(str(root))
     npz = [os.path.join(root, f"{part}.npz") for part in ("train", "test")]
     if all(os.path.isfile(p) for p in npz):
-        arrays = []
-        for path in npz:
-            with np.load(path, allow_pickle=False) as z:
-                missing = [k for k in ("x", "y") if k not in z.files]
-                if missing:
-                    raise InputError(f"{path} lacks the key(s) {missing}; expected x (N,32,32,3) uint8 and y")
-                arrays.append((z["x"], z["y"], [str(c) for c in z["classes"]] if "classes" in z.files else None))
+        arrays = [_read_npz(path) for path in npz]
         (train_x, train_y, classes), (test_x, test_y, _) = arrays
         classes = classes or [str(c) for c in range(num_classes)]
         if len(classes) != num_classes:

@@ -2,28 +2,32 @@
 
 Images are opened on access with PIL and converted to RGB; without ``transform``
 ``__getitem__`` returns that PIL image (sizes differ, as with torchvision's ``ImageFolder``).
-An unreadable or truncated file raises :class:`UnreadableImageError` naming its path; with
-``skip_corrupt=True`` it is replaced, with a warning, by the next readable image of the same
-class, so the class histogram a sampler draws is unchanged.
+A listed file that does not exist fails at construction (every path of the split is stat'ed once),
+naming the first missing ones and the list. An unreadable or truncated file raises
+:class:`UnreadableImageError` naming its path; with ``skip_corrupt=True`` it is replaced, with a
+warning naming it, by the next readable image of the same class, so the class histogram a sampler
+draws is unchanged.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 
 from ltzoo.data.base import LTDataset, check_split, split_indices
 from ltzoo.data.longtail import DEFAULT_SUBSET_RULE
+from ltzoo.errors import InputError
 
 Samples = List[Tuple[str, int]]
 
 
-class UnreadableImageError(OSError):
-    """An image file that is missing, truncated or not an image."""
+class UnreadableImageError(OSError, InputError):
+    """An image file that is missing, truncated or not an image (the ``ltzoo`` command prints it as
+    one line naming the file)."""
 
 
 def load_image(path: str, mode: str = "RGB") -> Image.Image:
@@ -40,7 +44,7 @@ def read_list(list_path: str, image_root: str, num_classes: Optional[int] = None
     """``relative/path label`` lines (ImageNet-LT, iNaturalist18 lists) as ``(abs path, label)``.
 
     Blank lines are skipped; a malformed line or a label outside ``[0, num_classes)`` raises
-    ``ValueError`` naming the file and line number.
+    ``InputError`` naming the file and line number.
     """
     samples = []
     with open(list_path, encoding="utf-8") as f:
@@ -54,13 +58,13 @@ def read_list(list_path: str, image_root: str, num_classes: Optional[int] = None
             except ValueError:
                 label = None
             if label is None:
-                raise ValueError(f"{list_path}:{lineno}: expected 'relative/path label', got {line!r}")
+                raise InputError(f"{list_path}:{lineno}: expected 'relative/path label', got {line!r}")
             if label < 0 or (num_classes is not None and label >= num_classes):
                 bound = num_classes if num_classes is not None else "C"
-                raise ValueError(f"{list_path}:{lineno}: label {label} is outside [0, {bound})")
+                raise InputError(f"{list_path}:{lineno}: label {label} is outside [0, {bound})")
             samples.append((os.path.join(image_root, parts[0]), label))
     if not samples:
-        raise ValueError(f"{list_path} lists no images")
+        raise InputError(f"{list_path} lists no images")
     return samples
 
 
@@ -78,7 +82,16 @@ def names_from_parents(samples: Samples, num_classes: int) -> List[str]:
 def check_range(samples: Samples, num_classes: int, where: str) -> None:
     for path, label in samples:
         if not 0 <= label < num_classes:
-            raise ValueError(f"label {label} of {path} in {where} is outside [0, {num_classes})")
+            raise InputError(f"label {label} of {path} in {where} is outside [0, {num_classes})")
+
+
+def check_files_exist(samples: Samples, source: str, show: int = 3) -> None:
+    """Every path of ``samples`` exists (one stat each), else ``FileNotFoundError`` naming the first
+    ``show`` missing ones and ``source`` (the list file that names them)."""
+    missing = [path for path, _ in samples if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(f"{source} lists {len(missing):,} of {len(samples):,} images that do not exist, e.g. "
+                         f"{', '.join(missing[:show])}; check the image root (root=) the list's paths start from")
 
 
 class FileLTDataset(LTDataset):
@@ -86,11 +99,14 @@ class FileLTDataset(LTDataset):
 
     ``profile=None`` (ImageNet-LT, iNaturalist: long-tailed already) keeps the official
     training list; ``official_val`` is used for ``split="val"`` when ``val_fraction == 0``.
+    ``sources`` (``{"train": list file, "test": ..., "val": ...}``) names the files the samples were
+    read from: the split's images are then checked to exist, naming its list when some do not.
     """
 
     def __init__(self, train: Samples, test: Samples, classes: Sequence[str], *, split="train",
                  imbalance=100, profile=None, seed=0, val_fraction=0.0, transform=None, n_max=None,
-                 official_val: Optional[Samples] = None, skip_corrupt=False, subset_rule=DEFAULT_SUBSET_RULE):
+                 official_val: Optional[Samples] = None, skip_corrupt=False, subset_rule=DEFAULT_SUBSET_RULE,
+                 sources: Optional[Dict[str, str]] = None):
         self.classes = [str(c) for c in classes]
         self.split = check_split(split)
         self.transform, self.skip_corrupt, self.corrupt = transform, bool(skip_corrupt), set()
@@ -103,12 +119,14 @@ class FileLTDataset(LTDataset):
             subset_rule=subset_rule)
         self.subset_rule = subset_rule if profile is not None else None
         if use_official_val:
-            samples = list(official_val)
+            samples, source = list(official_val), "val"
         elif idx is None:
-            samples = list(test)
+            samples, source = list(test), "test"
         else:
-            samples = [train[i] for i in idx]
+            samples, source = [train[i] for i in idx], "train"
         check_range(samples, len(self.classes), f"the {split} split of {self.name}")
+        if sources is not None:
+            check_files_exist(samples, sources[source])
         self.samples = samples
         self.targets = np.array([label for _, label in samples], dtype=np.int64)
 

@@ -75,7 +75,7 @@ class OLTRListDataset(FileLTDataset):
         val = checks.checked(paths["val"], read_list(paths["val"], root, num_classes)) if "val" in needed else None
         super().__init__(train, test, self.class_names(train, num_classes), split=split,
                          imbalance=imbalance, profile=None, seed=seed, val_fraction=val_fraction,
-                         transform=transform, official_val=val, skip_corrupt=skip_corrupt)
+                         transform=transform, official_val=val, skip_corrupt=skip_corrupt, sources=paths)
         self.split_record = checks.record()
 
 

@@ -22,6 +22,7 @@ import os
 from ltzoo.data.files import FileLTDataset, names_from_parents, read_list
 from ltzoo.data.official import SplitChecks
 from ltzoo.data.stats import MEAN_STD
+from ltzoo.errors import InputError
 from ltzoo.registry import DATASETS
 
 JSON_NAMES = ("train2018.json", "val2018.json")
@@ -44,13 +45,13 @@ def read_coco_json(path: str, image_root: str, categories=None):
         samples = []
         for a in ann["annotations"]:
             if a["category_id"] not in index:
-                raise ValueError(f"{path}: annotation {a.get('id')!r} has category_id {a['category_id']!r}, "
+                raise InputError(f"{path}: annotation {a.get('id')!r} has category_id {a['category_id']!r}, "
                                  f"which is not among the {len(index)} categories")
             if a["image_id"] not in files:
-                raise ValueError(f"{path}: annotation {a.get('id')!r} names the unknown image_id {a['image_id']!r}")
+                raise InputError(f"{path}: annotation {a.get('id')!r} names the unknown image_id {a['image_id']!r}")
             samples.append((os.path.join(image_root, files[a["image_id"]]), index[a["category_id"]]))
     except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not a COCO-style iNaturalist annotation file: {err!r}") from err
+        raise InputError(f"{path} is not a COCO-style iNaturalist annotation file: {err!r}") from err
     return samples, categories
 
 
@@ -89,5 +90,6 @@ class INaturalist2018(FileLTDataset):
         checks = SplitChecks(self.name, official_split)
         train, test = (checks.checked(path, samples) for path, samples in files.items())
         super().__init__(train, test, classes, split=split, imbalance=imbalance, profile=None, seed=seed,
-                         val_fraction=val_fraction, transform=transform, skip_corrupt=skip_corrupt)
+                         val_fraction=val_fraction, transform=transform, skip_corrupt=skip_corrupt,
+                         sources=dict(zip(("train", "test"), files)))
         self.split_record = checks.record()

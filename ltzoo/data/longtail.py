@@ -21,6 +21,8 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
+from ltzoo.errors import InputError
+
 PROFILES = ("exp", "step", "none")
 
 # Salts keep the subset and the split draws independent of each other for one seed.
@@ -47,7 +49,7 @@ DEFAULT_SUBSET_RULE = "per_class_permutation"
 
 def check_subset_rule(rule: str) -> str:
     if rule not in SUBSET_RULES:
-        raise ValueError(f"subset_rule={rule!r} is not allowed; allowed: {', '.join(SUBSET_RULES)}")
+        raise InputError(f"subset_rule={rule!r} is not allowed; allowed: {', '.join(SUBSET_RULES)}")
     return rule
 
 
@@ -70,18 +72,18 @@ def parse_imbalance(value) -> float:
                 return parse_imbalance(float(value))
             except ValueError:
                 pass
-        raise ValueError(f"imbalance={value!r} is not a number; expected {allowed}")
+        raise InputError(f"imbalance={value!r} is not a number; expected {allowed}")
     value = float(value)
     if not math.isfinite(value) or value <= 0 or value == 1:
-        raise ValueError(f"imbalance={value!r} is not allowed; expected {allowed}")
+        raise InputError(f"imbalance={value!r} is not allowed; expected {allowed}")
     return 1.0 / value if value < 1 else value
 
 
 def _check_sizes(n_max, num_classes) -> Tuple[int, int]:
     if isinstance(n_max, bool) or not isinstance(n_max, numbers.Integral) or n_max < 1:
-        raise ValueError(f"n_max={n_max!r} must be an integer >= 1")
+        raise InputError(f"n_max={n_max!r} must be an integer >= 1")
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise ValueError(f"num_classes={num_classes!r} must be an integer >= 1")
+        raise InputError(f"num_classes={num_classes!r} must be an integer >= 1")
     return int(n_max), int(num_classes)
 
 
@@ -114,16 +116,16 @@ def make_profile(kind: str, n_max: int, num_classes: int, imbalance=100) -> np.n
     if kind == "none":
         n_max, num_classes = _check_sizes(n_max, num_classes)
         return np.full(num_classes, n_max, dtype=np.int64)
-    raise ValueError(f"profile={kind!r} is not a long-tail profile; allowed: {', '.join(PROFILES)}")
+    raise InputError(f"profile={kind!r} is not a long-tail profile; allowed: {', '.join(PROFILES)}")
 
 
 def _as_targets(targets) -> np.ndarray:
     targets = np.asarray(targets)
     if targets.ndim != 1 or (targets.size and not np.issubdtype(targets.dtype, np.integer)):
-        raise ValueError(f"targets must be a 1-D array of integer labels, got shape {targets.shape} "
+        raise InputError(f"targets must be a 1-D array of integer labels, got shape {targets.shape} "
                          f"and dtype {targets.dtype}")
     if targets.size and targets.min() < 0:
-        raise ValueError(f"targets hold the negative label {int(targets.min())}; labels must be in [0, C)")
+        raise InputError(f"targets hold the negative label {int(targets.min())}; labels must be in [0, C)")
     return targets.astype(np.int64, copy=False)
 
 
@@ -150,11 +152,11 @@ def longtail_indices(targets, counts: Sequence[int], seed: int = 0, rule: str = 
     counts = np.asarray(counts, dtype=np.int64)
     available = np.bincount(targets, minlength=len(counts))
     if len(available) > len(counts):
-        raise ValueError(f"targets hold label {len(available) - 1} but counts has only {len(counts)} classes")
+        raise InputError(f"targets hold label {len(available) - 1} but counts has only {len(counts)} classes")
     keep = []
     for c, (want, idx) in enumerate(zip(counts, _by_class(targets, len(counts)))):
         if want < 0 or want > len(idx):
-            raise ValueError(f"class {c} has {len(idx)} images but the profile asks for {want}; "
+            raise InputError(f"class {c} has {len(idx)} images but the profile asks for {want}; "
                              "lower n_max or use a smaller imbalance")
         if rule == "per_class_permutation":
             idx = np.random.default_rng([seed, _SUBSET_SALT, c]).permutation(idx)
@@ -177,7 +179,7 @@ def stratified_split(targets, val_fraction: float, seed: int = 0) -> Tuple[np.nd
     targets = _as_targets(targets)
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real) \
             or not 0.0 <= float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction={val_fraction!r} must be a number in [0, 1)")
+        raise InputError(f"val_fraction={val_fraction!r} must be a number in [0, 1)")
     train, val = [], []
     for c, idx in enumerate(_by_class(targets, int(targets.max()) + 1 if targets.size else 0)):
         if not len(idx):
@@ -200,9 +202,9 @@ def class_groups(counts, many: int = 100, few: int = 20) -> Dict[str, np.ndarray
     """
     counts = np.asarray(counts)
     if counts.ndim != 1:
-        raise ValueError(f"counts must be a 1-D array of per-class counts, got shape {counts.shape}")
+        raise InputError(f"counts must be a 1-D array of per-class counts, got shape {counts.shape}")
     if few > many:
-        raise ValueError(f"few={few!r} must be <= many={many!r}")
+        raise InputError(f"few={few!r} must be <= many={many!r}")
     order = np.argsort(-counts.astype(np.float64), kind="stable")  # float: unsigned counts negate too
     half = len(counts) // 2
     return {

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ltzoo.errors import InputError
 
+from ltzoo.errors import InputError
+
 
 @dataclass(frozen=True)
 class SplitFile:

@@ -78,15 +78,15 @@ def calibrate_run(run_dir: Union[str, Path], target_prior: Union[None, str, Sequ
     from ltzoo.atomic import write_json_atomic
     from ltzoo.train.config import load_config
     from ltzoo.train.features import predict_logits
-    from ltzoo.run_folder import check_run_dir
+    from ltzoo.run_folder import check_run_dir, read_json, read_results
     from ltzoo.train.assemble import build_datasets
 
     run_dir = check_run_dir(run_dir)
     if not tau >= 0:
         raise InputError(f"tau={tau} is not allowed; it must be >= 0")
     cfg = load_config(run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else [])
-    saved = json.loads((run_dir / CONFIG_NAME).read_text())
-    results = json.loads((run_dir / "results.json").read_text())
+    saved = read_json(run_dir / CONFIG_NAME)
+    results = read_results(run_dir)
     class_names, counts = results["class_names"], results["class_counts"]
     prior = parse_target_prior(target_prior, class_names)
     splits = build_datasets(cfg)

@@ -18,8 +18,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+from ltzoo.version import __version__
 from ltzoo.atomic import write_json_atomic
-from ltzoo.run_folder import CHECKPOINTS, fingerprint
+from ltzoo.errors import StorageError, storage_error
+from ltzoo.run_folder import CHECKPOINTS, VERSION_KEY, check_version, fingerprint
 
 
 # --------------------------------------------------------------------------------------------
@@ -39,13 +41,13 @@ def _digest(path: Path) -> str:
 
 
 def seal(folder: Path, progress: Dict[str, Any], settings: Optional[Dict[str, Any]] = None) -> None:
-    """Record every file's size and digest (and the run's trajectory ``settings``, see
+    """Record every file's size and digest, the ltzoo version (and the run's trajectory ``settings``, see
     :func:`ltzoo.run_folder.trajectory_settings`); a checkpoint without a valid manifest is incomplete."""
     files = {
         str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _digest(p)}
         for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST
     }
-    manifest = {"progress": progress, "files": files}
+    manifest = {"progress": progress, "files": files, VERSION_KEY: __version__}
     if settings is not None:
         manifest.update(settings=settings, fingerprint=fingerprint(settings))
     write_json_atomic(folder / MANIFEST, manifest)
@@ -77,8 +79,11 @@ def progress_of(folder: Path) -> Dict[str, Any]:
 
 
 def settings_of(folder: Path) -> Optional[Dict[str, Any]]:
-    """The trajectory settings the checkpoint was written with (None for older checkpoints)."""
-    return json.loads((folder / MANIFEST).read_text()).get("settings")
+    """The trajectory settings the checkpoint was written with (None for older checkpoints);
+    ``InputError`` when a newer ltzoo wrote it (naming both versions)."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    check_version(manifest.get(VERSION_KEY), f"checkpoint {folder}")
+    return manifest.get("settings")
 
 
 class CheckpointManager:
@@ -97,18 +102,25 @@ class CheckpointManager:
         """Every process calls this (Accelerate saves each rank's RNG state)."""
         final = self.root / f"{PREFIX}{global_step:09d}"
         tmp = self.root / f".tmp-{PREFIX}{global_step:09d}"
-        if accelerator.is_main_process:
+        try:
+            if accelerator.is_main_process:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+            accelerator.wait_for_everyone()
+            accelerator.save_state(str(tmp))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                seal(tmp, progress, self.settings)
+                if final.exists():
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+                self.prune()
+        except (OSError, StorageError) as error:  # a full disk: drop the partial folder, keep the older checkpoints
             shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp))
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            seal(tmp, progress, self.settings)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-            self.prune()
+            converted = storage_error(error, final, kept="the previous checkpoints are intact")
+            if converted is None:
+                raise
+            raise converted from error
         accelerator.wait_for_everyone()
         return final
 

@@ -52,6 +52,7 @@ BatchSize = Annotated[int, Field(ge=1)]
 Momentum = Annotated[float, Field(ge=0, lt=1)]
 Gamma = Annotated[float, Field(gt=0, le=1)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
+TauGrid = Annotated[List[NonNegFloat], Field(min_length=1)]  # tau-normalization exponents to try
 ScheduleName = Literal["cosine", "multistep", "constant"]
 assert set(ScheduleName.__args__) == set(SCHEDULES)
 
@@ -78,6 +79,14 @@ class DataConfig(_Section):
     official_split: bool = True
     # which images a long-tail profile keeps (ltzoo.data.longtail.SUBSET_RULES)
     subset_rule: Literal["per_class_permutation", "global_shuffle", "first_n"] = "per_class_permutation"
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self):
+        if self.few_threshold > self.many_threshold:
+            raise ValueError(f"few_threshold={self.few_threshold} is not allowed with many_threshold="
+                             f"{self.many_threshold}: Few classes (< few_threshold images) must not overlap Many "
+                             "ones (> many_threshold); allowed: few_threshold <= many_threshold")
+        return self
 
 
 class ModelConfig(_Section):
@@ -146,7 +155,7 @@ class Stage2Config(_Section):
     sampler: Optional[str] = None
     sampler_kwargs: Optional[Dict[str, Any]] = None
     grad_clip: Optional[PositiveFloat] = None
-    tau_grid: List[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(21)])
+    tau_grid: TauGrid = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(21)])
     # which split tau (and other choices made on data) is picked on when data.val_fraction is 0:
     # "val" refuses to pick on training data; "train" allows it, with a warning and the split recorded
     select_on: Literal["val", "train"] = "val"

@@ -16,6 +16,7 @@ from typing import Any, Dict
 from tqdm.auto import tqdm
 
 from ltzoo.atomic import write_text_atomic
+from ltzoo.errors import storage_error
 from ltzoo.run_folder import LOG_CSV, LOG_JSONL
 
 
@@ -41,16 +42,23 @@ class EpochLog:
     def write(self, stats: Dict[str, Any]) -> None:
         if not self.enabled:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / LOG_JSONL, "a") as handle:
-            handle.write(json.dumps(stats) + "\n")
-        csv_path = self.run_dir / LOG_CSV
-        new = not csv_path.exists() or csv_path.stat().st_size == 0
-        with open(csv_path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(stats))
-            if new:
-                writer.writeheader()
-            writer.writerow(stats)
+        path = self.run_dir / LOG_JSONL
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with open(path, "a") as handle:
+                handle.write(json.dumps(stats) + "\n")
+            path = self.run_dir / LOG_CSV
+            new = not path.exists() or path.stat().st_size == 0
+            with open(path, "a", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(stats))
+                if new:
+                    writer.writeheader()
+                writer.writerow(stats)
+        except OSError as error:
+            converted = storage_error(error, path)
+            if converted is None:
+                raise
+            raise converted from error
         line = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
         if self.echo:
             logging.getLogger(__name__).info(f"stage 1 {line}")

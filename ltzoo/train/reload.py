@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, Optional, Union  # noqa: F401
-
-import safetensors.torch
 
 from ltzoo.atomic import write_json_atomic
 from ltzoo.heads import create_head
 from ltzoo.hub import load_pretrained
-from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, SHARED_ENCODER, check_run_dir, read_results
+from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, SHARED_ENCODER, check_run_dir, load_tensors, read_json, read_results
 from ltzoo.train.assemble import build_datasets
 from ltzoo.train.config import load_config
 from ltzoo.train.features import TTA_MODES, extract_features
@@ -19,12 +16,12 @@ from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
 
 
 def load_heads(run_dir: Path, in_features: int) -> Dict[str, Any]:
-    table = json.loads((run_dir / HEADS_TABLE).read_text())
+    table = read_json(run_dir / HEADS_TABLE)
     num_classes = len(read_results(run_dir)["class_names"])
     heads = {}
     for name, spec in table.items():
         head = create_head(spec["head"], in_features, num_classes, **spec["head_kwargs"])
-        head.load_state_dict(safetensors.torch.load_file(str(run_dir / HEADS_DIR / f"{name}.safetensors")))
+        head.load_state_dict(load_tensors(run_dir / HEADS_DIR / f"{name}.safetensors"))
         heads[name] = head.eval()
     return heads
 
@@ -57,7 +54,7 @@ def evaluate_run_protocols(run_dir: Union[str, Path], data_root: Optional[str] =
         encoder = encoder_file(run_dir, name)
         if encoder not in cache:  # features once per distinct encoder (and once of the mirrored images)
             if encoder is not None:
-                model.backbone.load_state_dict(safetensors.torch.load_file(str(encoder)))
+                model.backbone.load_state_dict(load_tensors(encoder))
             cache[encoder] = {mode: extract_features(model, test, accelerator=accelerator, mirror=mode == "flip")
                               for mode in modes}
         plain = cache[encoder]["none"]
@@ -71,7 +68,7 @@ def store_tta(run_dir: Union[str, Path], mode: str, metrics: Dict[str, Any]) -> 
     """Record a test-time augmentation's metrics in the run's ``results.json`` under ``tta.<mode>``,
     labelled with their protocol, beside the headline numbers (which stay as they are)."""
     path = check_run_dir(run_dir) / "results.json"
-    results = json.loads(path.read_text())
+    results = read_json(path)
     results.setdefault("protocol", PROTOCOLS["none"])
     results.setdefault("tta", {})[mode] = {"protocol": PROTOCOLS[mode], "methods": metrics}
     write_json_atomic(path, results)

@@ -16,6 +16,7 @@ from typing import Any, Dict
 
 import torch
 
+from ltzoo.version import __version__
 from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
 from ltzoo.data.base import data_record
 from ltzoo.data.samplers import create_sampler
@@ -28,13 +29,13 @@ from ltzoo.losses import create_loss
 from ltzoo.models.lt_classifier import registered_head_name
 from ltzoo.models.zoo import MODEL_NAMES
 from ltzoo.registry import DATASETS, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
-from ltzoo.run_folder import CONFIG, HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, claim
+from ltzoo.run_folder import CONFIG, HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, VERSION_KEY, claim
 from ltzoo.train.assemble import build_datasets, build_model, input_config
 from ltzoo.train.config import RunConfig, from_dict, save_config, to_dict
 from ltzoo.train.features import extract_features
 from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
 from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
-from ltzoo.train.stage1 import train_stage1
+from ltzoo.train.stage1 import checked_checkpoint, train_stage1
 from ltzoo.train.stage2 import check_stage2_config, fit_stage2
 from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 
@@ -183,6 +184,8 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     resolved = check_names(cfg)
     if cfg.stage1.from_run:
         cfg = adopt_source_stage1(cfg)
+    if cfg.engine.resume not in ("none", "auto"):  # a wrong checkpoint fails before anything is written
+        checked_checkpoint(cfg.engine.resume, to_dict(cfg))
     if accelerator is None:
         accelerator = make_accelerator(cfg)
     claim(to_dict(cfg), resume=cfg.engine.resume != "none", overwrite=overwrite and accelerator.is_main_process,
@@ -236,6 +239,7 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
         "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,
         "settings": {"stage1": cfg.stage1.model_dump(), "stage2": {m: r.record() for m, r in resolved.items()}},
         "seconds": {"stage1": round(stage1_done - started, 2), "total": round(time.perf_counter() - started, 2)},
+        VERSION_KEY: __version__,
     }
     if cfg.stage1.from_run:
         results["stage1_from_run"] = cfg.stage1.from_run

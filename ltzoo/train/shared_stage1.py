@@ -16,14 +16,13 @@ encoder was really trained: RUN_DIR's ``stage1`` and ``model`` sections, with ``
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import List
 
 from ltzoo.errors import ConfigError, InputError
 from ltzoo.hub import load_pretrained
-from ltzoo.run_folder import check_run_dir
+from ltzoo.run_folder import check_run_dir, read_json, read_results
 from ltzoo.train.assemble import build_model
 from ltzoo.train.config import RunConfig, load_config
 from ltzoo.train.reload import encoder_file, load_heads
@@ -38,7 +37,7 @@ def source_config(cfg: RunConfig) -> RunConfig:
         check_run_dir(source)
     except InputError as error:
         raise ConfigError(f"stage1.from_run={str(source)!r} is not allowed: {error}") from None
-    heads = json.loads((source / "heads" / "heads.json").read_text())
+    heads = read_json(source / "heads" / "heads.json")
     if "stage1" not in heads:
         raise ConfigError(f"stage1.from_run={str(source)!r} is not allowed: its heads/heads.json has no stage1 head "
                           f"(it holds {', '.join(heads)})")
@@ -73,7 +72,7 @@ def load_stage1_model(cfg: RunConfig, train_set, in_chans: int, accelerator):
     import safetensors.torch
 
     source = Path(cfg.stage1.from_run)
-    counts = json.loads((source / "results.json").read_text())["class_counts"]
+    counts = read_results(source)["class_counts"]
     if [int(c) for c in train_set.class_counts] != [int(c) for c in counts]:
         raise ConfigError(f"stage1.from_run={str(source)!r}: its training class counts {counts[:5]}... differ from this "
                           f"run's {[int(c) for c in train_set.class_counts][:5]}... (data.root={cfg.data.root!r}); "

@@ -350,6 +350,17 @@ def train_stage1(
     return accelerator.unwrap_model(model, keep_torch_compile=False)
 
 
+def checked_checkpoint(resume: str, recipe) -> Path:
+    """The checkpoint folder ``engine.resume`` names, if it is complete, written by this ltzoo or an
+    older one, and by a run with the same trajectory settings; else ``ConfigError`` saying which."""
+    folder = Path(resume)
+    problem = verify(folder) if folder.is_dir() else "it does not exist"
+    if problem:
+        raise ConfigError(f"engine.resume={resume!r} cannot be used: {problem}")
+    check_checkpoint(settings_of(folder), recipe, str(folder))
+    return folder
+
+
 def _resume(resume: str, checkpoints: CheckpointManager, accelerator, recipe) -> Optional[Path]:
     """Load the checkpoint ``engine.resume`` asks for: none, auto (newest valid) or a path; one
     written with other trajectory settings is refused, naming them."""
@@ -359,12 +370,9 @@ def _resume(resume: str, checkpoints: CheckpointManager, accelerator, recipe) ->
         folder = checkpoints.latest_valid()
         if folder is None:
             return None
+        check_checkpoint(settings_of(folder), recipe, str(folder))
     else:
-        folder = Path(resume)
-        problem = verify(folder) if folder.is_dir() else "it does not exist"
-        if problem:
-            raise ConfigError(f"engine.resume={resume!r} cannot be used: {problem}")
-    check_checkpoint(settings_of(folder), recipe, str(folder))
+        folder = checked_checkpoint(resume, recipe)
     accelerator.load_state(str(folder))
     if accelerator.is_main_process:
         logging.getLogger(__name__).info(f"resumed from {folder}")

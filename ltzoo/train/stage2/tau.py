@@ -47,5 +47,19 @@ def fit_tau(stage1_head, train, val, class_counts, settings, seed, tau_grid, sel
     return head.eval()
 
 
+def check_options(options) -> None:
+    """``method_options.tau.tau_grid`` obeys ``stage2.tau_grid``'s schema (a non-empty list of taus >= 0)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from ltzoo.train.config import TauGrid
+
+    try:
+        TypeAdapter(TauGrid).validate_python(options["tau_grid"], strict=True)
+    except ValidationError as error:
+        problem = error.errors(include_url=False)[0]
+        raise ValueError(f"tau_grid={options['tau_grid']!r} is not allowed: {problem['msg'].lower()} "
+                         "(a non-empty list of taus >= 0)") from None
+
+
 register(Stage2Method("tau", fit_tau, paper="Kang et al., ICLR'20, Eq. 2", trains=False,
-                      options={"tau_grid": None, "select_on": None}))
+                      options={"tau_grid": None, "select_on": None}, check=check_options))
