@@ -2,8 +2,10 @@
 style vs no data pipeline at all. Prints img/s for each and the ratios, with the device.
 
   (a) ltzoo: uint8 training set on the device, batches gathered by sampler indices and
-      augmented there (pad-crop, flip), channels-last, bf16 autocast on CUDA, fused SGD,
-      optionally torch.compile (--compile; --compile-mode reduce-overhead for CUDA graphs);
+      augmented there (pad-crop, flip), channels-last, bf16 autocast (CPUs with AVX512-BF16 or
+      AMX run it too), fused SGD on CUDA, optionally torch.compile (--compile; --compile-mode
+      reduce-overhead for CUDA graphs); (a32) the same in fp32, which is what
+      ``mixed_precision: 'no'`` trains with;
   (b) reference: what the public long-tail codebases do: a PIL dataset with torchvision
       transforms, a DataLoader with worker processes, fp32;
   (c) upper bound: random tensors already on the device, same model and optimizer as (a).
@@ -82,16 +84,14 @@ def run(args):
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     train = create_dataset("cifar100_lt", split="train", root=args.root, imbalance=100)
     print(f"device: {describe_machine(device.type)} ({device}); {len(train)} training images", flush=True)
-    use_bf16 = device.type == "cuda"
-
-    def make_step(model, optimizer, fast):
+    def make_step(model, optimizer, fast, bf16=True):
         def step(x, y):
             if args.compile:
                 torch.compiler.cudagraph_mark_step_begin()
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if fast:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast and use_bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast and bf16):
                 loss = torch.nn.functional.cross_entropy(model(x).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -110,6 +110,10 @@ def run(args):
             return loader.iterate()
 
         figures["a"] = _time(make_step(forward, optimizer, True), _forever(fast_epoch), args.steps, args.warmup, device)
+        model, optimizer = _model(device, fast=True)
+        forward = torch.compile(model, mode=args.compile_mode) if args.compile else model
+        figures["a32"] = _time(make_step(forward, optimizer, True, bf16=False), _forever(fast_epoch), args.steps,
+                               args.warmup, device)
 
         model, optimizer = _model(device, fast=False)
         reference = DataLoader(PILDataset(train.data, train.targets, train.mean, train.std), batch_size=batch,
@@ -123,9 +127,11 @@ def run(args):
         y = torch.randint(0, 100, (batch,), device=device)
         figures["c"] = _time(make_step(forward, optimizer, True), _forever(lambda e: iter([(x, y)] * 1000)), args.steps, args.warmup, device)
 
-        print(f"batch {batch:4d}: (a) ltzoo fast path {figures['a']:10.0f} img/s | (b) reference PIL+DataLoader "
+        print(f"batch {batch:4d}: (a) ltzoo fast path bf16 {figures['a']:10.0f} img/s | (a32) fp32 {figures['a32']:10.0f} "
+              f"img/s | (b) reference PIL+DataLoader "
               f"{figures['b']:10.0f} img/s | (c) tensors on device {figures['c']:10.0f} img/s | "
-              f"a/b = {figures['a'] / figures['b']:.2f}x, a/c = {figures['a'] / figures['c']:.2f}")
+              f"a/b = {figures['a'] / figures['b']:.2f}x, a/c = {figures['a'] / figures['c']:.2f}, "
+              f"a/a32 = {figures['a'] / figures['a32']:.2f}x")
 
 
 def main():
