@@ -17,7 +17,9 @@ from machine import describe_machine  # benchmarks/machine.py
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
@@ -26,16 +28,36 @@ def main():
         for seed in args.seeds:
             for loader in rows:
                 out = Path(tmp) / f"{loader}{seed}"
-                cmd = [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), "--set", "progress=false",
-                       "--set", f"seed={seed}", "--set", f"data.loader={loader}", "--set", "stage2.methods=[lws]",
-                       *sum((["--set", o] for o in args.overrides), [])]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "ltzoo.cli",
+                    "train",
+                    "--output-dir",
+                    str(out),
+                    "--set",
+                    "progress=false",
+                    "--set",
+                    f"seed={seed}",
+                    "--set",
+                    f"data.loader={loader}",
+                    "--set",
+                    "stage2.methods=[lws]",
+                    *sum((["--set", o] for o in args.overrides), []),
+                ]
                 subprocess.run(cmd, check=True, capture_output=True, text=True)
                 methods = json.loads((out / "results.json").read_text())["methods"]
                 rows[loader].append((methods["stage1"]["top1"], methods["lws"]["top1"]))
-                print(f"seed {seed}  loader {loader:6s}  stage1 {rows[loader][-1][0]:6.2f}  lws {rows[loader][-1][1]:6.2f}", flush=True)
+                print(
+                    f"seed {seed}  loader {loader:6s}  stage1 {rows[loader][-1][0]:6.2f}  "
+                    f"lws {rows[loader][-1][1]:6.2f}",
+                    flush=True,
+                )
     for loader, values in rows.items():
         means = [sum(v[i] for v in values) / len(values) for i in (0, 1)]
-        print(f"mean over seeds {args.seeds}: {loader:6s} stage1 {means[0]:6.2f}  lws {means[1]:6.2f}")
+        print(
+            f"mean over seeds {args.seeds}: {loader:6s} stage1 {means[0]:6.2f}  lws {means[1]:6.2f}"
+        )
     print(f"machine: {describe_machine()}")
 
 

@@ -27,8 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ltzoo.train.config import load_config  # noqa: E402
 from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
+
+from ltzoo.train.config import load_config  # noqa: E402
 
 # (row, stage-2 method, its options, stage2 fields that differ from the embedded recipe)
 STAGE2_ROWS = [
@@ -41,7 +42,12 @@ STAGE2_ROWS = [
     ("iwb", "iwb", {"base": "ce"}, {}),
     ("iwb_cb", "iwb", {"base": "class_balanced"}, {}),
     ("wd_maxnorm", "wd_maxnorm", {"base": "ce", "weight_decay": 0.1, "lr": 0.01}, {}),
-    ("wd_maxnorm_cb", "wd_maxnorm", {"base": "class_balanced", "weight_decay": 0.1, "lr": 0.01}, {}),
+    (
+        "wd_maxnorm_cb",
+        "wd_maxnorm",
+        {"base": "class_balanced", "weight_decay": 0.1, "lr": 0.01},
+        {},
+    ),
     ("experts (concat)", "experts", {"combine": "concat"}, {}),
     ("experts (l1)", "experts", {"combine": "l1"}, {}),
 ]
@@ -50,45 +56,83 @@ STAGE1_ROWS = [
     ("ce+cb_sampler", ["stage1.sampler=class_balanced"]),
     ("class_balanced", ["stage1.loss=class_balanced"]),
     ("focal", ["stage1.loss=focal"]),
-    ("ldam_drw", ["stage1.loss=ldam", "model.name=lt_classifier", "model.backbone=resnet32",
-                  "model.kwargs={head: cosine, head_kwargs: {scale: 1.0}}", "stage1.loss_kwargs={drw_epoch: 48}"]),
+    (
+        "ldam_drw",
+        [
+            "stage1.loss=ldam",
+            "model.name=lt_classifier",
+            "model.backbone=resnet32",
+            "model.kwargs={head: cosine, head_kwargs: {scale: 1.0}}",
+            "stage1.loss_kwargs={drw_epoch: 48}",
+        ],
+    ),
     ("logit_adjusted", ["stage1.loss=logit_adjusted"]),
     ("balanced_softmax", ["stage1.loss=balanced_softmax"]),
-    ("uniform_batch_rw", ["stage1.loss=reweighted_uniform", "stage1.sampler=uniform_batch", "stage1.batch_size=60",
-                          "stage1.sampler_kwargs={samples_per_class: 6}"]),
+    (
+        "uniform_batch_rw",
+        [
+            "stage1.loss=reweighted_uniform",
+            "stage1.sampler=uniform_batch",
+            "stage1.batch_size=60",
+            "stage1.sampler_kwargs={samples_per_class: 6}",
+        ],
+    ),
 ]
 
 
 def stage2_table(cfg, rows):
     """Stage 1 once, then every stage-2 row on its encoder; returns {row: test metrics}."""
+    from accelerate.utils import set_seed
+
     from ltzoo.registry import STAGE2
-    from ltzoo.train.features import extract_features
     from ltzoo.train.assemble import build_datasets, build_model, input_config
+    from ltzoo.train.features import extract_features
     from ltzoo.train.run import make_accelerator
     from ltzoo.train.scoring import evaluate_heads
     from ltzoo.train.stage1 import train_stage1
     from ltzoo.train.stage2.on_images import fit_stage2_on_images, uses_images
 
-    from accelerate.utils import set_seed
-
     accelerator = make_accelerator(cfg)
     set_seed(cfg.seed)  # as ltzoo.train.run.run does
     splits = build_datasets(cfg)
     counts = splits["train"].class_counts
-    model = build_model(cfg, splits["train"].num_classes, in_chans=input_config(splits["test"])["input_size"][0])
+    model = build_model(
+        cfg, splits["train"].num_classes, in_chans=input_config(splits["test"])["input_size"][0]
+    )
     model = train_stage1(cfg, accelerator, model, splits["train"]).eval()
     features = {k: extract_features(model, splits[k]) for k in ("train_plain", "val", "test")}
     results = evaluate_heads({"stage1 (ce)": model.head}, features["test"], counts, cfg)
     for row, method, options, stage2_fields in rows:
         row_cfg = copy.deepcopy(cfg)
-        row_cfg.stage2 = dataclasses.replace(cfg.stage2, method_options={method: dict(options)}, **stage2_fields)
+        row_cfg.stage2 = dataclasses.replace(
+            cfg.stage2, method_options={method: dict(options)}, **stage2_fields
+        )
         if uses_images(row_cfg.stage2):
-            head, encoder = fit_stage2_on_images(method, model, splits, features["val"], features["train_plain"],
-                                                 counts, row_cfg, accelerator)
-            test = extract_features(encoder, splits["test"]) if encoder is not None else features["test"]
+            head, encoder = fit_stage2_on_images(
+                method,
+                model,
+                splits,
+                features["val"],
+                features["train_plain"],
+                counts,
+                row_cfg,
+                accelerator,
+            )
+            test = (
+                extract_features(encoder, splits["test"])
+                if encoder is not None
+                else features["test"]
+            )
         else:
-            head = STAGE2.get(method)(model.head, features["train_plain"], features["val"], counts, row_cfg.stage2,
-                                      cfg.seed, **row_cfg.stage2.method_options[method])
+            head = STAGE2.get(method)(
+                model.head,
+                features["train_plain"],
+                features["val"],
+                counts,
+                row_cfg.stage2,
+                cfg.seed,
+                **row_cfg.stage2.method_options[method],
+            )
             test = features["test"]
         results[row] = evaluate_heads({row: head}, test, counts, cfg)[row]
     return results
@@ -100,7 +144,9 @@ def stage1_table(base_overrides, rows):
     results = {}
     for row, overrides in rows:
         with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-            cfg = load_config(None, base_overrides + overrides + ["stage2.methods=[]", f"output_dir={out}"])
+            cfg = load_config(
+                None, base_overrides + overrides + ["stage2.methods=[]", f"output_dir={out}"]
+            )
             results[row] = run(cfg)["methods"]["stage1"]
     return results
 
@@ -109,9 +155,13 @@ def main(argv=None) -> int:
     from ltzoo.evaluation import format_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=60, help="stage-1 epochs (the embedded recipe: 60)")
+    parser.add_argument(
+        "--epochs", type=int, default=60, help="stage-1 epochs (the embedded recipe: 60)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -125,8 +175,10 @@ def main(argv=None) -> int:
     rows.update(stage1_table(base, STAGE1_ROWS))
     print("digits-LT (IF 20, 10 classes, balanced test of 300 images), ResNet-32, seed", args.seed)
     print(format_table(rows))
-    print(f"\nstage 1 CE + {len(STAGE2_ROWS)} stage-2 rows: {stage1_seconds:.0f} s; "
-          f"{len(STAGE1_ROWS)} more stage-1 runs: {time.perf_counter() - started - stage1_seconds:.0f} s")
+    print(
+        f"\nstage 1 CE + {len(STAGE2_ROWS)} stage-2 rows: {stage1_seconds:.0f} s; "
+        f"{len(STAGE1_ROWS)} more stage-1 runs: {time.perf_counter() - started - stage1_seconds:.0f} s"
+    )
     print(f"machine: {describe_machine('cpu')}")
     return 0
 

@@ -31,11 +31,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
+
 from ltzoo.data.jpeg_loader import JpegBatchLoader  # noqa: E402
 from ltzoo.data.samplers import create_sampler  # noqa: E402
 from ltzoo.data.stats import MEAN_STD  # noqa: E402
 from ltzoo.data.transforms import create_transform  # noqa: E402
-from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
 
@@ -51,7 +52,9 @@ def make_jpegs(folder: Path, n: int, width: int, height: int, quality: int, seed
             # low-frequency colour fields plus noise: closer to photo file sizes than pure noise
             phase = rng.uniform(0, 2 * np.pi, 3)
             freq = rng.uniform(0.005, 0.05, 3)
-            base = np.stack([127 + 100 * np.sin(freq[c] * (xx + (c + 1) * yy) + phase[c]) for c in range(3)], -1)
+            base = np.stack(
+                [127 + 100 * np.sin(freq[c] * (xx + (c + 1) * yy) + phase[c]) for c in range(3)], -1
+            )
             img = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
             Image.fromarray(img).save(path, quality=quality)
         samples.append((str(path), i % 10))
@@ -87,21 +90,33 @@ def time_passes(make_iter, device, epochs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num-images", type=int, default=2000)
-    parser.add_argument("--folder", default=None, help="use/fill this folder instead of a temporary one")
+    parser.add_argument(
+        "--folder", default=None, help="use/fill this folder instead of a temporary one"
+    )
     parser.add_argument("--width", type=int, default=500)
     parser.add_argument("--height", type=int, default=375)
     parser.add_argument("--quality", type=int, default=90)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--workers", type=int, default=8, help="DataLoader worker processes for the PIL path")
-    parser.add_argument("--threads", type=int, default=None, help="file-reading threads of JpegBatchLoader")
+    parser.add_argument(
+        "--workers", type=int, default=8, help="DataLoader worker processes for the PIL path"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="file-reading threads of JpegBatchLoader"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--img-size", type=int, default=224)
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="torch.set_num_threads for the main process (matters for --device cpu: on a "
-                             "small, shared machine 1 can beat the default; DataLoader workers use 1)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads for the main process (matters for --device cpu: on a "
+        "small, shared machine 1 can beat the default; DataLoader workers use 1)",
+    )
     args = parser.parse_args()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
@@ -112,28 +127,57 @@ def main():
         folder = Path(args.folder) if args.folder else Path(tmp)
         t0 = time.perf_counter()
         samples = make_jpegs(folder, args.num_images, args.width, args.height, args.quality)
-        mb = sum(os.path.getsize(p) for p, _ in samples) / 2 ** 20
-        print(f"{len(samples)} JPEGs {args.width}x{args.height} q{args.quality} ({mb:.1f} MiB) in {folder} "
-              f"[{time.perf_counter() - t0:.1f} s]", flush=True)
+        mb = sum(os.path.getsize(p) for p, _ in samples) / 2**20
+        print(
+            f"{len(samples)} JPEGs {args.width}x{args.height} q{args.quality} ({mb:.1f} MiB) in {folder} "
+            f"[{time.perf_counter() - t0:.1f} s]",
+            flush=True,
+        )
 
-        transform = create_transform("imagenet", train=True, mean=mean, std=std, img_size=args.img_size)
+        transform = create_transform(
+            "imagenet", train=True, mean=mean, std=std, img_size=args.img_size
+        )
         pil_loader = torch.utils.data.DataLoader(
-            PilDataset(samples, transform), batch_size=args.batch_size, shuffle=True,
-            num_workers=args.workers, pin_memory=device.type == "cuda", persistent_workers=args.workers > 0,
-            drop_last=False)
+            PilDataset(samples, transform),
+            batch_size=args.batch_size,
+            shuffle=True,
+            num_workers=args.workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=args.workers > 0,
+            drop_last=False,
+        )
         warm = PilDataset(samples[: args.batch_size], transform)
         for _ in torch.utils.data.DataLoader(warm, batch_size=args.batch_size, num_workers=0):
             pass
-        pil_rate = time_passes(lambda: pil_loader, device, args.epochs)
+        pil_rate = time_passes(lambda loader=pil_loader: loader, device, args.epochs)
         print(f"(a) PIL + DataLoader, {args.workers} workers: {pil_rate:8.1f} img/s", flush=True)
         del pil_loader
 
         sampler = create_sampler("instance_balanced", [label for _, label in samples], seed=0)
-        jpeg_loader = JpegBatchLoader(samples, sampler, args.batch_size, device, mean, std, train=True,
-                                      img_size=args.img_size, num_threads=args.threads)
-        warm_loader = JpegBatchLoader(samples[: args.batch_size], create_sampler(
-            "instance_balanced", [label for _, label in samples[: args.batch_size]], seed=0),
-            args.batch_size, device, mean, std, train=True, img_size=args.img_size, num_threads=args.threads)
+        jpeg_loader = JpegBatchLoader(
+            samples,
+            sampler,
+            args.batch_size,
+            device,
+            mean,
+            std,
+            train=True,
+            img_size=args.img_size,
+            num_threads=args.threads,
+        )
+        warm_loader = JpegBatchLoader(
+            samples[: args.batch_size],
+            create_sampler(
+                "instance_balanced", [label for _, label in samples[: args.batch_size]], seed=0
+            ),
+            args.batch_size,
+            device,
+            mean,
+            std,
+            train=True,
+            img_size=args.img_size,
+            num_threads=args.threads,
+        )
         for _ in warm_loader:  # nvjpeg handles and CUDA kernels initialised outside the timing
             pass
         sync(device)
@@ -145,11 +189,15 @@ def main():
 
         dev_rate = time_passes(epochs, device, args.epochs)
         jpeg_loader.close()
-        print(f"(b) JpegBatchLoader on {device.type}, {jpeg_loader.num_threads} read threads: {dev_rate:8.1f} img/s")
+        print(
+            f"(b) JpegBatchLoader on {device.type}, {jpeg_loader.num_threads} read threads: {dev_rate:8.1f} img/s"
+        )
 
     print(f"ratio (b)/(a): {dev_rate / pil_rate:.2f}x")
-    print(f"device: {describe_machine(device.type)}; batch {args.batch_size}; img_size {args.img_size}; "
-          f"epochs {args.epochs}")
+    print(
+        f"device: {describe_machine(device.type)}; batch {args.batch_size}; img_size {args.img_size}; "
+        f"epochs {args.epochs}"
+    )
 
 
 if __name__ == "__main__":

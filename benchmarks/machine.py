@@ -25,5 +25,7 @@ def describe_machine(device: str = "auto") -> str:
     gpu = ""
     if device != "cpu" and torch.cuda.is_available():
         gpu = f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}); host "
-    return (f"{gpu}{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    return (
+        f"{gpu}{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )

@@ -27,22 +27,38 @@ from ltzoo.data.base import split_indices  # noqa: E402
 from ltzoo.data.cifar import load_cifar  # noqa: E402
 
 
-def pack(root, out, dataset: str = "cifar100_lt", imbalances=(100, 50), seeds=(0,), profile: str = "exp") -> dict:
+def pack(
+    root, out, dataset: str = "cifar100_lt", imbalances=(100, 50), seeds=(0,), profile: str = "exp"
+) -> dict:
     """Write the packed ``train.npz`` / ``test.npz`` to ``out``; returns what was kept and the sizes."""
     num_classes = 100 if dataset == "cifar100_lt" else 10
     train_x, train_y, test_x, test_y, classes = load_cifar(dataset, root, num_classes)
     keep = np.zeros(len(train_y), dtype=bool)
     for imbalance in imbalances:
         for seed in seeds:
-            idx, _ = split_indices(train_y, classes, "train", imbalance=imbalance, profile=profile, seed=seed,
-                                   val_fraction=0.0, where=dataset)
+            idx, _ = split_indices(
+                train_y,
+                classes,
+                "train",
+                imbalance=imbalance,
+                profile=profile,
+                seed=seed,
+                val_fraction=0.0,
+                where=dataset,
+            )
             keep[idx] = True
     packed = np.where(keep[:, None, None, None], train_x, 0).astype(np.uint8)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "train.npz", x=packed, y=np.asarray(train_y), classes=np.asarray(classes))
-    np.savez_compressed(out / "test.npz", x=np.asarray(test_x, dtype=np.uint8), y=np.asarray(test_y),
-                        classes=np.asarray(classes))
+    np.savez_compressed(
+        out / "train.npz", x=packed, y=np.asarray(train_y), classes=np.asarray(classes)
+    )
+    np.savez_compressed(
+        out / "test.npz",
+        x=np.asarray(test_x, dtype=np.uint8),
+        y=np.asarray(test_y),
+        classes=np.asarray(classes),
+    )
     check_same_subsets(root, out, dataset, imbalances, seeds, profile)
     sizes = {name: (out / name).stat().st_size for name in ("train.npz", "test.npz")}
     return {"kept_images": int(keep.sum()), "bytes": sizes}
@@ -52,17 +68,32 @@ def check_same_subsets(root, packed_root, dataset, imbalances, seeds, profile) -
     """Every requested subset (train, its 20% validation carve, test) reads identical arrays."""
     for imbalance in imbalances:
         for seed in seeds:
-            for split, val_fraction in (("train", 0.0), ("train", 0.2), ("val", 0.2), ("test", 0.0)):
-                common = dict(split=split, imbalance=imbalance, profile=profile, seed=seed, val_fraction=val_fraction)
+            for split, val_fraction in (
+                ("train", 0.0),
+                ("train", 0.2),
+                ("val", 0.2),
+                ("test", 0.0),
+            ):
+                common = dict(
+                    split=split,
+                    imbalance=imbalance,
+                    profile=profile,
+                    seed=seed,
+                    val_fraction=val_fraction,
+                )
                 a = create_dataset(dataset, root=root, **common)
                 b = create_dataset(dataset, root=packed_root, **common)
                 if not (np.array_equal(a.data, b.data) and np.array_equal(a.targets, b.targets)):
-                    raise AssertionError(f"packed {split} (imbalance {imbalance}, seed {seed}, val_fraction "
-                                         f"{val_fraction}) differs from the original")
+                    raise AssertionError(
+                        f"packed {split} (imbalance {imbalance}, seed {seed}, val_fraction "
+                        f"{val_fraction}) differs from the original"
+                    )
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", default="../shared/data/cifar100")
     parser.add_argument("--out", default=".carry/cifar100")
     parser.add_argument("--dataset", default="cifar100_lt", choices=["cifar100_lt", "cifar10_lt"])
@@ -70,10 +101,12 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args(argv)
     report = pack(args.root, args.out, args.dataset, args.imbalance, args.seeds)
-    mib = {name: size / 2 ** 20 for name, size in report["bytes"].items()}
-    print(f"{args.out}: train.npz {mib['train.npz']:.1f} MiB ({report['kept_images']} images kept), test.npz "
-          f"{mib['test.npz']:.1f} MiB, {sum(mib.values()):.1f} MiB in all; subsets for imbalance "
-          f"{', '.join(f'{i:g}' for i in args.imbalance)}, seeds {args.seeds} checked identical to {args.root}")
+    mib = {name: size / 2**20 for name, size in report["bytes"].items()}
+    print(
+        f"{args.out}: train.npz {mib['train.npz']:.1f} MiB ({report['kept_images']} images kept), test.npz "
+        f"{mib['test.npz']:.1f} MiB, {sum(mib.values()):.1f} MiB in all; subsets for imbalance "
+        f"{', '.join(f'{i:g}' for i in args.imbalance)}, seeds {args.seeds} checked identical to {args.root}"
+    )
 
 
 if __name__ == "__main__":

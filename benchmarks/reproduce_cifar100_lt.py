@@ -9,7 +9,8 @@ Each row is one recipe of ``recipes/cifar100_lt/`` with its paper's hyper-parame
 share one stage-1 encoder per IF, that of ``ce.yaml`` (the IWB paper's stage 1: CE, batch 64, lr
 0.01, weight decay 5e-3, 200 epochs, cosine), loaded with ``stage1.from_run``; their own recipes'
 ``stage1`` sections are then not used. A recipe whose data differ from ``ce.yaml``'s trains its own
-stage 1: ``tau.yaml`` (it carves a 20% validation split to choose tau, as Alshammari et al., CVPR'22 tune on an 80/20 split), and the
+stage 1: ``tau.yaml`` (it carves a 20% validation split to choose tau, as Alshammari et al.,
+CVPR'22 tune on an 80/20 split), and the
 stage-1 losses (LDAM-DRW, logit adjustment, balanced softmax).
 
 Runs resume: a run folder that already holds ``results.json`` is not run again (``--force`` reruns
@@ -43,6 +44,7 @@ from typing import Any, Dict, List, Optional
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
+
 from ltzoo.atomic import write_json_atomic  # noqa: E402
 from ltzoo.train.config import load_config  # noqa: E402
 from ltzoo.train.shared_stage1 import SAME_DATA_FIELDS  # noqa: E402
@@ -57,7 +59,9 @@ RECORD = "reproduction.json"
 class Row:
     label: str
     recipe: str
-    paper: Dict[int, float] = field(default_factory=dict)  # imbalance factor -> top-1 All, Table 1 of Dang et al., AAAI'24
+    paper: Dict[int, float] = field(
+        default_factory=dict
+    )  # imbalance factor -> top-1 All, Table 1 of Dang et al., AAAI'24
 
 
 ROWS = [
@@ -79,7 +83,12 @@ SHORTFALL = 1.0  # points under the paper that get a note
 
 def run_overrides(recipe: str, imbalance: float, args) -> List[str]:
     out = Path(args.out) / f"if{imbalance:g}" / recipe
-    overrides = [f"output_dir={out}", f"data.imbalance={imbalance:g}", "progress=false", "engine.resume=auto"]
+    overrides = [
+        f"output_dir={out}",
+        f"data.imbalance={imbalance:g}",
+        "progress=false",
+        "engine.resume=auto",
+    ]
     if args.root:
         overrides.append(f"data.root={args.root}")
     return overrides + list(args.overrides)
@@ -91,7 +100,9 @@ def shares_the_encoder(recipe: str, imbalance: float, args) -> bool:
         return False
     cfg = load_config(RECIPES / f"{recipe}.yaml", run_overrides(recipe, imbalance, args))
     shared = load_config(RECIPES / f"{SHARED}.yaml", run_overrides(SHARED, imbalance, args))
-    return bool(cfg.stage2.methods) and all(getattr(cfg.data, f) == getattr(shared.data, f) for f in SAME_DATA_FIELDS)
+    return bool(cfg.stage2.methods) and all(
+        getattr(cfg.data, f) == getattr(shared.data, f) for f in SAME_DATA_FIELDS
+    )
 
 
 def run_recipe(recipe: str, imbalance: float, args, from_run: Optional[Path] = None) -> Path:
@@ -106,7 +117,10 @@ def run_recipe(recipe: str, imbalance: float, args, from_run: Optional[Path] = N
     if (out / RECORD).is_file() and not args.force:
         print(f"[IF {imbalance:g}] {recipe}: done before ({out / RECORD})", flush=True)
         return out
-    print(f"[IF {imbalance:g}] {recipe}: {'stage 2 on ' + str(from_run) if from_run else 'stage 1 + stage 2'}", flush=True)
+    print(
+        f"[IF {imbalance:g}] {recipe}: {'stage 2 on ' + str(from_run) if from_run else 'stage 1 + stage 2'}",
+        flush=True,
+    )
     start = time.perf_counter()
     results = run(cfg)
     record = {
@@ -117,7 +131,9 @@ def run_recipe(recipe: str, imbalance: float, args, from_run: Optional[Path] = N
         "machine": describe_machine(cfg.device),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "backbone": backbone_of(cfg),
-        "protocol": results["protocol"],  # the headline numbers: last epoch, no test-time augmentation
+        "protocol": results[
+            "protocol"
+        ],  # the headline numbers: last epoch, no test-time augmentation
         "results": results,  # its "settings" hold every method's effective training settings
     }
     write_json_atomic(out / RECORD, record)
@@ -129,14 +145,23 @@ def backbone_of(cfg) -> Dict[str, Any]:
     """The network a record's numbers come from, with its parameter count."""
     import ltzoo
 
-    model = ltzoo.create_model(cfg.model.name, num_classes=100, **({"backbone": cfg.model.backbone} if cfg.model.backbone else {}))
-    return {"name": model.backbone_name, "parameters_at_100_classes": sum(p.numel() for p in model.parameters())}
+    model = ltzoo.create_model(
+        cfg.model.name,
+        num_classes=100,
+        **({"backbone": cfg.model.backbone} if cfg.model.backbone else {}),
+    )
+    return {
+        "name": model.backbone_name,
+        "parameters_at_100_classes": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def reproduce(args) -> None:
     for imbalance in args.imbalance:
         sharers = [r for r in args.recipes if shares_the_encoder(r, imbalance, args)]
-        shared_run = run_recipe(SHARED, imbalance, args) if sharers or SHARED in args.recipes else None
+        shared_run = (
+            run_recipe(SHARED, imbalance, args) if sharers or SHARED in args.recipes else None
+        )
         for recipe in sharers:
             run_recipe(recipe, imbalance, args, from_run=shared_run)
         for recipe in args.recipes:
@@ -191,7 +216,9 @@ def render_table(records: Dict[tuple, dict], imbalances) -> str:
                 continue
             results = record["results"]
             metrics = results["methods"][results["deploy"]]
-            cells += [cell(metrics.get(k)) for k in ("top1", "many", "medium", "few", "per_class_std")] + [paper_cell]
+            cells += [
+                cell(metrics.get(k)) for k in ("top1", "many", "medium", "few", "per_class_std")
+            ] + [paper_cell]
             if paper is not None and metrics["top1"] < paper - SHORTFALL:
                 notes.append(f"IF {imbalance:g}: {paper - metrics['top1']:.2f} under the paper")
             if results.get("stage1_from_run"):
@@ -201,27 +228,50 @@ def render_table(records: Dict[tuple, dict], imbalances) -> str:
     shared = [r.label for r in ROWS if shared_note.get(r.recipe)]
     lines.append("")
     if shared:
-        lines.append(f"Shared stage-1 encoder (ce.yaml, per IF): {', '.join(shared)}; CE is that encoder with its "
-                     "stage-1 classifier. The other rows train their own stage 1.")
-    lines.append("Std: standard deviation of the per-class top-1 accuracy (points). Many / Med / Few: more than 100, "
-                 "20 to 100, fewer than 20 training images. paper: Dang et al. AAAI'24 Table 1 (top-1 All).")
+        lines.append(
+            f"Shared stage-1 encoder (ce.yaml, per IF): {', '.join(shared)}; CE is that encoder with its "
+            "stage-1 classifier. The other rows train their own stage 1."
+        )
+    lines.append(
+        "Std: standard deviation of the per-class top-1 accuracy (points). Many / Med / Few: more than 100, "
+        "20 to 100, fewer than 20 training images. paper: Dang et al. AAAI'24 Table 1 (top-1 All)."
+    )
     for name in sorted(machines):
         lines.append(f"Machine: {name}")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default="../shared/data/cifar100", help="CIFAR-100 (train.npz/test.npz or torchvision layout)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--root",
+        default="../shared/data/cifar100",
+        help="CIFAR-100 (train.npz/test.npz or torchvision layout)",
+    )
     parser.add_argument("--imbalance", type=float, nargs="+", default=[100, 50])
-    parser.add_argument("--recipes", nargs="+", default=[row.recipe for row in ROWS],
-                        choices=[row.recipe for row in ROWS], metavar="RECIPE",
-                        help=f"a subset of: {', '.join(row.recipe for row in ROWS)}")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE for every run")
-    parser.add_argument("--out", default="runs/reproduce_cifar100_lt", help="run folders (never committed)")
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        default=[row.recipe for row in ROWS],
+        choices=[row.recipe for row in ROWS],
+        metavar="RECIPE",
+        help=f"a subset of: {', '.join(row.recipe for row in ROWS)}",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="KEY=VALUE for every run"
+    )
+    parser.add_argument(
+        "--out", default="runs/reproduce_cifar100_lt", help="run folders (never committed)"
+    )
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "cifar100_lt"))
     parser.add_argument("--force", action="store_true", help="rerun finished runs")
-    parser.add_argument("--table-only", action="store_true", help="render RESULTS/table.md from RESULTS; run nothing")
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="render RESULTS/table.md from RESULTS; run nothing",
+    )
     args = parser.parse_args(argv)
     results_dir = Path(args.results)
     if not args.table_only:

@@ -8,6 +8,7 @@ import argparse
 import time
 
 import torch
+from machine import describe_machine  # benchmarks/machine.py
 from torch.utils.data import DataLoader
 
 import ltzoo
@@ -15,7 +16,6 @@ from ltzoo.data import create_dataset
 from ltzoo.data.transforms import create_transform
 from ltzoo.heads import create_head
 from ltzoo.train.features import extract_features
-from machine import describe_machine  # benchmarks/machine.py
 
 
 def _sync(device):
@@ -24,23 +24,39 @@ def _sync(device):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", default="digits_lt")
     parser.add_argument("--root", default=None)
-    parser.add_argument("--transform", default=None, help="transform preset (default: the dataset's)")
+    parser.add_argument(
+        "--transform", default=None, help="transform preset (default: the dataset's)"
+    )
     parser.add_argument("--imbalance", type=float, default=100)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     probe = create_dataset(args.dataset, split="test", root=args.root, imbalance=args.imbalance)
-    transform = create_transform(args.transform or probe.transform_preset, train=False, mean=probe.mean, std=probe.std)
-    train = create_dataset(args.dataset, split="train", root=args.root, imbalance=args.imbalance, transform=transform)
+    transform = create_transform(
+        args.transform or probe.transform_preset, train=False, mean=probe.mean, std=probe.std
+    )
+    train = create_dataset(
+        args.dataset, split="train", root=args.root, imbalance=args.imbalance, transform=transform
+    )
     channels = train[0][0].shape[0]
-    model = ltzoo.create_model("resnet32_ce", num_classes=train.num_classes, in_chans=channels).to(device).eval()
-    print(f"device: {describe_machine(device.type)}; "
-          f"{args.dataset}: {len(train)} images, {args.epochs} epochs, batch {args.batch_size}")
+    model = (
+        ltzoo.create_model("resnet32_ce", num_classes=train.num_classes, in_chans=channels)
+        .to(device)
+        .eval()
+    )
+    print(
+        f"device: {describe_machine(device.type)}; "
+        f"{args.dataset}: {len(train)} images, {args.epochs} epochs, batch {args.batch_size}"
+    )
 
     def fit(batches):
         torch.manual_seed(0)
@@ -54,12 +70,16 @@ def main():
                 optimizer.step()
         return head
 
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(
+        train, batch_size=args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
 
     def encoder_batches():
         for images, labels in loader:
             with torch.no_grad():
-                features = model.forward_head(model.forward_features(images.to(device)), pre_logits=True)
+                features = model.forward_head(
+                    model.forward_features(images.to(device)), pre_logits=True
+                )
             yield features, labels.to(device)  # outside no_grad: the head's step needs gradients
 
     _sync(device)
@@ -80,8 +100,10 @@ def main():
     fit(cached_batches)
     _sync(device)
     cache = time.perf_counter() - start
-    print(f"encoder every step: {live:8.2f} s | cached features (extraction included): {cache:8.2f} s | "
-          f"speed-up {live / cache:.1f}x")
+    print(
+        f"encoder every step: {live:8.2f} s | cached features (extraction included): {cache:8.2f} s | "
+        f"speed-up {live / cache:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import torch
+from machine import describe_machine  # benchmarks/machine.py
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
@@ -30,7 +31,6 @@ import ltzoo
 from ltzoo.data import create_dataset
 from ltzoo.data.device_loader import DeviceBatchLoader
 from ltzoo.data.samplers import create_sampler
-from machine import describe_machine  # benchmarks/machine.py
 
 
 class PILDataset(Dataset):
@@ -38,7 +38,14 @@ class PILDataset(Dataset):
 
     def __init__(self, data, targets, mean, std):
         self.data, self.targets = data, targets
-        self.transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+        self.transform = T.Compose(
+            [
+                T.RandomCrop(32, padding=4),
+                T.RandomHorizontalFlip(),
+                T.ToTensor(),
+                T.Normalize(mean, std),
+            ]
+        )
 
     def __len__(self):
         return len(self.targets)
@@ -52,7 +59,9 @@ def _model(device, fast):
     if fast:
         model = model.to(memory_format=torch.channels_last)
     fused = fast and device.type == "cuda"
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-3, fused=fused or None)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-3, fused=fused or None
+    )
     return model, optimizer
 
 
@@ -81,9 +90,15 @@ def _forever(make_epoch):
 
 
 def run(args):
-    device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     train = create_dataset("cifar100_lt", split="train", root=args.root, imbalance=100)
-    print(f"device: {describe_machine(device.type)} ({device}); {len(train)} training images", flush=True)
+    print(
+        f"device: {describe_machine(device.type)} ({device}); {len(train)} training images",
+        flush=True,
+    )
+
     def make_step(model, optimizer, fast, bf16=True):
         def step(x, y):
             if args.compile:
@@ -96,6 +111,7 @@ def run(args):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+
         return step
 
     for batch in args.batch_sizes:
@@ -103,39 +119,83 @@ def run(args):
         model, optimizer = _model(device, fast=True)
         forward = torch.compile(model, mode=args.compile_mode) if args.compile else model
         sampler = create_sampler("instance_balanced", train.targets, seed=0)
-        loader = DeviceBatchLoader(train.data, train.targets, sampler, batch, device, train.mean, train.std, pad=4, flip=True)
+        loader = DeviceBatchLoader(
+            train.data,
+            train.targets,
+            sampler,
+            batch,
+            device,
+            train.mean,
+            train.std,
+            pad=4,
+            flip=True,
+        )
 
         def fast_epoch(epoch, loader=loader):
             loader.set_epoch(epoch)
             return loader.iterate()
 
-        figures["a"] = _time(make_step(forward, optimizer, True), _forever(fast_epoch), args.steps, args.warmup, device)
+        figures["a"] = _time(
+            make_step(forward, optimizer, True),
+            _forever(fast_epoch),
+            args.steps,
+            args.warmup,
+            device,
+        )
         model, optimizer = _model(device, fast=True)
         forward = torch.compile(model, mode=args.compile_mode) if args.compile else model
-        figures["a32"] = _time(make_step(forward, optimizer, True, bf16=False), _forever(fast_epoch), args.steps,
-                               args.warmup, device)
+        figures["a32"] = _time(
+            make_step(forward, optimizer, True, bf16=False),
+            _forever(fast_epoch),
+            args.steps,
+            args.warmup,
+            device,
+        )
 
         model, optimizer = _model(device, fast=False)
-        reference = DataLoader(PILDataset(train.data, train.targets, train.mean, train.std), batch_size=batch,
-                               shuffle=True, num_workers=args.workers, pin_memory=device.type == "cuda",
-                               drop_last=True, persistent_workers=args.workers > 0)
-        figures["b"] = _time(make_step(model, optimizer, False), _forever(lambda e: iter(reference)), args.steps, args.warmup, device)
+        reference = DataLoader(
+            PILDataset(train.data, train.targets, train.mean, train.std),
+            batch_size=batch,
+            shuffle=True,
+            num_workers=args.workers,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+            persistent_workers=args.workers > 0,
+        )
+        figures["b"] = _time(
+            make_step(model, optimizer, False),
+            _forever(lambda e: iter(reference)),
+            args.steps,
+            args.warmup,
+            device,
+        )
 
         model, optimizer = _model(device, fast=True)
         forward = torch.compile(model, mode=args.compile_mode) if args.compile else model
         x = torch.randn(batch, 3, 32, 32, device=device)
         y = torch.randint(0, 100, (batch,), device=device)
-        figures["c"] = _time(make_step(forward, optimizer, True), _forever(lambda e: iter([(x, y)] * 1000)), args.steps, args.warmup, device)
+        figures["c"] = _time(
+            make_step(forward, optimizer, True),
+            _forever(lambda e: iter([(x, y)] * 1000)),
+            args.steps,
+            args.warmup,
+            device,
+        )
 
-        print(f"batch {batch:4d}: (a) ltzoo fast path bf16 {figures['a']:10.0f} img/s | (a32) fp32 {figures['a32']:10.0f} "
-              f"img/s | (b) reference PIL+DataLoader "
-              f"{figures['b']:10.0f} img/s | (c) tensors on device {figures['c']:10.0f} img/s | "
-              f"a/b = {figures['a'] / figures['b']:.2f}x, a/c = {figures['a'] / figures['c']:.2f}, "
-              f"a/a32 = {figures['a'] / figures['a32']:.2f}x")
+        print(
+            f"batch {batch:4d}: (a) ltzoo fast path bf16 {figures['a']:10.0f} img/s | "
+            f"(a32) fp32 {figures['a32']:10.0f} "
+            f"img/s | (b) reference PIL+DataLoader "
+            f"{figures['b']:10.0f} img/s | (c) tensors on device {figures['c']:10.0f} img/s | "
+            f"a/b = {figures['a'] / figures['b']:.2f}x, a/c = {figures['a'] / figures['c']:.2f}, "
+            f"a/a32 = {figures['a'] / figures['a32']:.2f}x"
+        )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", default="../shared/data/cifar100")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 512])
     parser.add_argument("--steps", type=int, default=100)
@@ -143,9 +203,12 @@ def main():
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--compile-mode", default="default",
-                        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
-                        help="torch.compile mode with --compile; reduce-overhead = CUDA graphs")
+    parser.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        help="torch.compile mode with --compile; reduce-overhead = CUDA graphs",
+    )
     run(parser.parse_args())
 
 

@@ -10,14 +10,17 @@ IWB recipe (200 + 10 epochs) in under 2 minutes on one H100.
 import argparse
 import time
 
+from machine import describe_machine  # benchmarks/machine.py
+
 from ltzoo.evaluation import format_table
 from ltzoo.train.config import load_config
 from ltzoo.train.run import run
-from machine import describe_machine  # benchmarks/machine.py
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", default="recipes/cifar100_lt/iwb.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
@@ -27,8 +30,10 @@ def main():
     wall = time.perf_counter() - start
     device = describe_machine(cfg.device)
     print(format_table(results["methods"]))
-    print(f"time to result: {wall:.1f} s wall (stage 1 {results['seconds']['stage1']:.1f} s, "
-          f"{cfg.stage1.epochs} epochs) on {device}; recipe {args.config} {' '.join(args.overrides)}")
+    print(
+        f"time to result: {wall:.1f} s wall (stage 1 {results['seconds']['stage1']:.1f} s, "
+        f"{cfg.stage1.epochs} epochs) on {device}; recipe {args.config} {' '.join(args.overrides)}"
+    )
 
 
 if __name__ == "__main__":

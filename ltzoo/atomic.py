@@ -48,7 +48,9 @@ def write_json_atomic(path: Union[str, Path], obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def save_safetensors_atomic(tensors: Dict[str, torch.Tensor], path: Union[str, Path], metadata=None) -> Path:
+def save_safetensors_atomic(
+    tensors: Dict[str, torch.Tensor], path: Union[str, Path], metadata=None
+) -> Path:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     data = safetensors.torch.save(tensors, metadata=metadata)
     return _atomic(path, lambda handle: handle.write(data))

@@ -9,25 +9,45 @@ from typing import List, Optional
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="recipe YAML (default: the embedded digits-LT recipe)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a recipe field, e.g. --set stage1.epochs=5 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe field, e.g. --set stage1.epochs=5 (repeatable)",
+    )
     parser.add_argument("--output-dir", help="run folder (same as --set output_dir=...)")
-    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                        help="continue from the newest complete checkpoint of the run folder (or the one given)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="start over in a run folder that holds files (ltzoo's files in it are deleted first)")
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the resolved recipe and every stage-2 method's effective settings, then exit")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from the newest complete checkpoint of the run folder (or the one given)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in a run folder that holds files (ltzoo's files in it are deleted first)",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved recipe and every stage-2 method's effective settings, then exit",
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ltzoo.train.config import dump_config, load_config
     from accelerate import PartialState
 
+    from ltzoo.train.config import dump_config, load_config
     from ltzoo.train.run import check_names, format_results, format_settings, run
     from ltzoo.train.stage1 import TrainingInterrupted
 
-    overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+    overrides = list(args.overrides) + (
+        [f"output_dir={args.output_dir}"] if args.output_dir else []
+    )
     if args.resume:
         overrides.append(f"engine.resume={args.resume}")
     cfg = load_config(args.config, overrides)
@@ -38,7 +58,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("\n".join(f"# {line}" for line in format_settings(cfg, resolved).splitlines()))
         return 0
     try:
-        results = run(cfg, overwrite=args.overwrite)  # logs its settings and progress (main process)
+        results = run(
+            cfg, overwrite=args.overwrite
+        )  # logs its settings and progress (main process)
     except TrainingInterrupted as stop:
         print(f"ltzoo train: {stop}", file=sys.stderr)
         return 143
@@ -52,7 +74,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ltzoo.train.reload import evaluate_run_protocols, store_tta
     from ltzoo.train.run import format_tta_table
 
-    scored, class_names = evaluate_run_protocols(args.run_dir, data_root=args.data_root, tta=args.tta)
+    scored, class_names = evaluate_run_protocols(
+        args.run_dir, data_root=args.data_root, tta=args.tta
+    )
     methods = scored["none"]
     print(format_table(methods))
     print(format_per_class(methods, class_names=class_names))
@@ -66,7 +90,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from ltzoo.train.calibrate import calibrate_run, format_report
 
-    report = calibrate_run(args.run_dir, target_prior=args.target_prior, tau=args.tau, data_root=args.data_root)
+    report = calibrate_run(
+        args.run_dir, target_prior=args.target_prior, tau=args.tau, data_root=args.data_root
+    )
     print(format_report(report))
     return 0
 
@@ -74,8 +100,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_data_describe(args: argparse.Namespace) -> int:
     from ltzoo.data.describe import describe, format_description, plot_counts
 
-    description = describe(args.name, root=args.root, imbalance=args.imb, profile=args.profile,
-                           **({"official_split": False} if args.own_split else {}))
+    description = describe(
+        args.name,
+        root=args.root,
+        imbalance=args.imb,
+        profile=args.profile,
+        **({"official_split": False} if args.own_split else {}),
+    )
     print(format_description(description))
     if args.plot:
         plot_counts(description, args.plot)
@@ -88,8 +119,10 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     from ltzoo.data.official import check_dataset
 
     for record in check_dataset(args.name, args.root, split_dir=args.split_dir):
-        print(f"{record['file']}: {record['images']:,} images, {record['classes']:,} classes, "
-              f"sha256 {record['sha256']}: official")
+        print(
+            f"{record['file']}: {record['images']:,} images, {record['classes']:,} classes, "
+            f"sha256 {record['sha256']}: official"
+        )
     print(f"{args.name}: official split")
     return 0
 
@@ -111,11 +144,14 @@ def _announce_push(repo_id: str, revision: Optional[str]):
     def announce(folder) -> None:
         files = sorted(p for p in folder.iterdir() if p.is_file())
         total = sum(p.stat().st_size for p in files)
-        print(f"ltzoo push: uploading {len(files)} files ({total:,} bytes) to {repo_id}, revision "
-              f"{revision or 'main'}, in one commit:")
+        print(
+            f"ltzoo push: uploading {len(files)} files ({total:,} bytes) to {repo_id}, revision "
+            f"{revision or 'main'}, in one commit:"
+        )
         for path in files:
             print(f"  {path.name}  {path.stat().st_size:,} bytes")
         sys.stdout.flush()
+
     return announce
 
 
@@ -125,11 +161,22 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     try:
         if args.save_dir:
-            print(f"repository folder (not uploaded): {export_for_hub(args.run_dir, args.save_dir, repo_id=args.repo_id)}")
+            print(
+                f"repository folder (not uploaded): {export_for_hub(args.run_dir, args.save_dir, repo_id=args.repo_id)}"
+            )
             return 0
-        info = push_to_hub(args.run_dir, args.repo_id, private=args.private or None, revision=args.revision,
-                           commit_message=args.commit_message, announce=_announce_push(args.repo_id, args.revision))
-    except (RuntimeError, FileExistsError) as error:  # weights that do not fit the architecture; a used --save-dir
+        info = push_to_hub(
+            args.run_dir,
+            args.repo_id,
+            private=args.private or None,
+            revision=args.revision,
+            commit_message=args.commit_message,
+            announce=_announce_push(args.repo_id, args.revision),
+        )
+    except (
+        RuntimeError,
+        FileExistsError,
+    ) as error:  # weights that do not fit the architecture; a used --save-dir
         print(f"ltzoo push: error: {error}", file=sys.stderr)
         return 1
     print(f"pushed {args.run_dir} to {args.repo_id}: {info.commit_url}")
@@ -146,19 +193,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     def report(name, error):
         skipped.append(name)
-        print(f"ltzoo predict: skipped {name}: {error.__cause__ or error}", file=sys.stderr, flush=True)
+        print(
+            f"ltzoo predict: skipped {name}: {error.__cause__ or error}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     model = load_for_inference(args.model, checkpoint=args.checkpoint, device=args.device)
-    data_args = dict(input_size=tuple(args.input_size) if args.input_size else None, mean=args.mean, std=args.std,
-                     crop_pct=args.crop_pct, interpolation=args.interpolation)
-    sink = sys.stdout if args.json == "-" else open(args.json, "w", encoding="utf-8") if args.json else None
+    data_args = dict(
+        input_size=tuple(args.input_size) if args.input_size else None,
+        mean=args.mean,
+        std=args.std,
+        crop_pct=args.crop_pct,
+        interpolation=args.interpolation,
+    )
+    sink = (
+        sys.stdout
+        if args.json == "-"
+        else open(args.json, "w", encoding="utf-8")
+        if args.json
+        else None
+    )
     try:
-        for record in iter_predictions(model, args.images, topk=args.topk, batch_size=args.batch_size, on_error=report,
-                                       **data_args):
+        for record in iter_predictions(
+            model,
+            args.images,
+            topk=args.topk,
+            batch_size=args.batch_size,
+            on_error=report,
+            **data_args,
+        ):
             if sink is not None:
                 sink.write(json.dumps(record) + "\n")
             if sink is not sys.stdout:
-                print(f"{record['image']}: " + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in record["topk"]))
+                print(
+                    f"{record['image']}: "
+                    + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in record["topk"])
+                )
     finally:
         if sink is not None and sink is not sys.stdout:
             sink.close()
@@ -167,74 +238,143 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltzoo", description="Long-tailed recognition model zoo")
-    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
-                        help="print results and warnings only, no settings or progress lines")
-    parser.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
-                        help="print debug lines too")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="print results and warnings only, no settings or progress lines",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        help="print debug lines too",
+    )
     sub = parser.add_subparsers(dest="command")
 
-    train = sub.add_parser("train", help="two-stage training + evaluation (default: embedded digits-LT)")
+    train = sub.add_parser(
+        "train", help="two-stage training + evaluation (default: embedded digits-LT)"
+    )
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="reload a run folder and print its metrics")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data-root", help="dataset root, if it moved since training")
-    evaluate.add_argument("--tta", default="none", choices=("none", "flip"),
-                          help="flip: also score the mean of the logits of each image and its mirror, and store "
-                               "those numbers beside the headline ones in results.json (default: none)")
+    evaluate.add_argument(
+        "--tta",
+        default="none",
+        choices=("none", "flip"),
+        help="flip: also score the mean of the logits of each image and its mirror, and store "
+        "those numbers beside the headline ones in results.json (default: none)",
+    )
     evaluate.set_defaults(func=cmd_eval)
 
-    calibrate = sub.add_parser("calibrate", help="temperature scaling + logit adjustment of a run's deployed model")
+    calibrate = sub.add_parser(
+        "calibrate", help="temperature scaling + logit adjustment of a run's deployed model"
+    )
     calibrate.add_argument("run_dir")
-    calibrate.add_argument("--target-prior", nargs="+", default=["uniform"], metavar="PRIOR",
-                           help="uniform (default), train (no adjustment), FILE.json (list or {class: value}) or C numbers")
-    calibrate.add_argument("--tau", type=float, default=1.0, help="scale of the prior adjustment (default 1)")
+    calibrate.add_argument(
+        "--target-prior",
+        nargs="+",
+        default=["uniform"],
+        metavar="PRIOR",
+        help="uniform (default), train (no adjustment), FILE.json (list or {class: value}) or C numbers",
+    )
+    calibrate.add_argument(
+        "--tau", type=float, default=1.0, help="scale of the prior adjustment (default 1)"
+    )
     calibrate.add_argument("--data-root", help="dataset root, if it moved since training")
     calibrate.set_defaults(func=cmd_calibrate)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command")
     describe = data.add_parser("describe", help="print a dataset's long-tail profile")
-    describe.add_argument("name", help="a registered dataset: digits_lt, cifar10_lt, cifar100_lt, fashion_mnist_lt, "
-                          "imagenet_lt, inat2018, places_lt, folder_lt")
+    describe.add_argument(
+        "name",
+        help="a registered dataset: digits_lt, cifar10_lt, cifar100_lt, fashion_mnist_lt, "
+        "imagenet_lt, inat2018, places_lt, folder_lt",
+    )
     describe.add_argument("--root")
-    describe.add_argument("--imb", type=float, default=100.0, help="imbalance factor (100) or ratio (0.01)")
+    describe.add_argument(
+        "--imb", type=float, default=100.0, help="imbalance factor (100) or ratio (0.01)"
+    )
     describe.add_argument("--profile", default="exp", choices=("exp", "step", "none"))
     describe.add_argument("--plot", help="write a bar plot of the class counts to this PNG")
-    describe.add_argument("--own-split", action="store_true",
-                          help="the split files are your own, not the official lists (imagenet_lt, inat2018, places_lt)")
+    describe.add_argument(
+        "--own-split",
+        action="store_true",
+        help="the split files are your own, not the official lists (imagenet_lt, inat2018, places_lt)",
+    )
     describe.set_defaults(func=cmd_data_describe)
-    check = data.add_parser("check", help="are a benchmark's split files the official ones? (exit 0 yes, 2 no)")
+    check = data.add_parser(
+        "check", help="are a benchmark's split files the official ones? (exit 0 yes, 2 no)"
+    )
     check.add_argument("name", help="imagenet_lt, inat2018 or places_lt")
-    check.add_argument("--root", required=True, help="the dataset root (the image root the lists start from)")
+    check.add_argument(
+        "--root", required=True, help="the dataset root (the image root the lists start from)"
+    )
     check.add_argument("--split-dir", help="the folder holding the split files (default: --root)")
     check.set_defaults(func=cmd_data_check)
 
     models = sub.add_parser("models", help="list registered models")
     models.add_argument("pattern", nargs="?", default="*")
-    models.add_argument("--pretrained", action="store_true", help="only tags with published weights")
+    models.add_argument(
+        "--pretrained", action="store_true", help="only tags with published weights"
+    )
     models.add_argument("--markdown", action="store_true", help="print the README's model table")
     models.set_defaults(func=cmd_models)
 
-    push = sub.add_parser("push", help="publish a run folder to the Hugging Face Hub (timm format, safetensors)")
+    push = sub.add_parser(
+        "push", help="publish a run folder to the Hugging Face Hub (timm format, safetensors)"
+    )
     push.add_argument("run_dir")
-    push.add_argument("--repo-id", required=True, help="Hub repository, org/name (created when missing)")
+    push.add_argument(
+        "--repo-id", required=True, help="Hub repository, org/name (created when missing)"
+    )
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--revision", help="branch to push to (created when missing; default: main)")
     push.add_argument("--commit-message")
     push.add_argument("--save-dir", help="only write the repository folder here; upload nothing")
     push.set_defaults(func=cmd_push)
 
-    predict = sub.add_parser("predict", help="top-k classes with calibrated probabilities for image files",
-                             description="Exit status 1 when a file could not be read (it is named on stderr and skipped).")
-    predict.add_argument("model", help="run folder, local-dir:DIR, hf-hub:org/name, or a registered name with --checkpoint")
-    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files; folders are walked recursively")
-    predict.add_argument("--checkpoint", metavar="PATH.safetensors", help="weights for a registered model name")
+    predict = sub.add_parser(
+        "predict",
+        help="top-k classes with calibrated probabilities for image files",
+        description="Exit status 1 when a file could not be read (it is named on stderr and skipped).",
+    )
+    predict.add_argument(
+        "model",
+        help="run folder, local-dir:DIR, hf-hub:org/name, or a registered name with --checkpoint",
+    )
+    predict.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE_OR_FOLDER",
+        help="image files; folders are walked recursively",
+    )
+    predict.add_argument(
+        "--checkpoint", metavar="PATH.safetensors", help="weights for a registered model name"
+    )
     predict.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
-    predict.add_argument("--json", metavar="FILE", help="write one JSON record per image (JSON lines) to FILE, or - for stdout")
+    predict.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write one JSON record per image (JSON lines) to FILE, or - for stdout",
+    )
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--device", help="cpu (default), cuda, cuda:1, ...")
-    predict.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"), help="override the model's data config")
+    predict.add_argument(
+        "--input-size",
+        type=int,
+        nargs=3,
+        metavar=("C", "H", "W"),
+        help="override the model's data config",
+    )
     predict.add_argument("--mean", type=float, nargs="+")
     predict.add_argument("--std", type=float, nargs="+")
     predict.add_argument("--crop-pct", type=float)
@@ -275,7 +415,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         return args.func(args)
-    except (InputError, FileNotFoundError) as error:  # the user's input: one line; anything else is a bug
+    except (
+        InputError,
+        FileNotFoundError,
+    ) as error:  # the user's input: one line; anything else is a bug
         print(f"ltzoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # a full disk or a read-only folder is the machine's state, not a bug

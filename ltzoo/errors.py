@@ -37,7 +37,9 @@ class HubError(InputError):
     (or is not) on the Hub afterwards."""
 
 
-def storage_error(error: BaseException, path: Optional[object] = None, kept: str = "") -> Optional[StorageError]:
+def storage_error(
+    error: BaseException, path: Optional[object] = None, kept: str = ""
+) -> Optional[StorageError]:
     """``error`` as a :class:`StorageError` naming ``path`` (or the file the OS names) when it is a
     storage condition (:data:`STORAGE_ERRNOS`), else ``None``. ``kept`` says what is left intact."""
     if isinstance(error, StorageError) and isinstance(error.__cause__, OSError):
@@ -46,8 +48,17 @@ def storage_error(error: BaseException, path: Optional[object] = None, kept: str
         return None
     name = path if path is not None else error.filename
     where = f"cannot write {str(name)!r}" if name is not None else "cannot write a file"
-    return StorageError(f"{where}: {STORAGE_ERRNOS[error.errno]} ({errno.errorcode[error.errno]}); "
-                        f"{kept + '; ' if kept else ''}free space or fix the permissions, then run the command again")
+    return StorageError(
+        f"{where}: {STORAGE_ERRNOS[error.errno]} ({errno.errorcode[error.errno]}); "
+        f"{kept + '; ' if kept else ''}free space or fix the permissions, then run the command again"
+    )
 
 
-__all__ = ["ConfigError", "HubError", "InputError", "STORAGE_ERRNOS", "StorageError", "storage_error"]
+__all__ = [
+    "ConfigError",
+    "HubError",
+    "InputError",
+    "STORAGE_ERRNOS",
+    "StorageError",
+    "storage_error",
+]

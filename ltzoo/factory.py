@@ -14,7 +14,9 @@ from ltzoo.registry import UnknownNameError, unknown_name_message
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")
 
 
-def create_model(name: str, pretrained: bool = False, num_classes: Optional[int] = None, **kwargs: Any):
+def create_model(
+    name: str, pretrained: bool = False, num_classes: Optional[int] = None, **kwargs: Any
+):
     """Build a registered ltzoo model, like ``timm.create_model``.
 
     ``name`` is a registered name (``ltzoo.list_models()``), optionally with a pretrained tag

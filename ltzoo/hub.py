@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import timm
+
 from ltzoo.errors import HubError, InputError
 from ltzoo.run_folder import load_tensors, read_json
 
@@ -29,15 +30,26 @@ PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl", ".tar")
 def model_args_of(model) -> Dict[str, Any]:
     """Arguments that rebuild ``model``'s architecture (backbone, head and head options)."""
     args = dict(getattr(model, "_model_args", {}) or {})
-    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "num_classes", "pretrained", "cache_dir"):
+    for key in (
+        "pretrained_cfg",
+        "pretrained_cfg_overlay",
+        "num_classes",
+        "pretrained",
+        "cache_dir",
+    ):
         args.pop(key, None)
-    args.update(backbone=model.backbone_name, head=model.head_name, head_kwargs=dict(model.head.head_kwargs))
+    args.update(
+        backbone=model.backbone_name, head=model.head_name, head_kwargs=dict(model.head.head_kwargs)
+    )
     return args
 
 
 def save_pretrained(
-    model, directory: Union[str, Path], label_names: Optional[Sequence[str]] = None,
-    extra: Optional[Dict[str, Any]] = None, data_config: Optional[Dict[str, Any]] = None,
+    model,
+    directory: Union[str, Path],
+    label_names: Optional[Sequence[str]] = None,
+    extra: Optional[Dict[str, Any]] = None,
+    data_config: Optional[Dict[str, Any]] = None,
 ) -> Path:
     """Write ``model.safetensors`` and timm's ``config.json`` (atomically) into ``directory``.
 
@@ -71,15 +83,20 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
     directory = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():
-            raise FileNotFoundError(f"{directory} has no {name}; a saved ltzoo model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-    saved = read_json(directory / CONFIG_NAME).get("num_classes")  # a damaged config.json fails here, named
+            raise FileNotFoundError(
+                f"{directory} has no {name}; a saved ltzoo model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}"
+            )
+    saved = read_json(directory / CONFIG_NAME).get(
+        "num_classes"
+    )  # a damaged config.json fails here, named
     if num_classes is not None and saved is not None and saved != num_classes:
         raise InputError(
             f"num_classes={num_classes} does not match the checkpoint in {directory}, which has {saved} classes; "
             "omit num_classes to keep the checkpoint's, or build a new head with model.reset_classifier(n)"
         )
-    import ltzoo.models  # noqa: F401  (registers the architectures with timm)
     from safetensors import SafetensorError
+
+    import ltzoo.models  # noqa: F401  (registers the architectures with timm)
 
     try:
         return timm.create_model(f"local-dir:{directory}", pretrained=True, **kwargs)
@@ -88,7 +105,9 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
         raise
 
 
-def safe_weights_overlay(variant: str, pretrained_cfg: Any = None, overlay: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def safe_weights_overlay(
+    variant: str, pretrained_cfg: Any = None, overlay: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
     """The ``pretrained_cfg_overlay`` that makes Hub and ``local-dir:`` loads read safetensors only.
 
     timm falls back to ``pytorch_model.bin`` (``torch.load``) when a Hub repository has no
@@ -98,17 +117,31 @@ def safe_weights_overlay(variant: str, pretrained_cfg: Any = None, overlay: Opti
     """
     from timm.models._builder import resolve_pretrained_cfg
 
-    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay)
+    cfg = resolve_pretrained_cfg(
+        variant, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay
+    )
     overlay = dict(overlay or {})
     if cfg.hf_hub_filename and not cfg.hf_hub_filename.endswith(".safetensors"):
-        raise InputError(f"hf_hub_filename={cfg.hf_hub_filename!r} is not a .safetensors file; ltzoo loads Hub weights "
-                         "from safetensors only (pickled weights can run code when loaded)")
+        raise InputError(
+            f"hf_hub_filename={cfg.hf_hub_filename!r} is not a .safetensors file; ltzoo loads Hub weights "
+            "from safetensors only (pickled weights can run code when loaded)"
+        )
     if cfg.source == "local-dir" and cfg.file:
         folder = Path(cfg.file)
         if not (folder / WEIGHTS_NAME).is_file():
-            pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
-            raise FileNotFoundError(f"{folder} has no {WEIGHTS_NAME}" + (
-                f"; refusing to load the pickled {', '.join(pickles)} (convert it to safetensors)" if pickles else ""))
+            pickles = (
+                sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+                if folder.is_dir()
+                else []
+            )
+            raise FileNotFoundError(
+                f"{folder} has no {WEIGHTS_NAME}"
+                + (
+                    f"; refusing to load the pickled {', '.join(pickles)} (convert it to safetensors)"
+                    if pickles
+                    else ""
+                )
+            )
     elif cfg.hf_hub_id and not cfg.hf_hub_filename:
         overlay["hf_hub_filename"] = WEIGHTS_NAME
     return overlay
@@ -126,8 +159,13 @@ def _write_recipe(recipe: Any, path: Path) -> None:
         write_text_atomic(path, yaml.safe_dump(values, sort_keys=False))
 
 
-def export_for_hub(source: Any, out_dir: Union[str, Path], repo_id: str = "ltzoo-model",
-                   results: Optional[Dict[str, Any]] = None, recipe: Any = None) -> Path:
+def export_for_hub(
+    source: Any,
+    out_dir: Union[str, Path],
+    repo_id: str = "ltzoo-model",
+    results: Optional[Dict[str, Any]] = None,
+    recipe: Any = None,
+) -> Path:
     """Write the repository folder of ``source`` (a run folder, or a model) into ``out_dir``.
 
     It holds ``model.safetensors``, ``config.json``, ``README.md`` (the model card) and, when
@@ -143,12 +181,16 @@ def export_for_hub(source: Any, out_dir: Union[str, Path], repo_id: str = "ltzoo
     out, run_dir = Path(out_dir), None
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty; export into a new folder (its files would all be published)")
+        raise FileExistsError(
+            f"{out} is not empty; export into a new folder (its files would all be published)"
+        )
     if isinstance(source, (str, Path)):
         run_dir = Path(source)
         for name in (CONFIG_NAME, WEIGHTS_NAME):
             if not (run_dir / name).is_file():
-                raise FileNotFoundError(f"{run_dir} has no {name}: push a run folder written by `ltzoo train`")
+                raise FileNotFoundError(
+                    f"{run_dir} has no {name}: push a run folder written by `ltzoo train`"
+                )
         for name in (CONFIG_NAME, WEIGHTS_NAME) + RUN_FILES:
             if (run_dir / name).is_file():
                 shutil.copyfile(run_dir / name, out / name)
@@ -156,7 +198,11 @@ def export_for_hub(source: Any, out_dir: Union[str, Path], repo_id: str = "ltzoo
             results = json.loads((run_dir / "results.json").read_text())
     else:
         deploy = (results or {}).get("deploy")
-        extra = {"class_counts": results.get("class_counts"), "deployed_method": deploy} if results else None
+        extra = (
+            {"class_counts": results.get("class_counts"), "deployed_method": deploy}
+            if results
+            else None
+        )
         labels = (results or {}).get("class_names") or source.pretrained_cfg.get("label_names")
         save_pretrained(source, out, label_names=labels, extra=extra)
     if results is not None:
@@ -165,11 +211,21 @@ def export_for_hub(source: Any, out_dir: Union[str, Path], repo_id: str = "ltzoo
         _write_recipe(recipe, out / "config.yaml")
     load_pretrained(out)
     found = find_plot(run_dir)
-    plot = shutil.copyfile(found, out / PLOT_NAME) if found else (make_plot(results, out / PLOT_NAME) if results else None)
+    plot = (
+        shutil.copyfile(found, out / PLOT_NAME)
+        if found
+        else (make_plot(results, out / PLOT_NAME) if results else None)
+    )
     config = json.loads((out / CONFIG_NAME).read_text())
     files = sorted([p.name for p in out.iterdir() if p.is_file()] + ["README.md"])
-    card = build_model_card(config, load_file(str(out / WEIGHTS_NAME)), repo_id, results,
-                            plot=PLOT_NAME if plot else None, files=files)
+    card = build_model_card(
+        config,
+        load_file(str(out / WEIGHTS_NAME)),
+        repo_id,
+        results,
+        plot=PLOT_NAME if plot else None,
+        files=files,
+    )
     card.save(out / "README.md")
     return out
 
@@ -183,23 +239,41 @@ def _hub_problem(error: BaseException, repo_id: str) -> Optional[Tuple[str, bool
         status = getattr(error.response, "status_code", None)
         said = (getattr(error, "server_message", None) or str(error)).strip().splitlines()[0]
         if status == 401:
-            return (f"the Hub refused the token (HTTP 401: {said}); set a valid HF_TOKEN or run `hf auth login` "
-                    "with a token that has write access"), True
+            return (
+                f"the Hub refused the token (HTTP 401: {said}); set a valid HF_TOKEN or run `hf auth login` "
+                "with a token that has write access"
+            ), True
         if status == 403:
-            return (f"no write access to {repo_id} (HTTP 403: {said}); use a token with write access to it, "
-                    "or push to a repository you own"), True
+            return (
+                f"no write access to {repo_id} (HTTP 403: {said}); use a token with write access to it, "
+                "or push to a repository you own"
+            ), True
         return f"the Hub answered HTTP {status}: {said}", True
-    transport = any(c.__name__ == "TransportError" and c.__module__.startswith("httpx") for c in type(error).__mro__)
+    transport = any(
+        c.__name__ == "TransportError" and c.__module__.startswith("httpx")
+        for c in type(error).__mro__
+    )
     if transport or isinstance(error, (ConnectionError, TimeoutError)):
         from huggingface_hub import constants
 
-        return f"the Hub at {constants.ENDPOINT} could not be reached ({type(error).__name__}: {error})", False
+        return (
+            f"the Hub at {constants.ENDPOINT} could not be reached ({type(error).__name__}: {error})",
+            False,
+        )
     return None
 
 
-def push_to_hub(source: Any, repo_id: str, *, results: Optional[Dict[str, Any]] = None, recipe: Any = None,
-                private: Optional[bool] = None, revision: Optional[str] = None, commit_message: Optional[str] = None,
-                announce: Optional[Callable[[Path], None]] = None):
+def push_to_hub(
+    source: Any,
+    repo_id: str,
+    *,
+    results: Optional[Dict[str, Any]] = None,
+    recipe: Any = None,
+    private: Optional[bool] = None,
+    revision: Optional[str] = None,
+    commit_message: Optional[str] = None,
+    announce: Optional[Callable[[Path], None]] = None,
+):
     """Publish ``source`` (a trained model or a run folder) to the Hub repository ``repo_id``.
 
     ``ltzoo.push_to_hub(model, "org/name", results=results)`` or ``push_to_hub("runs/x", "org/name")``.
@@ -226,16 +300,24 @@ def push_to_hub(source: Any, repo_id: str, *, results: Optional[Dict[str, Any]] 
                 step = f"create the branch {revision}"
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
             step = "upload"
-            return api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
-                                     commit_message=commit_message or f"Upload {repo_id} with ltzoo")
+            return api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                revision=revision,
+                commit_message=commit_message or f"Upload {repo_id} with ltzoo",
+            )
         except Exception as error:
             found = _hub_problem(error, repo_id)
             if found is None:
                 raise
             problem, answered = found
             if step != "upload" or answered:
-                where = "nothing was uploaded" + ("" if step != "upload" else " (the push is one commit, and it was refused)")
+                where = "nothing was uploaded" + (
+                    "" if step != "upload" else " (the push is one commit, and it was refused)"
+                )
             else:  # the connection broke during the upload: the commit may have landed before it did
-                where = ("the upload did not complete; the push is one commit, so either all the files are on "
-                         f"{target} or none: check the repository's history before pushing again")
+                where = (
+                    "the upload did not complete; the push is one commit, so either all the files are on "
+                    f"{target} or none: check the repository's history before pushing again"
+                )
             raise HubError(f"push to {target} failed at '{step}': {problem}; {where}") from None

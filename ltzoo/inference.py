@@ -19,25 +19,24 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import torch
 
-from ltzoo.factory import create_model, list_models
-
 from ltzoo.errors import InputError
+from ltzoo.factory import create_model, list_models
 
 ImageInput = Union[str, os.PathLike, "Image.Image"]  # noqa: F821  (PIL, imported lazily)
 HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")
 
 
 def _checkpoint_shapes(path: Path) -> Dict[str, Tuple[int, ...]]:
-    from safetensors import safe_open
-
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
     except SafetensorError as error:
-        raise InputError(f"--checkpoint {str(path)!r} is not a readable safetensors file ({error}); the file is "
-                         "damaged") from None
+        raise InputError(
+            f"--checkpoint {str(path)!r} is not a readable safetensors file ({error}); the file is "
+            "damaged"
+        ) from None
 
 
 def _from_checkpoint(name: str, checkpoint: Union[str, os.PathLike]):
@@ -47,27 +46,39 @@ def _from_checkpoint(name: str, checkpoint: Union[str, os.PathLike]):
 
     path = Path(checkpoint)
     if path.suffix != ".safetensors":
-        raise InputError(f"--checkpoint {str(path)!r} is not allowed: ltzoo loads weights from .safetensors files only")
+        raise InputError(
+            f"--checkpoint {str(path)!r} is not allowed: ltzoo loads weights from .safetensors files only"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     shapes = _checkpoint_shapes(path)
     cfg = get_pretrained_cfg(name.split(".")[0]) if name.split(".")[0] in list_models() else None
     first_conv = f"{cfg.first_conv if cfg else 'backbone.conv1'}.weight"
     if "calibration.bias" not in shapes or first_conv not in shapes:
-        raise InputError(f"{str(path)!r} holds no ltzoo model weights (no calibration.bias or {first_conv} tensor)")
+        raise InputError(
+            f"{str(path)!r} holds no ltzoo model weights (no calibration.bias or {first_conv} tensor)"
+        )
     in_chans = shapes[first_conv][1]
     try:
-        model = create_model(name, num_classes=shapes["calibration.bias"][0], in_chans=in_chans,
-                             checkpoint_path=str(path))
+        model = create_model(
+            name,
+            num_classes=shapes["calibration.bias"][0],
+            in_chans=in_chans,
+            checkpoint_path=str(path),
+        )
     except RuntimeError as error:  # keys or shapes that do not fit the architecture
-        raise InputError(f"{str(path)!r} does not fit the model {name!r}: {str(error).splitlines()[0]} "
-                         "(a run folder's config.json names its architecture)") from None
+        raise InputError(
+            f"{str(path)!r} does not fit the model {name!r}: {str(error).splitlines()[0]} "
+            "(a run folder's config.json names its architecture)"
+        ) from None
     size = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
     model.pretrained_cfg = dict(model.pretrained_cfg, input_size=(in_chans,) + size[1:])
     return model
 
 
-def load_for_inference(source: Union[str, os.PathLike, torch.nn.Module], checkpoint=None, device=None):
+def load_for_inference(
+    source: Union[str, os.PathLike, torch.nn.Module], checkpoint=None, device=None
+):
     """A model in eval mode from ``source``: a model, a run folder (or any folder holding
     ``config.json`` + ``model.safetensors``), ``local-dir:DIR``, ``hf-hub:org/name[@revision]``, or a
     registered name (``ltzoo.list_models()``) with ``checkpoint=PATH.safetensors``."""
@@ -82,8 +93,10 @@ def load_for_inference(source: Union[str, os.PathLike, torch.nn.Module], checkpo
     elif Path(source).is_dir():
         model = load_pretrained(source)
     else:
-        raise InputError(f"model {str(source)!r} is not allowed: expected a run folder, 'local-dir:DIR', "
-                         "'hf-hub:org/name', or a registered model name with --checkpoint PATH.safetensors")
+        raise InputError(
+            f"model {str(source)!r} is not allowed: expected a run folder, 'local-dir:DIR', "
+            "'hf-hub:org/name', or a registered model name with --checkpoint PATH.safetensors"
+        )
     return model.to(device).eval() if device is not None else model.eval()
 
 
@@ -104,10 +117,16 @@ def find_images(inputs: Iterable[ImageInput]) -> List[ImageInput]:
     found: List[ImageInput] = []
     for item in inputs:
         if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
-            files = sorted(os.path.join(top, name) for top, _, names in os.walk(item) for name in names
-                           if name.lower().endswith(IMG_EXTENSIONS))
+            files = sorted(
+                os.path.join(top, name)
+                for top, _, names in os.walk(item)
+                for name in names
+                if name.lower().endswith(IMG_EXTENSIONS)
+            )
             if not files:
-                raise InputError(f"folder {str(item)!r} holds no image files ({', '.join(IMG_EXTENSIONS)})")
+                raise InputError(
+                    f"folder {str(item)!r} holds no image files ({', '.join(IMG_EXTENSIONS)})"
+                )
             found.extend(files)
         else:
             found.append(str(item) if isinstance(item, os.PathLike) else item)
@@ -122,11 +141,21 @@ def _open(item: ImageInput, mode: str):
 
 def label_names(model) -> List[str]:
     names = (getattr(model, "pretrained_cfg", None) or {}).get("label_names")
-    return [str(n) for n in names] if names and len(names) == model.num_classes else [str(i) for i in range(model.num_classes)]
+    return (
+        [str(n) for n in names]
+        if names and len(names) == model.num_classes
+        else [str(i) for i in range(model.num_classes)]
+    )
 
 
-def iter_predictions(model, images: Iterable[ImageInput], topk: int = 5, batch_size: int = 32,
-                     on_error: Optional[Callable[[str, Exception], None]] = None, **data_args: Any) -> Iterator[Dict[str, Any]]:
+def iter_predictions(
+    model,
+    images: Iterable[ImageInput],
+    topk: int = 5,
+    batch_size: int = 32,
+    on_error: Optional[Callable[[str, Exception], None]] = None,
+    **data_args: Any,
+) -> Iterator[Dict[str, Any]]:
     """One record per readable image, batch by batch (see :func:`predict`)."""
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
         raise InputError(f"topk={topk!r} is not allowed; it must be an integer >= 1")
@@ -140,11 +169,14 @@ def iter_predictions(model, images: Iterable[ImageInput], topk: int = 5, batch_s
     items = find_images(images)
     for start in range(0, len(items), batch_size):
         batch, keys = [], []
-        for position, item in enumerate(items[start:start + batch_size], start):
+        for position, item in enumerate(items[start : start + batch_size], start):
             key = item if isinstance(item, str) else position
             try:
                 batch.append(transform(_open(item, mode)))
-            except (OSError, ValueError) as error:  # unreadable, or an image the transform cannot take
+            except (
+                OSError,
+                ValueError,
+            ) as error:  # unreadable, or an image the transform cannot take
                 if on_error is None:
                     raise
                 on_error(str(key), error)
@@ -157,12 +189,23 @@ def iter_predictions(model, images: Iterable[ImageInput], topk: int = 5, batch_s
         values, indices = probs.topk(k, dim=1)
         for key, vals, idxs in zip(keys, values.tolist(), indices.tolist()):
             top = [{"label": names[i], "index": i, "probability": v} for v, i in zip(vals, idxs)]
-            yield {"image": key, "label": top[0]["label"], "index": top[0]["index"],
-                   "probability": top[0]["probability"], "topk": top}
+            yield {
+                "image": key,
+                "label": top[0]["label"],
+                "index": top[0]["index"],
+                "probability": top[0]["probability"],
+                "topk": top,
+            }
 
 
-def predict(model, images: Union[ImageInput, Sequence[ImageInput]], topk: int = 5, batch_size: int = 32,
-            on_error: Optional[Callable[[str, Exception], None]] = None, **data_args: Any) -> List[Dict[str, Any]]:
+def predict(
+    model,
+    images: Union[ImageInput, Sequence[ImageInput]],
+    topk: int = 5,
+    batch_size: int = 32,
+    on_error: Optional[Callable[[str, Exception], None]] = None,
+    **data_args: Any,
+) -> List[Dict[str, Any]]:
     """Top-``topk`` classes with calibrated probabilities for every image.
 
     ``model``: a model or anything :func:`load_for_inference` takes. ``images``: paths, folders
@@ -174,4 +217,8 @@ def predict(model, images: Union[ImageInput, Sequence[ImageInput]], topk: int = 
     """
     if isinstance(images, (str, os.PathLike)) or hasattr(images, "convert"):
         images = [images]
-    return list(iter_predictions(model, images, topk=topk, batch_size=batch_size, on_error=on_error, **data_args))
+    return list(
+        iter_predictions(
+            model, images, topk=topk, batch_size=batch_size, on_error=on_error, **data_args
+        )
+    )

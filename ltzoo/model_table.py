@@ -19,16 +19,23 @@ def model_table_markdown() -> str:
             spec = METHODS.get(method)
             name = f"{backbone}_{method}"
             tag_cells = ", ".join(
-                f"`{tag}`" + (" (yes)" if f"{name}.{tag}" in PUBLISHED_WEIGHTS else " (no)") for tag in tags
+                f"`{tag}`" + (" (yes)" if f"{name}.{tag}" in PUBLISHED_WEIGHTS else " (no)")
+                for tag in tags
             )
-            lines.append(f"| `{name}` | {backbone} | `{spec.head}` | {spec.description} | {tag_cells} |")
-    lines.append("| `lt_classifier` | any (`backbone=`) | any (`head=`) | your own combination | - |")
+            lines.append(
+                f"| `{name}` | {backbone} | `{spec.head}` | {spec.description} | {tag_cells} |"
+            )
+    lines.append(
+        "| `lt_classifier` | any (`backbone=`) | any (`head=`) | your own combination | - |"
+    )
     lines += [
         "",
         "| Backbone | Network | Parameters (100 classes, linear head) | Whose published numbers used it |",
         "|---|---|---|---|",
     ]
     for backbone, info in BACKBONE_INFO.items():
-        lines.append(f"| {backbone} | {info['network']} | {info['num_params']:,} | {info['used_by']} |")
+        lines.append(
+            f"| {backbone} | {info['network']} | {info['num_params']:,} | {info['used_by']} |"
+        )
     lines.append(END)
     return "\n".join(lines)

@@ -21,13 +21,17 @@ class UnknownNameError(InputError):
     """A name that is not in a registry; the message lists the valid names."""
 
 
-def check_options(kind: str, name: str, builder: Callable, options: Iterable[str], fixed: Iterable[str] = ()) -> None:
+def check_options(
+    kind: str, name: str, builder: Callable, options: Iterable[str], fixed: Iterable[str] = ()
+) -> None:
     """InputError naming the options ``builder``'s signature does not take (its parameters less
     ``fixed`` and ``self``), and listing the ones it does: ``<kind> 'name' does not take [...]``."""
     allowed = [p for p in inspect.signature(builder).parameters if p not in ("self", *fixed)]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise InputError(f"{kind} {name!r} does not take {unknown}; its options are: {', '.join(allowed) or '(none)'}")
+        raise InputError(
+            f"{kind} {name!r} does not take {unknown}; its options are: {', '.join(allowed) or '(none)'}"
+        )
 
 
 def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:
@@ -60,7 +64,9 @@ class Registry:
         def _add(target: Any) -> Any:
             key = name or getattr(target, "__name__", None)
             if not key:
-                raise ValueError(f"cannot register {target!r} in the {self.kind} registry without a name")
+                raise ValueError(
+                    f"cannot register {target!r} in the {self.kind} registry without a name"
+                )
             if key in self._entries and self._entries[key] is not target:
                 raise ValueError(
                     f"{self.kind} {key!r} is already registered (by {self._entries[key]!r}); "

@@ -32,8 +32,8 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import yaml
 
-from ltzoo.version import __version__
 from ltzoo.errors import ConfigError, InputError
+from ltzoo.version import __version__
 
 CONFIG = "config.yaml"
 TIMM_CONFIG = "config.json"
@@ -41,24 +41,51 @@ MODEL = "model.safetensors"
 RESULTS = "results.json"
 HEADS_DIR = "heads"
 HEADS_TABLE = "heads/heads.json"
-SHARED_ENCODER = "shared.encoder.safetensors"  # in heads/, when some method re-trained encoder layers
+SHARED_ENCODER = (
+    "shared.encoder.safetensors"  # in heads/, when some method re-trained encoder layers
+)
 LOG_CSV, LOG_JSONL = "log.csv", "log.jsonl"
 CHECKPOINTS = "checkpoints"
-OWNED = (CONFIG, TIMM_CONFIG, MODEL, RESULTS, HEADS_DIR, LOG_CSV, LOG_JSONL, CHECKPOINTS, "README.md")
+OWNED = (
+    CONFIG,
+    TIMM_CONFIG,
+    MODEL,
+    RESULTS,
+    HEADS_DIR,
+    LOG_CSV,
+    LOG_JSONL,
+    CHECKPOINTS,
+    "README.md",
+)
 
 # settings that do not change what stage 1 computes: how it is run, logged, checkpointed or
 # sped up, and everything stage 2 does (stage 2 is re-run in full after a resume)
 NOT_TRAJECTORY = (
-    "output_dir", "progress", "device", "data.num_workers", "stage1.from_run",
-    "engine.checkpoint_every_steps", "engine.keep_checkpoints", "engine.resume", "engine.log_with",
-    "engine.compile", "engine.compile_mode", "engine.channels_last", "engine.fused_optimizer",
+    "output_dir",
+    "progress",
+    "device",
+    "data.num_workers",
+    "stage1.from_run",
+    "engine.checkpoint_every_steps",
+    "engine.keep_checkpoints",
+    "engine.resume",
+    "engine.log_with",
+    "engine.compile",
+    "engine.compile_mode",
+    "engine.channels_last",
+    "engine.fused_optimizer",
 )
 
 
 def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for key, value in tree.items():
-        if isinstance(value, dict) and key not in ("kwargs", "transform_kwargs", "loss_kwargs", "sampler_kwargs"):
+        if isinstance(value, dict) and key not in (
+            "kwargs",
+            "transform_kwargs",
+            "loss_kwargs",
+            "sampler_kwargs",
+        ):
             out.update(_flat(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
@@ -69,8 +96,11 @@ def trajectory_settings(config: Dict[str, Any]) -> Dict[str, Any]:
     """The recipe's settings that shape stage 1 (flat ``section.key`` names): seed, data, model,
     stage 1 and the precision/accumulation of the engine."""
     flat = _flat(config)
-    return {k: v for k, v in sorted(flat.items())
-            if not k.startswith("stage2.") and k not in NOT_TRAJECTORY}
+    return {
+        k: v
+        for k, v in sorted(flat.items())
+        if not k.startswith("stage2.") and k not in NOT_TRAJECTORY
+    }
 
 
 def fingerprint(settings: Dict[str, Any]) -> str:
@@ -82,8 +112,11 @@ def fingerprint(settings: Dict[str, Any]) -> str:
 def differences(recorded: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     """``["stage1.epochs: 3 -> 1", ...]`` between two :func:`trajectory_settings`."""
     keys = sorted(set(recorded) | set(current))
-    return [f"{k}: {recorded.get(k, '(unset)')!r} -> {current.get(k, '(unset)')!r}"
-            for k in keys if recorded.get(k) != current.get(k)]
+    return [
+        f"{k}: {recorded.get(k, '(unset)')!r} -> {current.get(k, '(unset)')!r}"
+        for k in keys
+        if recorded.get(k) != current.get(k)
+    ]
 
 
 REQUIRED = (CONFIG, TIMM_CONFIG, MODEL, RESULTS, HEADS_TABLE)  # what a finished run folder holds
@@ -96,8 +129,10 @@ def check_run_dir(run_dir: Union[str, Path]) -> Path:
         raise InputError(f"run folder {str(run_dir)!r} does not exist")
     missing = [name for name in REQUIRED if not (run_dir / name).is_file()]
     if missing:
-        raise InputError(f"run folder {str(run_dir)!r} is missing {', '.join(missing)} "
-                         f"(a finished run folder holds {', '.join(REQUIRED)})")
+        raise InputError(
+            f"run folder {str(run_dir)!r} is missing {', '.join(missing)} "
+            f"(a finished run folder holds {', '.join(REQUIRED)})"
+        )
     check_version(read_results(run_dir).get(VERSION_KEY), str(run_dir / RESULTS))
     return run_dir
 
@@ -108,7 +143,9 @@ VERSION_KEY = "ltzoo_version"  # in results.json and in every checkpoint's manif
 def _major_minor(version: str, where: str) -> tuple:
     match = re.match(r"(\d+)\.(\d+)", str(version))
     if match is None:
-        raise InputError(f"{where} records {VERSION_KEY}={version!r}, which is not a version like 0.1.0")
+        raise InputError(
+            f"{where} records {VERSION_KEY}={version!r}, which is not a version like 0.1.0"
+        )
     return int(match[1]), int(match[2])
 
 
@@ -116,8 +153,10 @@ def check_version(recorded: Optional[str], where: str) -> None:
     """Refuse a file written by a newer ltzoo (by major.minor), naming both versions; files written
     by this or an older ltzoo, or before the version was recorded (``None``), are read."""
     if recorded is not None and _major_minor(recorded, where) > _major_minor(__version__, "ltzoo"):
-        raise InputError(f"{where} was written by ltzoo {recorded}, newer than this ltzoo {__version__}; "
-                         f"upgrade ltzoo to {'.'.join(map(str, _major_minor(recorded, where)))} or later to read it")
+        raise InputError(
+            f"{where} was written by ltzoo {recorded}, newer than this ltzoo {__version__}; "
+            f"upgrade ltzoo to {'.'.join(map(str, _major_minor(recorded, where)))} or later to read it"
+        )
 
 
 def read_config(run_dir: Union[str, Path]) -> Dict[str, Any]:
@@ -126,7 +165,9 @@ def read_config(run_dir: Union[str, Path]) -> Dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
-        raise InputError(f"{path} cannot be read as a run's recipe: {str(error).splitlines()[0]}") from None
+        raise InputError(
+            f"{path} cannot be read as a run's recipe: {str(error).splitlines()[0]}"
+        ) from None
     if not isinstance(values, dict):
         raise InputError(f"{path} is not a run's recipe (expected a mapping of sections)")
     return values
@@ -138,10 +179,14 @@ def read_json(path: Union[str, Path], expected: type = dict) -> Any:
     try:
         value = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:  # ValueError: bad JSON, or bytes that are not UTF-8
-        raise InputError(f"{path} cannot be read as JSON ({str(error).splitlines()[0]}); the file is damaged: "
-                         "restore it, or train the run again") from None
+        raise InputError(
+            f"{path} cannot be read as JSON ({str(error).splitlines()[0]}); the file is damaged: "
+            "restore it, or train the run again"
+        ) from None
     if not isinstance(value, expected):
-        raise InputError(f"{path} holds a JSON {type(value).__name__}; expected a {expected.__name__}")
+        raise InputError(
+            f"{path} holds a JSON {type(value).__name__}; expected a {expected.__name__}"
+        )
     return value
 
 
@@ -158,12 +203,19 @@ def load_tensors(path: Union[str, Path]) -> Dict[str, Any]:
     try:
         return safetensors.torch.load_file(str(path))
     except (OSError, SafetensorError) as error:
-        raise InputError(f"{path} is not a readable safetensors file ({str(error).splitlines()[0]}); the file "
-                         "is damaged: restore it, or train the run again") from None
+        raise InputError(
+            f"{path} is not a readable safetensors file ({str(error).splitlines()[0]}); the file "
+            "is damaged: restore it, or train the run again"
+        ) from None
 
 
-def claim(config: Dict[str, Any], *, resume: bool, overwrite: bool,
-          normalize: Callable[[Dict[str, Any]], Dict[str, Any]] = dict) -> Path:
+def claim(
+    config: Dict[str, Any],
+    *,
+    resume: bool,
+    overwrite: bool,
+    normalize: Callable[[Dict[str, Any]], Dict[str, Any]] = dict,
+) -> Path:
     """Make ``config["output_dir"]`` this run's folder, or refuse before anything is written.
 
     An empty or missing folder, or one holding only the recipe of a run that stopped before
@@ -174,11 +226,16 @@ def claim(config: Dict[str, Any], *, resume: bool, overwrite: bool,
     """
     out = Path(config["output_dir"])
     if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other: continue the run, or start it over")
+        raise ConfigError(
+            "--resume and --overwrite contradict each other: continue the run, or start it over"
+        )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output_dir={str(out)!r} is a file, not a folder")
     present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if present in ([], [CONFIG]):  # a run that stopped before training wrote nothing else: nothing to keep
+    if present in (
+        [],
+        [CONFIG],
+    ):  # a run that stopped before training wrote nothing else: nothing to keep
         return out
     if overwrite:
         for name in OWNED:
@@ -190,18 +247,27 @@ def claim(config: Dict[str, Any], *, resume: bool, overwrite: bool,
         return out
     if not resume:
         raise ConfigError(
-            f"output_dir={str(out)!r} already holds files ({', '.join(present[:4])}{', ...' if len(present) > 4 else ''}); "
-            "pass --resume to continue that run, --overwrite to start over in it, or choose another output_dir")
+            f"output_dir={str(out)!r} already holds files "
+            f"({', '.join(present[:4])}{', ...' if len(present) > 4 else ''}); "
+            "pass --resume to continue that run, --overwrite to start over in it, or choose another output_dir"
+        )
     if (out / CONFIG).is_file():
-        changed = differences(trajectory_settings(normalize(read_config(out))), trajectory_settings(config))
+        changed = differences(
+            trajectory_settings(normalize(read_config(out))), trajectory_settings(config)
+        )
         if changed:
             raise ConfigError(
                 f"--resume: output_dir={str(out)!r} holds a run trained with other settings ({'; '.join(changed)}); "
-                "resume it with its own recipe (--config " + str(out / CONFIG) + "), or use --overwrite")
+                "resume it with its own recipe (--config "
+                + str(out / CONFIG)
+                + "), or use --overwrite"
+            )
     return out
 
 
-def check_checkpoint(recorded: Optional[Dict[str, Any]], config: Dict[str, Any], where: str) -> None:
+def check_checkpoint(
+    recorded: Optional[Dict[str, Any]], config: Dict[str, Any], where: str
+) -> None:
     """Refuse to resume from a checkpoint whose recorded trajectory settings differ (naming them).
     Keys the checkpoint does not record (added to the schema since) are not compared."""
     if recorded is None:
@@ -209,10 +275,33 @@ def check_checkpoint(recorded: Optional[Dict[str, Any]], config: Dict[str, Any],
     current = trajectory_settings(config)
     changed = differences(recorded, {k: v for k, v in current.items() if k in recorded})
     if changed:
-        raise ConfigError(f"engine.resume: checkpoint {where} was written by a run with other settings "
-                          f"({'; '.join(changed)})")
+        raise ConfigError(
+            f"engine.resume: checkpoint {where} was written by a run with other settings "
+            f"({'; '.join(changed)})"
+        )
 
 
-__all__ = ["CHECKPOINTS", "CONFIG", "HEADS_DIR", "HEADS_TABLE", "LOG_CSV", "LOG_JSONL", "MODEL", "OWNED", "RESULTS",
-           "SHARED_ENCODER", "TIMM_CONFIG", "VERSION_KEY", "check_checkpoint", "check_version", "claim", "differences",
-           "fingerprint", "load_tensors", "read_config", "read_json", "read_results", "trajectory_settings"]
+__all__ = [
+    "CHECKPOINTS",
+    "CONFIG",
+    "HEADS_DIR",
+    "HEADS_TABLE",
+    "LOG_CSV",
+    "LOG_JSONL",
+    "MODEL",
+    "OWNED",
+    "RESULTS",
+    "SHARED_ENCODER",
+    "TIMM_CONFIG",
+    "VERSION_KEY",
+    "check_checkpoint",
+    "check_version",
+    "claim",
+    "differences",
+    "fingerprint",
+    "load_tensors",
+    "read_config",
+    "read_json",
+    "read_results",
+    "trajectory_settings",
+]

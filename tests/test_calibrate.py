@@ -10,13 +10,11 @@ import torch
 from ltzoo.cli import main
 from ltzoo.evaluation import fit_temperature, logit_adjustment_bias
 from ltzoo.hub import load_pretrained
+from ltzoo.train.assemble import build_datasets
 from ltzoo.train.calibrate import calibrate_run, parse_target_prior
 from ltzoo.train.config import load_config
 from ltzoo.train.features import predict_logits
-from ltzoo.train.assemble import build_datasets
 from ltzoo.train.run import run
-
-
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +22,16 @@ def trained(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("run")
-    cfg = load_config(None, ["progress=false", f"output_dir={out}", "stage1.epochs=3", "stage2.epochs=2", "stage2.methods=[lws]"])
+    cfg = load_config(
+        None,
+        [
+            "progress=false",
+            f"output_dir={out}",
+            "stage1.epochs=3",
+            "stage2.epochs=2",
+            "stage2.methods=[lws]",
+        ],
+    )
     run(cfg)
     torch.set_num_threads(threads)
     return out, cfg
@@ -58,9 +65,13 @@ def test_calibration_is_fitted_on_validation_stored_and_reloaded_bitwise(run_dir
         assert torch.equal(reloaded(x), via_timm(x))  # the calibration travels with the weights
     config = json.loads((run_dir / "config.json").read_text())
     assert config["ltzoo"]["calibration"]["target_prior"] == "uniform"
-    assert config["ltzoo"]["deployed_method"] == "lws" and config["label_names"] == [str(i) for i in range(10)]
+    assert config["ltzoo"]["deployed_method"] == "lws" and config["label_names"] == [
+        str(i) for i in range(10)
+    ]
     test = report["test"]
-    assert test["temperature"]["top1"] == test["before"]["top1"]  # a temperature never changes the argmax
+    assert (
+        test["temperature"]["top1"] == test["before"]["top1"]
+    )  # a temperature never changes the argmax
     assert set(test) == {"before", "temperature", "temperature+prior"}
     assert json.loads((run_dir / "calibration.json").read_text()) == json.loads(json.dumps(report))
 
@@ -87,7 +98,10 @@ def test_calibrating_twice_starts_from_the_raw_logits(run_dir):
 
 def test_target_prior_spellings(tmp_path):
     names = ["a", "b", "c"]
-    assert parse_target_prior(None, names) == "uniform" and parse_target_prior(["train"], names) == "train"
+    assert (
+        parse_target_prior(None, names) == "uniform"
+        and parse_target_prior(["train"], names) == "train"
+    )
     assert parse_target_prior(["1", "2", "3"], names) == [1.0, 2.0, 3.0]
     (tmp_path / "list.json").write_text("[5, 3, 1]")
     (tmp_path / "map.json").write_text('{"c": 1, "a": 5, "b": 3}')

@@ -49,18 +49,33 @@ BAD_INPUTS = [
     (["train", "--set", "stage1.weight_decay=-5e-4"], "stage1.weight_decay=-0.0005 is not allowed"),
     (["train", "--set", "stage1.epochs=-2"], "stage1.epochs=-2 is not allowed"),
     (["train", "--set", "stage2.lr=0"], "stage2.lr=0 is not allowed"),
-    (["train", "--set", "stage1.loss=ldam", "--set", "stage1.loss_kwargs={max_m: -1}"], "stage1.loss_kwargs="),
-    (["train", "--set", "stage1.loss=focal", "--set", "stage1.loss_kwargs={gamma: -1}"], "focal: gamma=-1 is out of range"),
+    (
+        ["train", "--set", "stage1.loss=ldam", "--set", "stage1.loss_kwargs={max_m: -1}"],
+        "stage1.loss_kwargs=",
+    ),
+    (
+        ["train", "--set", "stage1.loss=focal", "--set", "stage1.loss_kwargs={gamma: -1}"],
+        "focal: gamma=-1 is out of range",
+    ),
     (["train", "--set", "stage1.schedule=multistep"], "stage1.milestones=[] is not allowed"),
     (["train", "--set", "data.imbalance=0"], "data.imbalance=0 is not allowed"),
-    (["train", "--set", "data.few_threshold=200"], "data.few_threshold=200 is not allowed with many_threshold=100"),
+    (
+        ["train", "--set", "data.few_threshold=200"],
+        "data.few_threshold=200 is not allowed with many_threshold=100",
+    ),
     (["train", "--set", "stage2.tau_grid=[0.5, -1]"], "stage2.tau_grid.1=-1 is not allowed"),
     (["train", "--set", "stage2.tau_grid=[]"], "stage2.tau_grid=[] is not allowed"),
-    (["train", "--set", "stage2.method_options={tau: {tau_grid: [-0.5]}}"], "stage2.method_options.tau: tau_grid=[-0.5]"),
+    (
+        ["train", "--set", "stage2.method_options={tau: {tau_grid: [-0.5]}}"],
+        "stage2.method_options.tau: tau_grid=[-0.5]",
+    ),
     (["train", "--set", "stage2.encoder_lr_scale=-1"], "stage2.encoder_lr_scale=-1 is not allowed"),
     (["train", "--set", "stage2.method_options={iwb: {lam: -1}}"], "stage2.method_options.iwb"),
     (["train", "--set", "stage1.lr=[0.1"], "--set 'stage1.lr=[0.1': the value is not valid YAML"),
-    (["train", "--set", "engine.resume=/nonexistent"], "engine.resume='/nonexistent' cannot be used: it does not exist"),
+    (
+        ["train", "--set", "engine.resume=/nonexistent"],
+        "engine.resume='/nonexistent' cannot be used: it does not exist",
+    ),
     (["data", "describe", "digits_lt", "--imb", "-5"], "imbalance=-5.0 is not allowed"),
     (["predict", "no_such_model", "x.png"], "model 'no_such_model' is not allowed"),
     (["report", "no_such_run"], "'no_such_run' is not a run folder"),
@@ -72,7 +87,10 @@ BAD_INPUTS = [
 def test_bad_input_is_one_line_exit_2_nothing_written(argv, names, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # predict/report/tune name relative paths
     out = tmp_path / "run"
-    assert main([*argv, "--output-dir", str(out)] if argv[0] in ("train", "tune", "report") else argv) == 2
+    assert (
+        main([*argv, "--output-dir", str(out)] if argv[0] in ("train", "tune", "report") else argv)
+        == 2
+    )
     _one_line(capsys.readouterr().err, names)
     assert _snapshot(out) == {}
 
@@ -86,8 +104,12 @@ def test_bad_yaml_recipe_names_file_and_line(tmp_path, capsys):
 def test_recipe_that_is_not_a_mapping(tmp_path, capsys):
     recipe = tmp_path / "list.yaml"
     recipe.write_text("- stage1\n- stage2\n")
-    _fails(["train", "--config", str(recipe), "--output-dir", str(tmp_path / "run")], capsys,
-           "list.yaml' must hold a mapping of sections", "got a list")
+    _fails(
+        ["train", "--config", str(recipe), "--output-dir", str(tmp_path / "run")],
+        capsys,
+        "list.yaml' must hold a mapping of sections",
+        "got a list",
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -98,7 +120,11 @@ def _checkpoint(folder, overrides=(), version=__version__):
     from ltzoo.train.config import load_config, to_dict
 
     folder.mkdir(parents=True)
-    seal(folder, {"epoch": 0, "step": 1}, trajectory_settings(to_dict(load_config(None, list(overrides)))))
+    seal(
+        folder,
+        {"epoch": 0, "step": 1},
+        trajectory_settings(to_dict(load_config(None, list(overrides)))),
+    )
     manifest = json.loads((folder / MANIFEST).read_text())
     (folder / MANIFEST).write_text(json.dumps(dict(manifest, ltzoo_version=version)))
     return folder
@@ -106,15 +132,23 @@ def _checkpoint(folder, overrides=(), version=__version__):
 
 def test_resume_from_another_runs_checkpoint_writes_nothing(tmp_path, capsys):
     other = _checkpoint(tmp_path / "other" / "step_000000001", ["seed=1"])
-    _fails(["train", "--output-dir", str(tmp_path / "run"), "--resume", str(other)], capsys,
-           f"checkpoint {other} was written by a run with other settings (seed: 1 -> 0)", folder=tmp_path)
+    _fails(
+        ["train", "--output-dir", str(tmp_path / "run"), "--resume", str(other)],
+        capsys,
+        f"checkpoint {other} was written by a run with other settings (seed: 1 -> 0)",
+        folder=tmp_path,
+    )
     assert not (tmp_path / "run").exists()
 
 
 def test_checkpoint_of_a_newer_ltzoo_is_refused(tmp_path, capsys):
     newer = _checkpoint(tmp_path / "ckpt" / "step_000000001", version="99.1.0")
-    _fails(["train", "--output-dir", str(tmp_path / "run"), "--resume", str(newer)], capsys,
-           f"checkpoint {newer} was written by ltzoo 99.1.0, newer than this ltzoo {__version__}", folder=tmp_path)
+    _fails(
+        ["train", "--output-dir", str(tmp_path / "run"), "--resume", str(newer)],
+        capsys,
+        f"checkpoint {newer} was written by ltzoo 99.1.0, newer than this ltzoo {__version__}",
+        folder=tmp_path,
+    )
 
 
 # ---- run folders: damaged files, versions -----------------------------------------------------------
@@ -135,7 +169,12 @@ DAMAGED = [
     ("eval", "model.safetensors", _half, "model.safetensors is not a readable safetensors file"),
     ("eval", "model.safetensors", _head, "model.safetensors is not a readable safetensors file"),
     ("predict", "model.safetensors", _half, "model.safetensors is not a readable safetensors file"),
-    ("eval", "heads/lws.safetensors", _half, "heads/lws.safetensors is not a readable safetensors file"),
+    (
+        "eval",
+        "heads/lws.safetensors",
+        _half,
+        "heads/lws.safetensors is not a readable safetensors file",
+    ),
     ("eval", "results.json", _half, "results.json cannot be read as JSON"),
     ("eval", "config.json", _half, "config.json cannot be read as JSON"),
     ("eval", "heads/heads.json", _half, "heads/heads.json cannot be read as JSON"),
@@ -143,14 +182,21 @@ DAMAGED = [
 ]
 
 
-@pytest.mark.parametrize("command, name, damage, names", DAMAGED, ids=[f"{c} {n} {d.__name__}" for c, n, d, _ in DAMAGED])
+@pytest.mark.parametrize(
+    "command, name, damage, names", DAMAGED, ids=[f"{c} {n} {d.__name__}" for c, n, d, _ in DAMAGED]
+)
 def test_damaged_run_file_is_named(command, name, damage, names, run_dir, tmp_path, capsys):
     run = shutil.copytree(run_dir, tmp_path / "run")
     (run / name).write_bytes(damage((run / name).read_bytes()))
     image = tmp_path / "x.png"
     Image.new("L", (8, 8)).save(image)
-    _fails([command, str(run)] + ([str(image)] if command == "predict" else []), capsys, names, "damaged",
-           folder=run)
+    _fails(
+        [command, str(run)] + ([str(image)] if command == "predict" else []),
+        capsys,
+        names,
+        "damaged",
+        folder=run,
+    )
 
 
 def test_calibrate_without_a_validation_split(run_dir, tmp_path, capsys):
@@ -158,7 +204,12 @@ def test_calibrate_without_a_validation_split(run_dir, tmp_path, capsys):
     recipe = (run / "config.yaml").read_text()
     assert "val_fraction: 0.2" in recipe
     (run / "config.yaml").write_text(recipe.replace("val_fraction: 0.2", "val_fraction: 0.0"))
-    _fails(["calibrate", str(run)], capsys, f"run {run} has no validation split (data.val_fraction=0)", folder=run)
+    _fails(
+        ["calibrate", str(run)],
+        capsys,
+        f"run {run} has no validation split (data.val_fraction=0)",
+        folder=run,
+    )
 
 
 def _record_version(run, version):
@@ -172,19 +223,34 @@ def test_run_of_a_newer_ltzoo_is_refused_older_is_read(run_dir, tmp_path, capsys
     run = shutil.copytree(run_dir, tmp_path / "run")
     _record_version(run, "0.99.0")
     for command in ("eval", "calibrate"):
-        _fails([command, str(run)], capsys, f"written by ltzoo 0.99.0, newer than this ltzoo {__version__}",
-               folder=run)
-    for older in ("0.0.9", __version__ + ".post1", __version__.rsplit(".", 1)[0] + ".999"):  # same major.minor reads
+        _fails(
+            [command, str(run)],
+            capsys,
+            f"written by ltzoo 0.99.0, newer than this ltzoo {__version__}",
+            folder=run,
+        )
+    for older in (
+        "0.0.9",
+        __version__ + ".post1",
+        __version__.rsplit(".", 1)[0] + ".999",
+    ):  # same major.minor reads
         _record_version(run, older)
         assert check_run_dir(run) == run
     _record_version(run, "unknown")
-    _fails(["eval", str(run)], capsys, "records ltzoo_version='unknown', which is not a version", folder=run)
+    _fails(
+        ["eval", str(run)],
+        capsys,
+        "records ltzoo_version='unknown', which is not a version",
+        folder=run,
+    )
 
 
 def test_results_and_checkpoints_record_the_version(run_dir):
     from ltzoo.train.checkpoint import MANIFEST
 
-    assert json.loads((run_dir / "results.json").read_text()).get("ltzoo_version") is None  # written by make_run_dir
+    assert (
+        json.loads((run_dir / "results.json").read_text()).get("ltzoo_version") is None
+    )  # written by make_run_dir
     folder = _checkpoint(run_dir.parent / "ckpt" / "step_1")
     assert json.loads((folder / MANIFEST).read_text())["ltzoo_version"] == __version__
 
@@ -195,8 +261,13 @@ def test_truncated_cifar_npz_is_named(tmp_path, capsys):
     np.savez(tmp_path / "train.npz", x=x, y=y)
     np.savez(tmp_path / "test.npz", x=x, y=y)
     (tmp_path / "train.npz").write_bytes(_half((tmp_path / "train.npz").read_bytes()))
-    _fails(["data", "describe", "cifar100_lt", "--root", str(tmp_path)], capsys,
-           f"{tmp_path / 'train.npz'} is not a readable npz archive", "truncated", folder=tmp_path)
+    _fails(
+        ["data", "describe", "cifar100_lt", "--root", str(tmp_path)],
+        capsys,
+        f"{tmp_path / 'train.npz'} is not a readable npz archive",
+        "truncated",
+        folder=tmp_path,
+    )
 
 
 def _image_list(root, per_class=(3, 2)):
@@ -217,9 +288,14 @@ def test_list_naming_missing_images_fails_at_construction(tmp_path, capsys):
     root = _image_list(tmp_path)
     (root / "train/c0/1.JPEG").unlink()
     (root / "train/c1/0.JPEG").unlink()
-    _fails(["data", "describe", "imagenet_lt", "--root", str(root), "--own-split"], capsys,
-           f"{root / 'ImageNet_LT_train.txt'} lists 2 of 5 images that do not exist",
-           str(root / "train/c0/1.JPEG"), str(root / "train/c1/0.JPEG"), folder=root)
+    _fails(
+        ["data", "describe", "imagenet_lt", "--root", str(root), "--own-split"],
+        capsys,
+        f"{root / 'ImageNet_LT_train.txt'} lists 2 of 5 images that do not exist",
+        str(root / "train/c0/1.JPEG"),
+        str(root / "train/c1/0.JPEG"),
+        folder=root,
+    )
 
 
 def test_undecodable_image_is_named(tmp_path):
@@ -229,11 +305,15 @@ def test_undecodable_image_is_named(tmp_path):
     bad = root / "train/c0/0.JPEG"
     bad.write_bytes(bad.read_bytes()[:40])
     ds = create_dataset("imagenet_lt", root=root, official_split=False)
-    with pytest.raises(UnreadableImageError, match=str(bad)) as error:  # the CLI's one line (an InputError)
+    with pytest.raises(
+        UnreadableImageError, match=str(bad)
+    ) as error:  # the CLI's one line (an InputError)
         ds[0]
     assert isinstance(error.value, ValueError) and isinstance(error.value, OSError)
     ds = create_dataset("imagenet_lt", root=root, official_split=False, skip_corrupt=True)
-    with pytest.warns(RuntimeWarning, match=f"skipping an unreadable image \\(cannot read image {bad}"):
+    with pytest.warns(
+        RuntimeWarning, match=f"skipping an unreadable image \\(cannot read image {bad}"
+    ):
         assert ds[0][1] == 0
 
 
@@ -260,8 +340,12 @@ def _temporary_files(folder):
 def test_full_disk_writing_results_keeps_them(run_dir, tmp_path, capsys, monkeypatch):
     run = shutil.copytree(run_dir, tmp_path / "run")
     seen = _full_disk(monkeypatch, "results.json")
-    _fails(["eval", str(run), "--tta", "flip"], capsys, f"cannot write {str(run / 'results.json')!r}: the disk is full",
-           folder=run)
+    _fails(
+        ["eval", str(run), "--tta", "flip"],
+        capsys,
+        f"cannot write {str(run / 'results.json')!r}: the disk is full",
+        folder=run,
+    )
     assert seen and not _temporary_files(run)
 
 
@@ -270,11 +354,31 @@ def test_full_disk_writing_a_checkpoint_keeps_the_previous_one(tmp_path, capsys,
 
     out = tmp_path / "run"
     _full_disk(monkeypatch, MANIFEST, after=2)  # the first checkpoint is sealed, the second is not
-    assert main(["train", "--output-dir", str(out), "--set", "progress=false", "--set", "stage1.epochs=1",
-                 "--set", "stage2.methods=[crt]", "--set", "stage2.epochs=1",
-                 "--set", "engine.checkpoint_every_steps=3"]) == 2
-    _one_line(capsys.readouterr().err, f"cannot write {str(out / 'checkpoints' / 'step_000000006')!r}: the disk is full",
-              "the previous checkpoints are intact")
+    assert (
+        main(
+            [
+                "train",
+                "--output-dir",
+                str(out),
+                "--set",
+                "progress=false",
+                "--set",
+                "stage1.epochs=1",
+                "--set",
+                "stage2.methods=[crt]",
+                "--set",
+                "stage2.epochs=1",
+                "--set",
+                "engine.checkpoint_every_steps=3",
+            ]
+        )
+        == 2
+    )
+    _one_line(
+        capsys.readouterr().err,
+        f"cannot write {str(out / 'checkpoints' / 'step_000000006')!r}: the disk is full",
+        "the previous checkpoints are intact",
+    )
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_000000003"]
     assert verify(out / "checkpoints" / "step_000000003") is None
     assert not _temporary_files(out) and not (out / "results.json").exists()
@@ -285,7 +389,10 @@ def test_storage_errors_name_the_file_and_the_condition():
 
     error = storage_error(OSError(errno.EROFS, "Read-only file system", "/mnt/x"))
     assert str(error).startswith("cannot write '/mnt/x': the file system is read-only (EROFS)")
-    assert storage_error(OSError(errno.EIO, "I/O error")) is None and storage_error(ValueError("x")) is None
+    assert (
+        storage_error(OSError(errno.EIO, "I/O error")) is None
+        and storage_error(ValueError("x")) is None
+    )
 
 
 # ---- the Hub: unreachable, no write access, a bad token ---------------------------------------------
@@ -295,8 +402,12 @@ class GuardedHub(FakeHub):
     def route(self, req, method, path, body):
         if req.headers.get("Authorization") != f"Bearer {FAKE_TOKEN}":
             return self.reply(req, 401, {"error": "Invalid credentials in Authorization header"})
-        if path.startswith("/api/models/org/readonly/") and ("/preupload/" in path or "/commit/" in path):
-            return self.reply(req, 403, {"error": "You don't have the rights to create a commit in org/readonly"})
+        if path.startswith("/api/models/org/readonly/") and (
+            "/preupload/" in path or "/commit/" in path
+        ):
+            return self.reply(
+                req, 403, {"error": "You don't have the rights to create a commit in org/readonly"}
+            )
         return super().route(req, method, path, body)
 
 
@@ -318,30 +429,75 @@ def _closed_port():
 
 
 PUSH_FAILURES = [
-    ("unreachable", "org/x", FAKE_TOKEN, ["push to org/x@main failed at 'create the repository'", "could not be reached",
-                                          "nothing was uploaded"]),
-    ("forbidden", "org/readonly", FAKE_TOKEN, ["push to org/readonly@main failed at 'upload'",
-                                               "no write access to org/readonly (HTTP 403", "nothing was uploaded"]),
-    ("bad token", "org/x", "hf_NotTheRightToken000000000000000000", ["the Hub refused the token (HTTP 401",
-                                                                     "nothing was uploaded"]),
+    (
+        "unreachable",
+        "org/x",
+        FAKE_TOKEN,
+        [
+            "push to org/x@main failed at 'create the repository'",
+            "could not be reached",
+            "nothing was uploaded",
+        ],
+    ),
+    (
+        "forbidden",
+        "org/readonly",
+        FAKE_TOKEN,
+        [
+            "push to org/readonly@main failed at 'upload'",
+            "no write access to org/readonly (HTTP 403",
+            "nothing was uploaded",
+        ],
+    ),
+    (
+        "bad token",
+        "org/x",
+        "hf_NotTheRightToken000000000000000000",
+        ["the Hub refused the token (HTTP 401", "nothing was uploaded"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("case, repo_id, token, names", PUSH_FAILURES, ids=[c for c, *_ in PUSH_FAILURES])
+@pytest.mark.parametrize(
+    "case, repo_id, token, names", PUSH_FAILURES, ids=[c for c, *_ in PUSH_FAILURES]
+)
 def test_push_failure_says_what_is_on_the_hub(case, repo_id, token, names, hub, run_dir, tmp_path):
     endpoint = f"http://127.0.0.1:{_closed_port()}" if case == "unreachable" else hub.endpoint
-    env = dict(os.environ, HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1", HF_HUB_CACHE=str(tmp_path / "cache"),
-               HF_HOME=str(tmp_path / "home"), HF_TOKEN=token, HF_HUB_DISABLE_TELEMETRY="1",
-               HF_HUB_DISABLE_PROGRESS_BARS="1", PYTHONPATH=str(REPO_ROOT))
+    env = dict(
+        os.environ,
+        HF_ENDPOINT=endpoint,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_CACHE=str(tmp_path / "cache"),
+        HF_HOME=str(tmp_path / "home"),
+        HF_TOKEN=token,
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        PYTHONPATH=str(REPO_ROOT),
+    )
     env.pop("HF_HUB_OFFLINE", None)
     before = _snapshot(run_dir)
-    proc = subprocess.run([sys.executable, "-c", "import sys; from ltzoo.cli import main; sys.exit(main(sys.argv[1:]))",
-                           "push", str(run_dir), "--repo-id", repo_id], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from ltzoo.cli import main; sys.exit(main(sys.argv[1:]))",
+            "push",
+            str(run_dir),
+            "--repo-id",
+            repo_id,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     _one_line(proc.stderr, "ltzoo push: error:", *names)
     # what was going to be uploaded was said before anything was sent
-    assert "uploading 6 files" in proc.stdout and f"to {repo_id}, revision main, in one commit" in proc.stdout
+    assert (
+        "uploading 6 files" in proc.stdout
+        and f"to {repo_id}, revision main, in one commit" in proc.stdout
+    )
     size = (run_dir / "model.safetensors").stat().st_size
     assert f"model.safetensors  {size:,} bytes" in proc.stdout
     assert token not in proc.stdout + proc.stderr

@@ -20,8 +20,16 @@ DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 
 
 def test_registered_names():
-    assert list_datasets() == ["cifar100_lt", "cifar10_lt", "digits_lt", "fashion_mnist_lt", "folder_lt",
-                               "imagenet_lt", "inat2018", "places_lt"]
+    assert list_datasets() == [
+        "cifar100_lt",
+        "cifar10_lt",
+        "digits_lt",
+        "fashion_mnist_lt",
+        "folder_lt",
+        "imagenet_lt",
+        "inat2018",
+        "places_lt",
+    ]
     with pytest.raises(UnknownNameError, match=r"did you mean 'cifar100_lt'"):
         create_dataset("cifar100lt")
     with pytest.raises(ValueError, match=r"dataset 'digits_lt' does not take \['colour'\].*n_max"):
@@ -51,11 +59,18 @@ def test_digits_lt_train_split():
     assert ds.data.shape == (489, 8, 8, 1) and ds.data.dtype == np.uint8
     x, y = ds[5]
     assert x.dtype == torch.float32 and x.shape == (1, 8, 8) and 0 <= x.min() and x.max() <= 1
-    assert torch.allclose(x, torch.from_numpy(ds.data[5]).permute(2, 0, 1).float() / 255) and y == ds.targets[5]
+    assert (
+        torch.allclose(x, torch.from_numpy(ds.data[5]).permute(2, 0, 1).float() / 255)
+        and y == ds.targets[5]
+    )
     assert isinstance(ds, torch.utils.data.Dataset)
     seen = []
     ds.transform = lambda img: seen.append(img) or "done"
-    assert ds[0] == ("done", int(ds.targets[0])) and isinstance(seen[0], Image.Image) and seen[0].mode == "L"
+    assert (
+        ds[0] == ("done", int(ds.targets[0]))
+        and isinstance(seen[0], Image.Image)
+        and seen[0].mode == "L"
+    )
 
 
 def test_digits_test_split_is_fixed_and_disjoint():
@@ -74,13 +89,20 @@ def test_digits_val_split_and_seeds():
     full = [144, 103, 74, 53, 38, 27, 19, 14, 10, 7]
     n_val = [int(np.floor(n * 0.2 + 0.5)) for n in full]
     assert np.bincount(val.targets).tolist() == n_val
-    assert train.class_counts.tolist() == val.class_counts.tolist() == [f - v for f, v in zip(full, n_val)]
+    assert (
+        train.class_counts.tolist()
+        == val.class_counts.tolist()
+        == [f - v for f, v in zip(full, n_val)]
+    )
     assert len(train) + len(val) == 489
     other = create_dataset("digits_lt", imbalance=20, seed=2)
     same = create_dataset("digits_lt", imbalance=20, seed=2)
     assert np.array_equal(other.data, same.data)
     assert not np.array_equal(other.data, create_dataset("digits_lt", imbalance=20, seed=0).data)
-    assert create_dataset("digits_lt", profile="step", imbalance=10).class_counts.tolist() == [144] * 5 + [14] * 5
+    assert (
+        create_dataset("digits_lt", profile="step", imbalance=10).class_counts.tolist()
+        == [144] * 5 + [14] * 5
+    )
     assert len(create_dataset("digits_lt", profile="none")) == 1440
 
 
@@ -115,7 +137,11 @@ def test_cifar_npz_root(tmp_path):
     np.savez(tmp_path / "train.npz", x=x, y=y, classes=names)
     np.savez(tmp_path / "test.npz", x=tx, y=ty, classes=names)
     ds = create_dataset("cifar10_lt", root=tmp_path, imbalance=10)
-    assert ds.class_counts.tolist() == exponential_profile(50, 10, 10).tolist() == [50, 38, 29, 23, 17, 13, 10, 8, 6, 5]
+    assert (
+        ds.class_counts.tolist()
+        == exponential_profile(50, 10, 10).tolist()
+        == [50, 38, 29, 23, 17, 13, 10, 8, 6, 5]
+    )
     assert len(ds) == 199 and ds.classes == list(names) and ds.data.shape == (199, 32, 32, 3)
     assert np.array_equal(ds.data[:, 0, 0, 0], ds.targets)
     assert ds.mean == (0.4914, 0.4822, 0.4465) and ds.transform_preset == "cifar"
@@ -171,7 +197,9 @@ def test_cifar_torchvision_layout(tmp_path, monkeypatch, num_classes):
         b, x = batch(5, 0)
         _write_pickle(folder / "train", b)
         train_x.append(x)
-        _write_pickle(folder / "meta", {"fine_label_names": names, "coarse_label_names": ["x"] * 20})
+        _write_pickle(
+            folder / "meta", {"fine_label_names": names, "coarse_label_names": ["x"] * 20}
+        )
         _write_pickle(folder / "test", batch(1, 9)[0])
     name = f"cifar{num_classes}_lt"
     ds = create_dataset(name, root=tmp_path, imbalance=5)
@@ -185,12 +213,19 @@ def test_cifar_torchvision_layout(tmp_path, monkeypatch, num_classes):
     assert np.bincount(test.targets).tolist() == [1] * num_classes
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(SHARED_CIFAR100, "train.npz")),
-                    reason="the shared CIFAR-100 npz files are not here")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(SHARED_CIFAR100, "train.npz")),
+    reason="the shared CIFAR-100 npz files are not here",
+)
 def test_cifar100_lt_real():
     ds = create_dataset("cifar100_lt", root=SHARED_CIFAR100, imbalance=0.01)
     assert len(ds) == 10847 and ds.class_counts[0] == 500 and ds.class_counts[-1] == 5
-    assert ds.classes[:3] == ["apple", "aquarium_fish", "baby"] and ds.data.shape == (10847, 32, 32, 3)
+    assert ds.classes[:3] == ["apple", "aquarium_fish", "baby"] and ds.data.shape == (
+        10847,
+        32,
+        32,
+        3,
+    )
     groups = ds.groups()
     assert [len(groups[k]) for k in ("many", "medium", "few")] == [35, 35, 30]
     x, _ = ds[0]
@@ -232,10 +267,16 @@ def test_fashion_mnist_tiny_idx(tmp_path, layout):
 def test_fashion_mnist_bad_files(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         create_dataset("fashion_mnist_lt", root=tmp_path)
-    assert "train-images-idx3-ubyte" in str(err.value) and "apt-get install dataset-fashion-mnist" in str(err.value)
+    assert "train-images-idx3-ubyte" in str(
+        err.value
+    ) and "apt-get install dataset-fashion-mnist" in str(err.value)
     y = np.repeat(np.arange(10), 2)
-    for name, arr in [("train-images-idx3-ubyte", np.zeros((20, 28, 28))), ("train-labels-idx1-ubyte", y),
-                      ("t10k-images-idx3-ubyte", np.zeros((20, 28, 28))), ("t10k-labels-idx1-ubyte", y)]:
+    for name, arr in [
+        ("train-images-idx3-ubyte", np.zeros((20, 28, 28))),
+        ("train-labels-idx1-ubyte", y),
+        ("t10k-images-idx3-ubyte", np.zeros((20, 28, 28))),
+        ("t10k-labels-idx1-ubyte", y),
+    ]:
         _write_idx(tmp_path / name, arr, False)
     with open(tmp_path / "train-images-idx3-ubyte", "r+b") as f:
         f.truncate(1000)
@@ -243,8 +284,10 @@ def test_fashion_mnist_bad_files(tmp_path):
         create_dataset("fashion_mnist_lt", root=tmp_path)
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(DEBIAN_FASHION, "train-images-idx3-ubyte.gz")),
-                    reason="dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(DEBIAN_FASHION, "train-images-idx3-ubyte.gz")),
+    reason="dataset-fashion-mnist is not installed",
+)
 def test_fashion_mnist_real():
     ds = create_dataset("fashion_mnist_lt", imbalance=100)
     assert len(ds) == 14886 and ds.class_counts[0] == 6000 and ds.class_counts[-1] == 60
@@ -259,5 +302,8 @@ def test_label_outside_range_is_named(tmp_path):
     y[7] = 10
     np.savez(tmp_path / "train.npz", x=x, y=y)
     np.savez(tmp_path / "test.npz", x=x, y=np.clip(y, 0, 9))
-    with pytest.raises(ValueError, match=r"label 10 \(item 7\) in the training set of cifar10_lt is outside \[0, 10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"label 10 \(item 7\) in the training set of cifar10_lt is outside \[0, 10\)",
+    ):
         create_dataset("cifar10_lt", root=tmp_path, profile="none")

@@ -25,8 +25,10 @@ def test_describe_digits(tmp_path):
     assert path.endswith("counts.png") and (tmp_path / "counts.png").stat().st_size > 1000
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(SHARED_CIFAR100, "train.npz")),
-                    reason="the shared CIFAR-100 npz files are not here")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(SHARED_CIFAR100, "train.npz")),
+    reason="the shared CIFAR-100 npz files are not here",
+)
 def test_describe_cifar100_lt_real():
     d = describe("cifar100_lt", root=SHARED_CIFAR100, imbalance=50)
     assert d["total"] == 12608 and d["num_classes"] == 100 and d["max"] == 500 and d["min"] == 10

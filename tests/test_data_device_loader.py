@@ -12,7 +12,9 @@ from ltzoo.data.samplers import create_sampler
 
 def _loader(n=64, size=6, channels=3, **kwargs):
     rng = np.random.default_rng(0)
-    data = rng.integers(1, 256, size=(n, size, size, channels), dtype=np.uint8)  # no zeros: padding is visible
+    data = rng.integers(
+        1, 256, size=(n, size, size, channels), dtype=np.uint8
+    )  # no zeros: padding is visible
     targets = np.arange(n) % 4
     sampler = create_sampler("instance_balanced", targets, seed=0)
     options = dict(mean=[0.0] * channels, std=[1 / 255] * channels)  # identity normalisation
@@ -27,7 +29,12 @@ def test_random_crop_is_a_window_of_the_padded_image_and_covers_every_offset():
     seen = set()
     for seed in range(400):
         out = loader.augment(image, torch.Generator().manual_seed(seed))
-        matches = [(r, c) for r in range(5) for c in range(5) if torch.equal(out, padded[..., r:r + 6, c:c + 6])]
+        matches = [
+            (r, c)
+            for r in range(5)
+            for c in range(5)
+            if torch.equal(out, padded[..., r : r + 6, c : c + 6])
+        ]
         assert len(matches) == 1
         seen.add(matches[0])
     assert len(seen) == 25  # all (2p+1)^2 offsets occur
@@ -66,7 +73,9 @@ def test_epoch_order_determinism_and_two_process_sharding():
     again = list(loader)
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
     resumed = list(loader.iterate(skip=2))
-    assert torch.equal(resumed[0][0], first[2][0])  # resuming mid-epoch sees the same augmented batch
+    assert torch.equal(
+        resumed[0][0], first[2][0]
+    )  # resuming mid-epoch sees the same augmented batch
     ranks = []
     for rank in range(2):
         shard, _ = _loader(pad=1, flip=True, rank=rank, world_size=2)
@@ -74,7 +83,9 @@ def test_epoch_order_determinism_and_two_process_sharding():
         assert len(shard) == 2
         ranks.append(torch.cat([y for _, y in shard.iterate()]))
     # both shards together are the epoch's batches, each exactly once
-    assert torch.equal(torch.sort(torch.cat(ranks)).values, torch.sort(torch.cat([y for _, y in first])).values)
+    assert torch.equal(
+        torch.sort(torch.cat(ranks)).values, torch.sort(torch.cat([y for _, y in first])).values
+    )
 
 
 def test_rejects_float_data():
@@ -86,7 +97,9 @@ def test_autoaugment_is_torchvisions_policy_per_image_seeded_per_batch():
     plain, data = _loader(size=12, pad=2, flip=True)
     auto, _ = _loader(size=12, pad=2, flip=True, autoaugment="cifar10")
     batch = torch.from_numpy(data[:16]).permute(0, 3, 1, 2)
-    cropped = plain.augment(batch, torch.Generator().manual_seed(5)).to(torch.uint8)  # same crops and flips
+    cropped = plain.augment(batch, torch.Generator().manual_seed(5)).to(
+        torch.uint8
+    )  # same crops and flips
     torch.manual_seed(123)
     before = torch.random.get_rng_state()
     out = auto.augment(batch, torch.Generator().manual_seed(5), seed=77)
@@ -106,7 +119,9 @@ def test_autoaugment_batches_repeat_for_a_resumed_epoch():
     resumed = [x for x, _ in auto.iterate(skip=2)]
     assert len(full) == 4 and all(torch.equal(a, b) for a, b in zip(full[2:], resumed))
     assert not torch.equal(full[0], full[1])
-    with pytest.raises(ValueError, match="autoaugment='cifar100' is not allowed; allowed: imagenet, cifar10, svhn"):
+    with pytest.raises(
+        ValueError, match="autoaugment='cifar100' is not allowed; allowed: imagenet, cifar10, svhn"
+    ):
         _loader(autoaugment="cifar100")
 
 
@@ -114,10 +129,19 @@ def test_device_augment_follows_the_presets_options():
     from ltzoo.data.device_loader import device_augment
 
     assert device_augment("cifar", {}) == dict(pad=4, flip=True, cutout=0, autoaugment=None)
-    assert device_augment("cifar", {"autoaugment": True, "cutout": True}) == dict(pad=4, flip=True, cutout=16, autoaugment="cifar10")
-    assert device_augment("cifar", {"cutout": True, "cutout_size": 8, "padding": 2}) == dict(pad=2, flip=True, cutout=8, autoaugment=None)
-    assert device_augment("digits", {"pad_crop": 1}) == dict(pad=1, flip=False, cutout=0, autoaugment=None)
+    assert device_augment("cifar", {"autoaugment": True, "cutout": True}) == dict(
+        pad=4, flip=True, cutout=16, autoaugment="cifar10"
+    )
+    assert device_augment("cifar", {"cutout": True, "cutout_size": 8, "padding": 2}) == dict(
+        pad=2, flip=True, cutout=8, autoaugment=None
+    )
+    assert device_augment("digits", {"pad_crop": 1}) == dict(
+        pad=1, flip=False, cutout=0, autoaugment=None
+    )
     with pytest.raises(ValueError, match="size=24 is not allowed on the device path"):
         device_augment("cifar", {"size": 24})
-    with pytest.raises(ValueError, match="no device augmentation for transform preset 'imagenet'; allowed: cifar, digits, mnist"):
+    with pytest.raises(
+        ValueError,
+        match="no device augmentation for transform preset 'imagenet'; allowed: cifar, digits, mnist",
+    ):
         device_augment("imagenet", {})

@@ -12,7 +12,9 @@ from ltzoo.data import UnreadableImageError, create_dataset, create_transform
 
 TRAIN = [6, 4, 2]  # images per class in the generated training lists
 WNIDS = ["n01440764", "n01443537", "n01484850"]
-OWN = {"official_split": False}  # generated lists, not the benchmarks' official ones (tests/test_data_official.py)
+OWN = {
+    "official_split": False
+}  # generated lists, not the benchmarks' official ones (tests/test_data_official.py)
 
 
 def _jpeg(path, label, size=(12, 10)):
@@ -36,22 +38,35 @@ def _imagenet_tree(root, train=TRAIN, test=2, val=1):
 
 def test_imagenet_lt_official_lists(tmp_path):
     _imagenet_tree(tmp_path)
-    ds = create_dataset("imagenet_lt", **OWN, root=tmp_path, imbalance=1000, profile="step")  # profile ignored
+    ds = create_dataset(
+        "imagenet_lt", **OWN, root=tmp_path, imbalance=1000, profile="step"
+    )  # profile ignored
     assert len(ds) == 12 and ds.class_counts.tolist() == TRAIN and ds.classes == WNIDS
     img, label = ds[0]
-    assert isinstance(img, Image.Image) and img.mode == "RGB" and img.size == (12, 10) and label == 0
+    assert (
+        isinstance(img, Image.Image) and img.mode == "RGB" and img.size == (12, 10) and label == 0
+    )
     assert np.bincount(ds.targets).tolist() == TRAIN
     val = create_dataset("imagenet_lt", **OWN, split="val", root=tmp_path)
     assert len(val) == 3 and val.samples[0][0].endswith("n01440764_val0.JPEG")
     assert val.class_counts.tolist() == TRAIN
-    test = create_dataset("imagenet_lt", **OWN, split="test", root=tmp_path,
-                          transform=create_transform("imagenet", train=False, img_size=32, crop_pct=1.0))
+    test = create_dataset(
+        "imagenet_lt",
+        **OWN,
+        split="test",
+        root=tmp_path,
+        transform=create_transform("imagenet", train=False, img_size=32, crop_pct=1.0),
+    )
     assert np.bincount(test.targets).tolist() == [2, 2, 2]
     x, _ = test[1]
     assert tuple(x.shape) == (3, 32, 32)
     carved = create_dataset("imagenet_lt", **OWN, split="val", root=tmp_path, val_fraction=0.5)
     train = create_dataset("imagenet_lt", **OWN, root=tmp_path, val_fraction=0.5)
-    assert np.bincount(carved.targets).tolist() == [3, 2, 1] and train.class_counts.tolist() == [3, 2, 1]
+    assert np.bincount(carved.targets).tolist() == [3, 2, 1] and train.class_counts.tolist() == [
+        3,
+        2,
+        1,
+    ]
     assert not {p for p, _ in carved.samples} & {p for p, _ in train.samples}
 
 
@@ -65,14 +80,20 @@ def test_imagenet_lt_split_dir_and_missing(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         create_dataset("imagenet_lt", **OWN, root=images)
     msg = str(err.value)
-    assert "ImageNet_LT_train.txt" in msg and "ImageNet_LT_test.txt" in msg and "OpenLongTailRecognition" in msg
+    assert (
+        "ImageNet_LT_train.txt" in msg
+        and "ImageNet_LT_test.txt" in msg
+        and "OpenLongTailRecognition" in msg
+    )
     with pytest.raises(FileNotFoundError, match="needs root="):
         create_dataset("imagenet_lt", **OWN)
 
 
 def test_imagenet_lt_bad_labels(tmp_path):
     lines = _imagenet_tree(tmp_path)
-    (tmp_path / "ImageNet_LT_test.txt").write_text("\n".join(lines["test"] + ["val/x/y.JPEG 7"]) + "\n")
+    (tmp_path / "ImageNet_LT_test.txt").write_text(
+        "\n".join(lines["test"] + ["val/x/y.JPEG 7"]) + "\n"
+    )
     with pytest.raises(ValueError, match=r"ImageNet_LT_test.txt:7: label 7 is outside \[0, 3\)"):
         create_dataset("imagenet_lt", **OWN, root=tmp_path)
     (tmp_path / "ImageNet_LT_test.txt").write_text("val/x/y.JPEG seven\n")
@@ -103,9 +124,11 @@ def test_unreadable_image_error_and_skip(tmp_path):
 
 
 def _inat_tree(root):
-    cats = [{"id": 0, "name": "Aves 0", "supercategory": "Aves"},
-            {"id": 1, "name": "Plantae 1", "supercategory": "Plantae"},
-            {"id": 2, "name": "Plantae 2", "supercategory": "Plantae"}]
+    cats = [
+        {"id": 0, "name": "Aves 0", "supercategory": "Aves"},
+        {"id": 1, "name": "Plantae 1", "supercategory": "Plantae"},
+        {"id": 2, "name": "Plantae 2", "supercategory": "Plantae"},
+    ]
     files, n = {}, 0
     for part, per_class in (("train", TRAIN), ("val", [1, 1, 1])):
         images, anns = [], []
@@ -138,8 +161,10 @@ def test_inat2018_coco_json(tmp_path):
 def test_inat2018_lists_and_missing(tmp_path):
     files = _inat_tree(tmp_path)
     for part in ("train", "val"):
-        rows = [f"{img['file_name']} {ann['category_id']}"
-                for img, ann in zip(files[part]["images"], files[part]["annotations"])]
+        rows = [
+            f"{img['file_name']} {ann['category_id']}"
+            for img, ann in zip(files[part]["images"], files[part]["annotations"])
+        ]
         (tmp_path / f"iNaturalist18_{part}.txt").write_text("\n".join(rows) + "\n")
     ds = create_dataset("inat2018", **OWN, root=tmp_path)
     assert ds.class_counts.tolist() == TRAIN and ds.classes == ["0", "1", "2"]
@@ -160,8 +185,14 @@ def test_folder_lt(tmp_path):
     ds = create_dataset("folder_lt", root=tmp_path, imbalance=2)
     assert ds.classes == ["cat", "dog", "emu"] and ds.class_counts.tolist() == [6, 4, 3]
     assert isinstance(ds[0][0], Image.Image)
-    assert create_dataset("folder_lt", root=tmp_path, profile="none").class_counts.tolist() == [6, 6, 6]
-    assert create_dataset("folder_lt", root=tmp_path, profile="none", n_max=2).class_counts.tolist() == [2, 2, 2]
+    assert create_dataset("folder_lt", root=tmp_path, profile="none").class_counts.tolist() == [
+        6,
+        6,
+        6,
+    ]
+    assert create_dataset(
+        "folder_lt", root=tmp_path, profile="none", n_max=2
+    ).class_counts.tolist() == [2, 2, 2]
     test = create_dataset("folder_lt", split="test", root=tmp_path, imbalance=2)
     assert np.bincount(test.targets).tolist() == [2, 2, 2]
     only_train = create_dataset("folder_lt", root=tmp_path / "train", imbalance=3)

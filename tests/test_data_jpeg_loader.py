@@ -24,7 +24,9 @@ def _images(folder, n=10):
         w, h = SIZES[i % len(SIZES)]
         # smooth content (a gradient plus a little noise) so JPEG artefacts stay small
         yy, xx = np.mgrid[0:h, 0:w]
-        img = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 127 // (w + h) + 60 * (i % 3)], -1)
+        img = np.stack(
+            [xx * 255 // w, yy * 255 // h, (xx + yy) * 127 // (w + h) + 60 * (i % 3)], -1
+        )
         img = np.clip(img + rng.integers(0, 20, img.shape), 0, 255).astype(np.uint8)
         path = folder / f"img{i}.jpg"
         Image.fromarray(img).save(path, quality=90)
@@ -34,8 +36,18 @@ def _images(folder, n=10):
 
 def _loader(samples, train, batch_size=4, img_size=16, **kwargs):
     sampler = create_sampler("instance_balanced", [label for _, label in samples], seed=0)
-    return JpegBatchLoader(samples, sampler, batch_size, "cpu", MEAN, STD, train=train, img_size=img_size,
-                           num_threads=2, **kwargs)
+    return JpegBatchLoader(
+        samples,
+        sampler,
+        batch_size,
+        "cpu",
+        MEAN,
+        STD,
+        train=train,
+        img_size=img_size,
+        num_threads=2,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +72,25 @@ def test_eval_equals_torchvision_resize_centre_crop_normalise(samples):
     Against timm's PIL eval transform the difference is larger (PIL's own resampling rounds
     differently): checked separately with a mean tolerance of 2/255 in [0, 1] units."""
     loader = _loader(samples, train=False, img_size=16)
-    images = loader.augment(loader.decode([read_file(p) for p, _ in samples], [p for p, _ in samples]), None)
+    images = loader.augment(
+        loader.decode([read_file(p) for p, _ in samples], [p for p, _ in samples]), None
+    )
     for k, (path, _) in enumerate(samples):
         decoded = decode_jpeg(read_file(path), mode=ImageReadMode.RGB)
-        ref = F.center_crop(F.resize(decoded, [18], antialias=True), [16, 16])  # floor(16 / 0.875) = 18
+        ref = F.center_crop(
+            F.resize(decoded, [18], antialias=True), [16, 16]
+        )  # floor(16 / 0.875) = 18
         ref = v2.Normalize(MEAN, STD)(ref.float() / 255)
         assert torch.allclose(images[k], ref, atol=1e-5)
-        pil = v2.Compose([v2.Resize(18, antialias=True), v2.CenterCrop(16), v2.ToImage(),
-                          v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])(Image.open(path).convert("RGB"))
+        pil = v2.Compose(
+            [
+                v2.Resize(18, antialias=True),
+                v2.CenterCrop(16),
+                v2.ToImage(),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(MEAN, STD),
+            ]
+        )(Image.open(path).convert("RGB"))
         std = torch.tensor(STD).view(3, 1, 1)
         assert ((images[k] - pil) * std).abs().mean() < 2 / 255
 
@@ -105,7 +128,9 @@ def test_two_ranks_cover_the_epoch(samples):
     for loader in loaders:
         loader.set_epoch(3)
     labels = [torch.cat([y for _, y in loader]) for loader in loaders]
-    assert len(loaders[0]) == len(loaders[1]) == 3  # 5 batches of 2 over 2 ranks: the last one wraps
+    assert (
+        len(loaders[0]) == len(loaders[1]) == 3
+    )  # 5 batches of 2 over 2 ranks: the last one wraps
     loaders[0].sampler.set_epoch(3)  # the generator advanced while iterating
     order = list(loaders[0].sampler)
     expected = torch.tensor([samples[i][1] for i in order])

@@ -5,12 +5,30 @@ import math
 import numpy as np
 import pytest
 
-from ltzoo.data.longtail import (class_groups, exponential_profile, longtail_indices, make_profile,
-                                 parse_imbalance, step_profile, stratified_split)
+from ltzoo.data.longtail import (
+    class_groups,
+    exponential_profile,
+    longtail_indices,
+    make_profile,
+    parse_imbalance,
+    step_profile,
+    stratified_split,
+)
 
 
-@pytest.mark.parametrize("value, expected", [(100, 100.0), (0.01, 100.0), (0.1, 10.0), (50, 50.0),
-                                             (0.02, 50.0), (1.5, 1.5), ("100", 100.0), (np.float32(10), 10.0)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (100, 100.0),
+        (0.01, 100.0),
+        (0.1, 10.0),
+        (50, 50.0),
+        (0.02, 50.0),
+        (1.5, 1.5),
+        ("100", 100.0),
+        (np.float32(10), 10.0),
+    ],
+)
 def test_parse_imbalance_accepts_factor_and_ratio(value, expected):
     assert parse_imbalance(value) == pytest.approx(expected)
 
@@ -23,10 +41,18 @@ def test_parse_imbalance_rejects(value):
     assert "imbalance=" in message and "> 1" in message and "(0, 1)" in message
 
 
-@pytest.mark.parametrize("n_max, classes, imbalance, total", [
-    (500, 100, 100, 10847), (500, 100, 50, 12608), (500, 100, 10, 19573), (5000, 10, 100, 12406),
-    (500, 100, 0.01, 10847), (500, 100, 0.1, 19573), (5000, 10, 0.01, 12406),
-])
+@pytest.mark.parametrize(
+    "n_max, classes, imbalance, total",
+    [
+        (500, 100, 100, 10847),
+        (500, 100, 50, 12608),
+        (500, 100, 10, 19573),
+        (5000, 10, 100, 12406),
+        (500, 100, 0.01, 10847),
+        (500, 100, 0.1, 19573),
+        (5000, 10, 0.01, 12406),
+    ],
+)
 def test_exponential_profile_known_totals(n_max, classes, imbalance, total):
     counts = exponential_profile(n_max, classes, imbalance)
     assert counts.dtype == np.int64 and counts.shape == (classes,)
@@ -113,7 +139,13 @@ def test_class_groups_thresholds_and_halves():
     g = class_groups(counts, many=50, few=10)
     assert g["many"].tolist() == [0, 1, 2, 6] and g["few"].tolist() == [5, 7]
     cifar = class_groups(exponential_profile(500, 100, 100))
-    assert [len(cifar[k]) for k in ("many", "medium", "few", "head", "tail")] == [35, 35, 30, 50, 50]
+    assert [len(cifar[k]) for k in ("many", "medium", "few", "head", "tail")] == [
+        35,
+        35,
+        30,
+        50,
+        50,
+    ]
     with pytest.raises(ValueError, match="few=30"):
         class_groups(counts, many=20, few=30)
 
@@ -133,7 +165,9 @@ def test_head_tail_halves_one_definition_with_stable_ties(dtype):
 
     rng = np.random.default_rng(0)
     cases = [[5, 5, 5, 5], [1, 9, 9, 1], [10, 30, 20], [7, 3, 7, 3, 7]]
-    cases += [rng.integers(1, 6, size=int(n)).tolist() for n in rng.integers(2, 40, size=25)]  # many ties
+    cases += [
+        rng.integers(1, 6, size=int(n)).tolist() for n in rng.integers(2, 40, size=25)
+    ]  # many ties
     for counts in cases:
         head, tail = _halves_by_hand(counts)
         g = class_groups(np.asarray(counts, dtype=dtype))
@@ -142,4 +176,7 @@ def test_head_tail_halves_one_definition_with_stable_ties(dtype):
         metrics = class_group_indices(counts)
         assert (metrics["head"], metrics["tail"]) == (head, tail)
     assert head_tail_split([5, 5, 5, 5]) == ([0, 1], [2, 3])  # ties keep class order
-    assert head_tail_split([9, 8, 7, 6, 5]) == ([0, 1], [2, 3, 4])  # odd C: the middle class is tail
+    assert head_tail_split([9, 8, 7, 6, 5]) == (
+        [0, 1],
+        [2, 3, 4],
+    )  # odd C: the middle class is tail

@@ -46,8 +46,15 @@ def assert_fits(observed, probs):
 
 
 def test_registry_and_options():
-    assert list_samplers() == ["class_balanced", "instance_balanced", "oversample", "progressive",
-                               "square_root", "undersample", "uniform_batch"]
+    assert list_samplers() == [
+        "class_balanced",
+        "instance_balanced",
+        "oversample",
+        "progressive",
+        "square_root",
+        "undersample",
+        "uniform_batch",
+    ]
     with pytest.raises(UnknownNameError, match="did you mean 'class_balanced'"):
         create_sampler("class_balance", TARGETS)
     with pytest.raises(ValueError, match=r"sampler 'square_root' does not take \['power'\].*q"):
@@ -83,7 +90,7 @@ def test_class_balanced_and_square_root_fit_their_formulas():
     with pytest.raises(AssertionError):  # the check has teeth: the CB histogram is not sqrt's
         assert_fits(histogram(cb)[0], sqrt_probs)
     q = create_sampler("square_root", TARGETS, q=0.25)
-    assert np.allclose(q.class_probabilities(), COUNTS ** 0.25 / (COUNTS ** 0.25).sum())
+    assert np.allclose(q.class_probabilities(), COUNTS**0.25 / (COUNTS**0.25).sum())
     assert len(q) == len(TARGETS)
 
 
@@ -107,7 +114,9 @@ def test_uniform_batch_every_chunk_is_uniform():
     tail = Counter(idx[TARGETS[idx] == 9].tolist())
     assert set(tail.values()) <= {11, 12} and len(tail) == 10 and sum(tail.values()) == 114
     # with a DataLoader of batch_size = s * C each batch is uniform
-    loader = torch.utils.data.DataLoader(torch.as_tensor(TARGETS), batch_size=s.batch_size, sampler=s)
+    loader = torch.utils.data.DataLoader(
+        torch.as_tensor(TARGETS), batch_size=s.batch_size, sampler=s
+    )
     assert all(torch.bincount(b, minlength=10).tolist() == [3] * 10 for b in loader)
     assert len(create_sampler("uniform_batch", TARGETS, num_batches=7)) == 70
 
@@ -125,16 +134,28 @@ def test_over_and_under_sampling_are_flat():
     assert not np.array_equal(np.sort(idx), np.sort(histogram(rus, epoch=1)[1]))
 
 
-@pytest.mark.parametrize("name", ["instance_balanced", "class_balanced", "square_root", "progressive",
-                                  "uniform_batch", "oversample", "undersample"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "instance_balanced",
+        "class_balanced",
+        "square_root",
+        "progressive",
+        "uniform_batch",
+        "oversample",
+        "undersample",
+    ],
+)
 def test_determinism_per_seed_and_epoch(name):
     a = create_sampler(name, TARGETS, seed=5, **OPTIONS.get(name, {}))
     b = create_sampler(name, TARGETS, seed=5, **OPTIONS.get(name, {}))
     assert isinstance(a.generator, torch.Generator)
     assert np.array_equal(histogram(a, 3)[1], histogram(b, 3)[1])
     assert not np.array_equal(histogram(a, 3)[1], histogram(a, 4)[1])
-    assert not np.array_equal(histogram(a, 3)[1], histogram(create_sampler(name, TARGETS, seed=6,
-                                                                          **OPTIONS.get(name, {})), 3)[1])
+    assert not np.array_equal(
+        histogram(a, 3)[1],
+        histogram(create_sampler(name, TARGETS, seed=6, **OPTIONS.get(name, {})), 3)[1],
+    )
     a.set_epoch(1)
     first, again = list(a), list(a)  # without set_epoch the generator moves on
     assert first != again and first == histogram(b, 1)[1].tolist()
@@ -166,18 +187,45 @@ def _free_port():
 
 
 def test_accelerate_two_processes_cover_the_epoch_without_overlap(tmp_path):
-    kinds = {"instance_balanced": {}, "class_balanced": {}, "progressive": {"num_epochs": 2},
-             "uniform_batch": {"samples_per_class": 2}, "oversample": {}, "undersample": {}}
+    kinds = {
+        "instance_balanced": {},
+        "class_balanced": {},
+        "progressive": {"num_epochs": 2},
+        "uniform_batch": {"samples_per_class": 2},
+        "oversample": {},
+        "undersample": {},
+    }
     script = tmp_path / "shard.py"
     script.write_text(textwrap.dedent(SCRIPT))
     # accelerate 1.x picks MULTI_CPU (gloo) for --multi_gpu only with ACCELERATE_USE_CPU set:
     # without it each of the 2 processes runs alone (DistributedType.NO)
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", ACCELERATE_USE_CPU="1", HF_HOME=str(tmp_path / "hf"),
-               OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), str(script), str(tmp_path), json.dumps(kinds)]
+    env = dict(
+        os.environ,
+        CUDA_VISIBLE_DEVICES="",
+        ACCELERATE_USE_CPU="1",
+        HF_HOME=str(tmp_path / "hf"),
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        str(script),
+        str(tmp_path),
+        json.dumps(kinds),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]

@@ -23,7 +23,9 @@ def test_presets_registered_and_errors():
     assert list_transforms() == ["cifar", "digits", "imagenet", "mnist"]
     with pytest.raises(UnknownNameError, match="did you mean 'cifar'"):
         create_transform("cifr", train=True)
-    with pytest.raises(ValueError, match=r"preset 'cifar' does not take \['mixup'\].*autoaugment, cutout"):
+    with pytest.raises(
+        ValueError, match=r"preset 'cifar' does not take \['mixup'\].*autoaugment, cutout"
+    ):
         create_transform("cifar", train=True, mixup=True)
     with pytest.raises(ValueError, match=r"mean=\(0.5,\) and std=\(0.1, 0.1\)"):
         create_transform("digits", train=False, mean=(0.5,), std=(0.1, 0.1))
@@ -44,8 +46,11 @@ def test_cifar_eval_is_exact_normalization_and_train_augments():
     assert sum(not torch.allclose(o, x) for o in outs) >= 6  # pad-crop / flip change the image
     # a crop of the zero-padded image: some rows or columns show the padding (= -mean/std)
     pad_value = torch.tensor([-m / s for m, s in zip(mean, std)])[:, None]
-    assert any(torch.allclose(o[:, 0, :], pad_value.expand(3, 32)) or torch.allclose(o[:, :, 0], pad_value.expand(3, 32))
-               for o in outs)
+    assert any(
+        torch.allclose(o[:, 0, :], pad_value.expand(3, 32))
+        or torch.allclose(o[:, :, 0], pad_value.expand(3, 32))
+        for o in outs
+    )
 
 
 def test_cifar_cutout_and_autoaugment():
@@ -57,7 +62,11 @@ def test_cifar_cutout_and_autoaugment():
         hole = (cut(flat) == 0).all(dim=0)
         rows, cols = hole.any(dim=1).nonzero().flatten(), hole.any(dim=0).nonzero().flatten()
         assert int(hole.sum()) == len(rows) * len(cols)  # a rectangle
-        assert rows.tolist() == list(range(int(rows[0]), int(rows[-1]) + 1)) and 8 <= len(rows) <= 16 and 8 <= len(cols) <= 16
+        assert (
+            rows.tolist() == list(range(int(rows[0]), int(rows[-1]) + 1))
+            and 8 <= len(rows) <= 16
+            and 8 <= len(cols) <= 16
+        )
         areas.append(int(hole.sum()))
     assert max(areas) == 16 * 16 and min(areas) < 16 * 16
     aa = create_transform("cifar", train=True, autoaugment=True, cutout=True)
@@ -79,7 +88,9 @@ def test_digits_and_mnist_presets_on_datasets():
     ds.transform = create_transform("digits", train=False, mean=ds.mean, std=ds.std)
     x, _ = ds[3]
     assert x.shape == (1, 8, 8)
-    expected = (torch.from_numpy(ds.data[3]).permute(2, 0, 1).float() / 255 - ds.mean[0]) / ds.std[0]
+    expected = (torch.from_numpy(ds.data[3]).permute(2, 0, 1).float() / 255 - ds.mean[0]) / ds.std[
+        0
+    ]
     assert torch.allclose(x, expected, atol=1e-6)
     ds.transform = create_transform("digits", train=True, mean=ds.mean, std=ds.std, pad_crop=1)
     loader = torch.utils.data.DataLoader(ds, batch_size=64)

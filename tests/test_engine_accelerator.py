@@ -9,19 +9,48 @@ from ltzoo.train.run import make_accelerator
 
 def test_a_second_run_in_one_process_gets_its_own_settings(tmp_path):
     first = make_accelerator(load_config(overrides=[f"output_dir={tmp_path / 'a'}"]))
-    assert (first.mixed_precision, first.gradient_accumulation_steps, first.state.dynamo_plugin.backend.value) == ("no", 1, "NO")
-    second = make_accelerator(load_config(overrides=[
-        f"output_dir={tmp_path / 'b'}", "mixed_precision=bf16", "engine.grad_accumulation=2",
-        "engine.compile=true", "engine.compile_mode=reduce-overhead"]))
-    assert (second.mixed_precision, second.gradient_accumulation_steps, second.gradient_state.num_steps) == ("bf16", 2, 2)
-    assert (second.state.dynamo_plugin.backend.value, second.state.dynamo_plugin.mode) == ("INDUCTOR", "reduce-overhead")
+    assert (
+        first.mixed_precision,
+        first.gradient_accumulation_steps,
+        first.state.dynamo_plugin.backend.value,
+    ) == ("no", 1, "NO")
+    second = make_accelerator(
+        load_config(
+            overrides=[
+                f"output_dir={tmp_path / 'b'}",
+                "mixed_precision=bf16",
+                "engine.grad_accumulation=2",
+                "engine.compile=true",
+                "engine.compile_mode=reduce-overhead",
+            ]
+        )
+    )
+    assert (
+        second.mixed_precision,
+        second.gradient_accumulation_steps,
+        second.gradient_state.num_steps,
+    ) == ("bf16", 2, 2)
+    assert (second.state.dynamo_plugin.backend.value, second.state.dynamo_plugin.mode) == (
+        "INDUCTOR",
+        "reduce-overhead",
+    )
     third = make_accelerator(load_config(overrides=[f"output_dir={tmp_path / 'c'}"]))
-    assert (third.mixed_precision, third.gradient_state.num_steps, third.state.dynamo_plugin.backend.value) == ("no", 1, "NO")
+    assert (
+        third.mixed_precision,
+        third.gradient_state.num_steps,
+        third.state.dynamo_plugin.backend.value,
+    ) == ("no", 1, "NO")
 
 
 def test_compile_mode_needs_compile(tmp_path):
     cfg = load_config(overrides=[f"output_dir={tmp_path}", "engine.compile_mode=reduce-overhead"])
-    with pytest.raises(ConfigError, match=r"engine.compile_mode='reduce-overhead' is not allowed with engine.compile=false"):
+    with pytest.raises(
+        ConfigError,
+        match=r"engine.compile_mode='reduce-overhead' is not allowed with engine.compile=false",
+    ):
         make_accelerator(cfg)
-    with pytest.raises(ConfigError, match=r"engine.compile_mode='cudagraphs' is not allowed: input should be 'default', 'reduce-overhead'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"engine.compile_mode='cudagraphs' is not allowed: input should be 'default', 'reduce-overhead'",
+    ):
         load_config(overrides=["engine.compile=true", "engine.compile_mode=cudagraphs"])

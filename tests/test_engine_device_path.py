@@ -14,9 +14,23 @@ import torch
 
 def _train(out, *extra, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), "--set", "progress=false",
-         "--set", "stage2.methods=[lws]", *extra],
-        capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+        [
+            sys.executable,
+            "-m",
+            "ltzoo.cli",
+            "train",
+            "--output-dir",
+            str(out),
+            "--set",
+            "progress=false",
+            "--set",
+            "stage2.methods=[lws]",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -33,13 +47,22 @@ def test_device_path_matches_dataloader_path_accuracy(tmp_path):
             out = tmp_path / f"{loader}{seed}"
             proc = _train(out, "--set", f"data.loader={loader}", "--set", f"seed={seed}")
             assert proc.returncode == 0, proc.stderr[-2000:]
-            top1[loader].append(json.loads((out / "results.json").read_text())["methods"]["stage1"]["top1"])
+            top1[loader].append(
+                json.loads((out / "results.json").read_text())["methods"]["stage1"]["top1"]
+            )
     assert min(top1["torch"] + top1["device"]) > 80, top1
     assert abs(sum(top1["torch"]) / 2 - sum(top1["device"]) / 2) < 4, top1
 
 
 def test_device_path_resumes_exactly_after_sigkill(tmp_path):
-    args = ["--set", "data.loader=device", "--set", "stage1.epochs=3", "--set", "engine.checkpoint_every_steps=4"]
+    args = [
+        "--set",
+        "data.loader=device",
+        "--set",
+        "stage1.epochs=3",
+        "--set",
+        "engine.checkpoint_every_steps=4",
+    ]
     assert _train(tmp_path / "a", *args).returncode == 0
     killed = _train(tmp_path / "b", *args, env={"LTZOO_FAULT_KILL_AT_STEP": "10"})
     assert killed.returncode == -signal.SIGKILL
@@ -57,9 +80,22 @@ def test_device_path_refuses_file_datasets(tmp_path):
         for label in ("cat", "dog"):
             (tmp_path / "tree" / split / label).mkdir(parents=True)
             for i in range(4):
-                Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / "tree" / split / label / f"{i}.png")
-    proc = _train(tmp_path / "x", "--set", "data.loader=device", "--set", "data.dataset=folder_lt",
-                  "--set", f"data.root={tmp_path / 'tree'}", "--set", "data.profile=none", "--set", "data.transform=cifar")
+                Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(
+                    tmp_path / "tree" / split / label / f"{i}.png"
+                )
+    proc = _train(
+        tmp_path / "x",
+        "--set",
+        "data.loader=device",
+        "--set",
+        "data.dataset=folder_lt",
+        "--set",
+        f"data.root={tmp_path / 'tree'}",
+        "--set",
+        "data.profile=none",
+        "--set",
+        "data.transform=cifar",
+    )
     assert proc.returncode == 2
     assert "data.loader=device needs an in-memory dataset (digits_lt" in proc.stderr
     assert "folder_lt is read from files: use data.loader=torch" in proc.stderr
@@ -76,11 +112,31 @@ def test_jpeg_loader_trains_a_folder_dataset(tmp_path):
             for i in range(n):
                 pixels = rng.integers(0, 60, (40, 48, 3), dtype="uint8")
                 pixels[..., colour] += 180
-                Image.fromarray(pixels).save(tmp_path / "tree" / split / label / f"{i}.jpg", quality=90)
+                Image.fromarray(pixels).save(
+                    tmp_path / "tree" / split / label / f"{i}.jpg", quality=90
+                )
     out = tmp_path / "run"
-    proc = _train(out, "--set", "data.loader=jpeg", "--set", "data.dataset=folder_lt", "--set", f"data.root={tmp_path / 'tree'}",
-                  "--set", "data.profile=none", "--set", "data.transform=imagenet", "--set", "data.val_fraction=0.0",
-                  "--set", "stage1.epochs=2", "--set", "stage1.batch_size=8", "--set", "stage2.methods=[ncm]")
+    proc = _train(
+        out,
+        "--set",
+        "data.loader=jpeg",
+        "--set",
+        "data.dataset=folder_lt",
+        "--set",
+        f"data.root={tmp_path / 'tree'}",
+        "--set",
+        "data.profile=none",
+        "--set",
+        "data.transform=imagenet",
+        "--set",
+        "data.val_fraction=0.0",
+        "--set",
+        "stage1.epochs=2",
+        "--set",
+        "stage1.batch_size=8",
+        "--set",
+        "stage2.methods=[ncm]",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [line["global_step"] for line in log] == [2, 4]  # 16 images, global batch 8
@@ -88,15 +144,21 @@ def test_jpeg_loader_trains_a_folder_dataset(tmp_path):
 
 
 def test_transform_kwargs_reach_both_loaders_and_wrong_ones_are_named(tmp_path):
-    from ltzoo.train.config import ConfigError, load_config
     from ltzoo.train.assemble import build_datasets
+    from ltzoo.train.config import ConfigError, load_config
     from ltzoo.train.run import check_names
     from ltzoo.train.stage1 import build_device_loader
 
     class OneProcess:
         num_processes, process_index, device = 1, 0, torch.device("cpu")
 
-    cfg = load_config(overrides=[f"output_dir={tmp_path}", "data.loader=device", "data.transform_kwargs={pad_crop: 1}"])
+    cfg = load_config(
+        overrides=[
+            f"output_dir={tmp_path}",
+            "data.loader=device",
+            "data.transform_kwargs={pad_crop: 1}",
+        ]
+    )
     check_names(cfg)
     splits = build_datasets(cfg)
     assert build_device_loader(cfg, splits["train"], OneProcess()).pad == 1
@@ -104,9 +166,15 @@ def test_transform_kwargs_reach_both_loaders_and_wrong_ones_are_named(tmp_path):
     image = splits["train"].data[0]
     crops = {tuple(splits["train"][0][0].flatten().tolist()) for _ in range(30)}
     assert len(crops) > 1 and image.shape == (8, 8, 1)
-    assert len({tuple(splits["train_plain"][0][0].flatten().tolist()) for _ in range(5)}) == 1  # eval: no crop
-    bad = load_config(overrides=[f"output_dir={tmp_path}", "data.transform_kwargs={autoaugment: true}"])
-    with pytest.raises(ConfigError) as error:  # autoaugment is an option of the cifar preset, not of digits
+    assert (
+        len({tuple(splits["train_plain"][0][0].flatten().tolist()) for _ in range(5)}) == 1
+    )  # eval: no crop
+    bad = load_config(
+        overrides=[f"output_dir={tmp_path}", "data.transform_kwargs={autoaugment: true}"]
+    )
+    with pytest.raises(
+        ConfigError
+    ) as error:  # autoaugment is an option of the cifar preset, not of digits
         check_names(bad)
     assert "data.transform_kwargs={'autoaugment': True} is not allowed" in str(error.value)
     assert "its options are: pad_crop" in str(error.value)

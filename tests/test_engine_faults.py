@@ -14,13 +14,28 @@ import torch
 
 from ltzoo.train.checkpoint import CheckpointManager, seal, verify
 
-ARGS = ["--set", "progress=false", "--set", "stage1.epochs=4", "--set", "engine.checkpoint_every_steps=3",
-        "--set", "stage2.methods=[lws,tau]", "--set", "engine.keep_checkpoints=3"]
+ARGS = [
+    "--set",
+    "progress=false",
+    "--set",
+    "stage1.epochs=4",
+    "--set",
+    "engine.checkpoint_every_steps=3",
+    "--set",
+    "stage2.methods=[lws,tau]",
+    "--set",
+    "engine.keep_checkpoints=3",
+]
 
 
 def _train(out, *extra, env=None, check=True):
-    proc = subprocess.run([sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), *ARGS, *extra],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), *ARGS, *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -42,19 +57,27 @@ def _assert_same_run(a, b):
     assert wa.keys() == wb.keys()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     ra, rb = (json.loads((d / "results.json").read_text())["methods"] for d in (a, b))
-    assert {m: r["per_class_accuracy"] for m, r in ra.items()} == {m: r["per_class_accuracy"] for m, r in rb.items()}
+    assert {m: r["per_class_accuracy"] for m, r in ra.items()} == {
+        m: r["per_class_accuracy"] for m, r in rb.items()
+    }
     assert (a / "log.csv").read_text().splitlines()[1:] != []
-    strip = lambda d: [",".join(line.split(",")[:3]) for line in (d / "log.csv").read_text().splitlines()]  # noqa: E731
+    strip = lambda d: [
+        ",".join(line.split(",")[:3]) for line in (d / "log.csv").read_text().splitlines()
+    ]  # noqa: E731
     assert strip(a) == strip(b)  # per-epoch loss and accuracy identical, no duplicated epoch lines
 
 
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
-    proc = _train(out, env={"LTZOO_FAULT_KILL_AT_STEP": "10"}, check=False)  # 7 steps/epoch: mid epoch 2
+    proc = _train(
+        out, env={"LTZOO_FAULT_KILL_AT_STEP": "10"}, check=False
+    )  # 7 steps/epoch: mid epoch 2
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "results.json").exists()
-    steps = [json.loads((f / "ltzoo_checkpoint.json").read_text())["progress"]["global_step"]
-             for f in CheckpointManager(out).folders()]
+    steps = [
+        json.loads((f / "ltzoo_checkpoint.json").read_text())["progress"]["global_step"]
+        for f in CheckpointManager(out).folders()
+    ]
     assert max(steps) == 9
     resumed = _train(out, "--resume")
     assert "resumed from" in resumed.stdout and "step_000000009" in resumed.stdout
@@ -63,8 +86,17 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(reference, tmp_path)
 
 def test_sigterm_saves_a_checkpoint_and_resume_completes(reference, tmp_path):
     out = tmp_path / "terminated"
-    cmd = [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), *ARGS,
-           "--set", "engine.checkpoint_every_steps=0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ltzoo.cli",
+        "train",
+        "--output-dir",
+        str(out),
+        *ARGS,
+        "--set",
+        "engine.checkpoint_every_steps=0",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "log.csv").exists() and time.time() < deadline:
@@ -90,7 +122,9 @@ def test_corrupt_newest_checkpoint_is_skipped_with_a_warning(reference, tmp_path
     weights = newest / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated
     assert "truncated" in verify(newest)
-    with pytest.warns(RuntimeWarning, match=f"skipping checkpoint {newest}.*model.safetensors has 100 bytes"):
+    with pytest.warns(
+        RuntimeWarning, match=f"skipping checkpoint {newest}.*model.safetensors has 100 bytes"
+    ):
         assert CheckpointManager(out).latest_valid() == folders[-2]
     # a checkpoint that never got its manifest (killed while saving) is incomplete
     (folders[-2] / "ltzoo_checkpoint.json").unlink()
@@ -113,7 +147,11 @@ class _PoisonedDataset(torch.utils.data.Dataset):
 
     def __init__(self, base, bad):
         self.base, self.bad = base, bad
-        self.targets, self.class_counts, self.classes = base.targets, base.class_counts, base.classes
+        self.targets, self.class_counts, self.classes = (
+            base.targets,
+            base.class_counts,
+            base.classes,
+        )
 
     def __len__(self):
         return len(self.base)
@@ -125,13 +163,20 @@ class _PoisonedDataset(torch.utils.data.Dataset):
 
 def _poisoned_run(tmp_path, mode):
     import ltzoo
-    from ltzoo.train.config import load_config
     from ltzoo.train.assemble import build_datasets
+    from ltzoo.train.config import load_config
     from ltzoo.train.run import make_accelerator
     from ltzoo.train.stage1 import train_stage1
 
-    cfg = load_config(overrides=[f"output_dir={tmp_path}", "progress=false", "stage1.epochs=2",
-                                 "engine.checkpoint_every_steps=2", f"engine.on_nonfinite={mode}"])
+    cfg = load_config(
+        overrides=[
+            f"output_dir={tmp_path}",
+            "progress=false",
+            "stage1.epochs=2",
+            "engine.checkpoint_every_steps=2",
+            f"engine.on_nonfinite={mode}",
+        ]
+    )
     train = _PoisonedDataset(build_datasets(cfg)["train"], bad=0)
     model = ltzoo.create_model("resnet32_ce", num_classes=10, in_chans=1)
     return cfg, train_stage1(cfg, make_accelerator(cfg), model, train)
@@ -140,10 +185,16 @@ def _poisoned_run(tmp_path, mode):
 def test_nonfinite_loss_stops_naming_step_and_last_checkpoint(tmp_path):
     from ltzoo.train.stage1 import NonFiniteLossError
 
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 0, step \d+ \(global step \d+\); last good checkpoint: "):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss is nan at epoch 0, step \d+ \(global step \d+\); last good checkpoint: ",
+    ):
         _poisoned_run(tmp_path, "error")
     for folder in CheckpointManager(tmp_path).folders():  # nothing non-finite was ever written
-        assert all(torch.isfinite(t).all() for t in safetensors.torch.load_file(str(folder / "model.safetensors")).values())
+        assert all(
+            torch.isfinite(t).all()
+            for t in safetensors.torch.load_file(str(folder / "model.safetensors")).values()
+        )
 
 
 def test_nonfinite_loss_skipped_when_asked(tmp_path):
@@ -155,15 +206,24 @@ def test_nonfinite_loss_skipped_when_asked(tmp_path):
 
 def test_resume_from_a_bad_path_is_refused_before_training(tmp_path):
     proc = _train(tmp_path / "x", "--resume", str(tmp_path / "nope"), check=False)
-    assert proc.returncode == 2 and "engine.resume=" in proc.stderr and "does not exist" in proc.stderr
+    assert (
+        proc.returncode == 2 and "engine.resume=" in proc.stderr and "does not exist" in proc.stderr
+    )
 
 
 def test_tensorboard_tracker_gets_the_epoch_metrics(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "tb"
-    _train(out, "--set", "stage1.epochs=2", "--set", "engine.checkpoint_every_steps=0",
-           "--set", "engine.log_with=[tensorboard]")
+    _train(
+        out,
+        "--set",
+        "stage1.epochs=2",
+        "--set",
+        "engine.checkpoint_every_steps=0",
+        "--set",
+        "engine.log_with=[tensorboard]",
+    )
     events = EventAccumulator(str(out / "ltzoo"))
     events.Reload()
     losses = [e.value for e in events.Scalars("loss")]
@@ -176,8 +236,19 @@ def test_compiled_fused_run_saves_plain_weights(tmp_path):
     PyTorch runs without graphs on the CPU) + engine.fused_optimizer: the run folder's weights carry
     the model's own key names, not the compile wrapper's."""
     out = tmp_path / "compiled"
-    _train(out, "--set", "stage1.epochs=1", "--set", "engine.checkpoint_every_steps=0", "--set", "engine.compile=true",
-           "--set", "engine.compile_mode=reduce-overhead", "--set", "engine.fused_optimizer=true")
+    _train(
+        out,
+        "--set",
+        "stage1.epochs=1",
+        "--set",
+        "engine.checkpoint_every_steps=0",
+        "--set",
+        "engine.compile=true",
+        "--set",
+        "engine.compile_mode=reduce-overhead",
+        "--set",
+        "engine.fused_optimizer=true",
+    )
     keys = list(_weights(out))
     assert "backbone.conv1.weight" in keys and not any(k.startswith("_orig_mod.") for k in keys)
 
@@ -193,7 +264,10 @@ def test_step_watch_names_the_first_nonfinite_step_when_it_reads_the_flags_later
     for value in (1.0, 2.0, float("nan"), float("inf"), 3.0):  # global steps 5..9
         assert watch.record(torch.tensor(value), sigterm=False) is False  # error mode never skips
     assert [watch.due(step) for step in (15, 16, 32)] == [False, True, True]
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2 \(global step 7\); last good checkpoint: ck"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss is nan at epoch 1, step 2 \(global step 7\); last good checkpoint: ck",
+    ):
         watch.check(sigterm=False, last_good="ck")
 
     fine = _StepWatch(accelerator, skip=False, steps_per_epoch=4)
@@ -204,7 +278,11 @@ def test_step_watch_names_the_first_nonfinite_step_when_it_reads_the_flags_later
     assert fine.stop is True
 
     skip = _StepWatch(accelerator, skip=True, steps_per_epoch=4)
-    assert [skip.record(torch.tensor(v), sigterm=False) for v in (1.0, float("nan"), 2.0)] == [False, True, False]
+    assert [skip.record(torch.tensor(v), sigterm=False) for v in (1.0, float("nan"), 2.0)] == [
+        False,
+        True,
+        False,
+    ]
     assert skip.due(16) is False
     skip.record(torch.tensor(1.0), sigterm=True)
     assert skip.stop is True

@@ -15,15 +15,33 @@ from tests.conftest import REPO_ROOT
 
 ACCELERATE = shutil.which("accelerate")
 
-LAUNCH = [ACCELERATE, "launch", "--config_file", str(REPO_ROOT / "recipes" / "accelerate" / "2cpu.yaml")]
+LAUNCH = [
+    ACCELERATE,
+    "launch",
+    "--config_file",
+    str(REPO_ROOT / "recipes" / "accelerate" / "2cpu.yaml"),
+]
 
 
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     proc = subprocess.run(
-        [*LAUNCH, "-m", "ltzoo.train", "--output-dir", str(out), "--set", "progress=false", "--set", "stage1.epochs=10"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            *LAUNCH,
+            "-m",
+            "ltzoo.train",
+            "--output-dir",
+            str(out),
+            "--set",
+            "progress=false",
+            "--set",
+            "stage1.epochs=10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc.stdout
@@ -47,7 +65,8 @@ def test_two_process_training_completes(two_process_run):
 def test_two_process_evaluation_equals_one_process(two_process_run, tmp_path):
     out, _ = two_process_run
     script = tmp_path / "evaluate.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import json, sys
         from accelerate import Accelerator
         from ltzoo.train.reload import evaluate_run
@@ -55,10 +74,16 @@ def test_two_process_evaluation_equals_one_process(two_process_run, tmp_path):
         methods, _ = evaluate_run({str(out)!r}, accelerator=accelerator)
         if accelerator.is_main_process:
             json.dump({{"num_processes": accelerator.num_processes, "methods": methods}}, open(sys.argv[1], "w"))
-    """))
+    """)
+    )
     target = tmp_path / "two.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([*LAUNCH, str(script), str(target)], capture_output=True, text=True, timeout=300, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    proc = subprocess.run(
+        [*LAUNCH, str(script), str(target)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = json.loads(target.read_text())
     assert two["num_processes"] == 2
@@ -73,5 +98,7 @@ def test_two_process_evaluation_equals_one_process(two_process_run, tmp_path):
 def test_global_batch_is_split_over_processes():
     cfg = load_config(overrides=["stage1.batch_size=64", "engine.grad_accumulation=2"])
     assert per_process_batch_size(cfg, 1) == 32 and per_process_batch_size(cfg, 4) == 8
-    with pytest.raises(ConfigError, match=r"stage1.batch_size=64 \(global\) is not divisible by .* 3 x 2"):
+    with pytest.raises(
+        ConfigError, match=r"stage1.batch_size=64 \(global\) is not divisible by .* 3 x 2"
+    ):
         per_process_batch_size(cfg, 3)

@@ -63,7 +63,9 @@ def test_ece_single_bin_and_nll():
 def test_ece_two_bins():
     # 2 samples at confidence 0.9, both right; 2 at confidence 0.6, one right
     a9, a6 = math.log(27.0), math.log(4.5)  # 4.5 / (4.5 + 3) = 0.6
-    logits = torch.tensor([[a9, 0, 0, 0], [0, a9, 0, 0], [a6, 0, 0, 0], [0, a6, 0, 0]], dtype=torch.float64)
+    logits = torch.tensor(
+        [[a9, 0, 0, 0], [0, a9, 0, 0], [a6, 0, 0, 0], [0, a6, 0, 0]], dtype=torch.float64
+    )
     targets = torch.tensor([0, 1, 0, 2])
     assert expected_calibration_error(logits, targets) == pytest.approx(0.5 * 10.0 + 0.5 * 10.0)
     # one bin: |accuracy - mean confidence| = |0.75 - 0.75|
@@ -110,10 +112,17 @@ def _pick(groups, *names):
 
 def test_groups_boundaries_and_halves():
     assert _pick(class_group_indices([101, 100, 20, 19]), "many", "medium", "few") == {
-        "many": [0], "medium": [1, 2], "few": [3]}
-    assert _pick(class_group_indices([101, 100, 20, 19], many=50, few=5), "many", "medium", "few") == {
-        "many": [0, 1], "medium": [2, 3], "few": []}
-    halves = [_pick(class_group_indices(c), "head", "tail") for c in ([10, 30, 20], [5, 5, 5, 5], [1, 9, 9, 1])]
+        "many": [0],
+        "medium": [1, 2],
+        "few": [3],
+    }
+    assert _pick(
+        class_group_indices([101, 100, 20, 19], many=50, few=5), "many", "medium", "few"
+    ) == {"many": [0, 1], "medium": [2, 3], "few": []}
+    halves = [
+        _pick(class_group_indices(c), "head", "tail")
+        for c in ([10, 30, 20], [5, 5, 5, 5], [1, 9, 9, 1])
+    ]
     assert halves[0] == {"head": [1], "tail": [0, 2]}  # odd C: middle class is tail
     assert halves[1] == {"head": [0, 1], "tail": [2, 3]}  # ties keep index order
     assert halves[2] == {"head": [1, 2], "tail": [0, 3]}
@@ -195,14 +204,23 @@ def test_large_input_matches_reference():
     many = [a for a, m in zip(per_class, counts.tolist()) if m > 100]
     assert r["many"] == pytest.approx(float(np.mean(many)))
     assert r["group_sizes"]["many"] == len(many)
-    half = evaluate_logits(logits.detach().half(), targets, counts)  # float16 is upcast, not an error
+    half = evaluate_logits(
+        logits.detach().half(), targets, counts
+    )  # float16 is upcast, not an error
     assert half["num_samples"] == n
 
 
 def test_groups_agree_with_data_class_groups():
     """The metrics' groups are the data layer's groups (one definition)."""
     from ltzoo.data import longtail
-    for counts in ([150, 50, 30, 5], [101, 100, 20, 19], [10, 30, 20], [5, 5, 5, 5], list(range(37))):
+
+    for counts in (
+        [150, 50, 30, 5],
+        [101, 100, 20, 19],
+        [10, 30, 20],
+        [5, 5, 5, 5],
+        list(range(37)),
+    ):
         theirs = {k: [int(i) for i in v] for k, v in longtail.class_groups(counts, 100, 20).items()}
         assert class_group_indices(counts, 100, 20) == theirs
 

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from ltzoo.evaluation import apply_temperature, evaluate_logits, fit_temperature, logit_adjustment_bias, nll
+from ltzoo.evaluation import (
+    apply_temperature,
+    evaluate_logits,
+    fit_temperature,
+    logit_adjustment_bias,
+    nll,
+)
 
 
 def _calibrated(n=20000, c=10, seed=0):
@@ -60,7 +66,9 @@ def test_logit_adjustment_bias_known_priors():
     assert b.dtype == torch.float32
     assert b.tolist() == pytest.approx([math.log(2 / 3), math.log(2.0)])
     # target prior (counts are normalised): [1/4, 3/4] vs train [3/4, 1/4]
-    assert logit_adjustment_bias([300, 100], [1, 3]).tolist() == pytest.approx([-math.log(3), math.log(3)])
+    assert logit_adjustment_bias([300, 100], [1, 3]).tolist() == pytest.approx(
+        [-math.log(3), math.log(3)]
+    )
     assert logit_adjustment_bias([300, 100], [0.25, 0.75], tau=0.5).tolist() == pytest.approx(
         [-0.5 * math.log(3), 0.5 * math.log(3)]
     )

@@ -25,7 +25,10 @@ def test_linear_head():
     assert _with_linear("linear")(X).tolist() == [[11.5, 0.5]]  # 3+8+0.5, 1-0.5
 
 
-@pytest.mark.parametrize("tau, expected", [(0.0, [11.5, 0.5]), (1.0, [11 / 5 + 0.5, 0.5]), (0.5, [11 / 5**0.5 + 0.5, 0.5])])
+@pytest.mark.parametrize(
+    "tau, expected",
+    [(0.0, [11.5, 0.5]), (1.0, [11 / 5 + 0.5, 0.5]), (0.5, [11 / 5**0.5 + 0.5, 0.5])],
+)
 def test_tau_norm_head(tau, expected):
     head = _with_linear("tau_norm", tau=tau)
     assert head(X)[0].tolist() == pytest.approx(expected)
@@ -47,7 +50,10 @@ def test_cosine_head():
     with torch.no_grad():
         head.fc.weight.copy_(W)
     x_unit = X / math.sqrt(5)
-    expected = [10 * float(x_unit[0] @ torch.tensor([0.6, 0.8])), 10 * float(x_unit[0] @ torch.tensor([1.0, 0.0]))]
+    expected = [
+        10 * float(x_unit[0] @ torch.tensor([0.6, 0.8])),
+        10 * float(x_unit[0] @ torch.tensor([1.0, 0.0])),
+    ]
     assert head(X)[0].tolist() == pytest.approx(expected)
 
 
@@ -70,7 +76,9 @@ def test_ncm_head_fit_and_score(metric):
 def test_head_errors_name_the_option():
     with pytest.raises(ValueError, match="metric='manhattan'.*cosine, euclidean"):
         create_head("ncm", 2, 2, metric="manhattan")
-    with pytest.raises(ValueError, match=r"head 'lws' does not take \['tau'\]; its options are: bias"):
+    with pytest.raises(
+        ValueError, match=r"head 'lws' does not take \['tau'\]; its options are: bias"
+    ):
         create_head("lws", 2, 2, tau=1.0)
     with pytest.raises(UnknownNameError, match="did you mean 'tau_norm'"):
         create_head("tau_nrom", 2, 2)
@@ -107,7 +115,9 @@ def test_third_party_head_through_entry_points(monkeypatch):
     monkeypatch.setattr(HEADS, "_entries", dict(HEADS._entries))
     monkeypatch.setattr(HEADS, "_plugins_loaded", False)
     assert "doubled_linear" in ltzoo.list_heads()
-    model = ltzoo.create_model("lt_classifier", backbone="resnet20", head="doubled_linear", num_classes=3)
+    model = ltzoo.create_model(
+        "lt_classifier", backbone="resnet20", head="doubled_linear", num_classes=3
+    )
     assert isinstance(model.head, DoubledLinear)
     model.reset_classifier(5)
     assert isinstance(model.head, DoubledLinear) and model.head.fc.out_features == 5
@@ -117,8 +127,12 @@ def test_tau_normalize_is_the_one_formula_of_the_head_and_posthoc_tuning():
     from ltzoo.heads.tau_norm import tau_normalize
     from ltzoo.tuning.posthoc import PosthocHead
 
-    assert torch.allclose(tau_normalize(W, 0.5), torch.tensor([[3 / 5**0.5, 4 / 5**0.5], [1.0, 0.0]]))
-    assert torch.equal(tau_normalize(torch.zeros(1, 2), 1.0), torch.zeros(1, 2))  # a zero row stays zero
+    assert torch.allclose(
+        tau_normalize(W, 0.5), torch.tensor([[3 / 5**0.5, 4 / 5**0.5], [1.0, 0.0]])
+    )
+    assert torch.equal(
+        tau_normalize(torch.zeros(1, 2), 1.0), torch.zeros(1, 2)
+    )  # a zero row stays zero
     tuned = PosthocHead(_with_linear("linear"), tau_allowed=True, counts=[10, 1])
     for tau in (0.0, 0.3, 1.0):
         assert torch.equal(tuned.raw_logits(X, tau=tau), _with_linear("tau_norm", tau=tau)(X))

@@ -22,7 +22,14 @@ from tests.conftest import REPO_ROOT
 FAKE_TOKEN = "hf_FakeTokenForLtzooTests0123456789abcd"
 COUNTS = [115, 82, 59, 42, 30, 22, 15, 11, 8, 6]
 METRICS = {"top1": 61.0, "many": 95.0, "medium": 60.5, "few": 30.25}
-REPO_FILES = {"README.md", "config.json", "config.yaml", "model.safetensors", "per_class_accuracy.png", "results.json"}
+REPO_FILES = {
+    "README.md",
+    "config.json",
+    "config.yaml",
+    "model.safetensors",
+    "per_class_accuracy.png",
+    "results.json",
+}
 
 
 def make_run_dir(path: Path) -> Path:
@@ -42,13 +49,24 @@ def make_run_dir(path: Path) -> Path:
     model.calibration.set(temperature=1.7, bias=torch.randn(10))
     per_class = [90.0, 100.0, 70.0, 60.0, 55.0, 57.0, 40.0, 20.5, 10.0, 9.0]
     results = {
-        "dataset": "digits_lt", "class_names": [str(i) for i in range(10)], "class_counts": COUNTS, "deploy": "lws",
-        "methods": {"stage1": dict(METRICS, top1=50.0, per_class_accuracy=per_class),
-                    "lws": dict(METRICS, per_class_accuracy=per_class)},
+        "dataset": "digits_lt",
+        "class_names": [str(i) for i in range(10)],
+        "class_counts": COUNTS,
+        "deploy": "lws",
+        "methods": {
+            "stage1": dict(METRICS, top1=50.0, per_class_accuracy=per_class),
+            "lws": dict(METRICS, per_class_accuracy=per_class),
+        },
     }
     path.mkdir(parents=True, exist_ok=True)
     save_config(cfg, path / "config.yaml")
-    save_run(cfg, model, {"stage1": model.head, "lws": lws}, results, {"input_size": (1, 8, 8), "mean": (0.3,), "std": (0.37,)})
+    save_run(
+        cfg,
+        model,
+        {"stage1": model.head, "lws": lws},
+        results,
+        {"input_size": (1, 8, 8), "mean": (0.3,), "std": (0.37,)},
+    )
     return path
 
 
@@ -80,12 +98,24 @@ def test_run_folder_round_trip_through_local_dir(run_dir, tmp_path, monkeypatch)
         model = load(f"local-dir:{out}", pretrained=True).eval()
         assert model.head_name == "lws" and torch.equal(model.head.scales, pushed.head.scales)
         assert float(model.calibration.temperature) == pytest.approx(1.7)
-        assert torch.equal(model.calibration.bias, pushed.calibration.bias) and model.calibration.bias.any()
+        assert (
+            torch.equal(model.calibration.bias, pushed.calibration.bias)
+            and model.calibration.bias.any()
+        )
         assert torch.equal(model(x), pushed(x))
     config = json.loads((out / "config.json").read_text())
-    assert config["architecture"] == "resnet32_lws" and config["num_classes"] == 10 and config["num_features"] == 64
-    assert config["label_names"] == [str(i) for i in range(10)] and config["ltzoo"]["class_counts"] == COUNTS
-    assert config["pretrained_cfg"]["input_size"] == [1, 8, 8] and config["pretrained_cfg"]["mean"] == [0.3]
+    assert (
+        config["architecture"] == "resnet32_lws"
+        and config["num_classes"] == 10
+        and config["num_features"] == 64
+    )
+    assert (
+        config["label_names"] == [str(i) for i in range(10)]
+        and config["ltzoo"]["class_counts"] == COUNTS
+    )
+    assert config["pretrained_cfg"]["input_size"] == [1, 8, 8] and config["pretrained_cfg"][
+        "mean"
+    ] == [0.3]
     assert (out / "config.yaml").read_text() == (run_dir / "config.yaml").read_text()
     assert set(load_file(str(out / "model.safetensors"))) == set(pushed.state_dict())
     assert not any(FAKE_TOKEN.encode() in p.read_bytes() for p in out.iterdir())
@@ -98,9 +128,16 @@ def test_model_card_parses_with_model_index(run_dir, tmp_path):
     assert card.data.library_name == "timm" and {"long-tailed", "digits_lt"} <= set(card.data.tags)
     results = card.data.eval_results
     assert {r.metric_name: r.metric_value for r in results} == {
-        "Top-1 All": 61.0, "Top-1 Many": 95.0, "Top-1 Medium": 60.5, "Top-1 Few": 30.25}
+        "Top-1 All": 61.0,
+        "Top-1 Many": 95.0,
+        "Top-1 Medium": 60.5,
+        "Top-1 Few": 30.25,
+    }
     assert {r.dataset_name for r in results} == {"digits_lt"}
-    assert "![per-class accuracy](per_class_accuracy.png)" in card.text and "`head.scales`" in card.text
+    assert (
+        "![per-class accuracy](per_class_accuracy.png)" in card.text
+        and "`head.scales`" in card.text
+    )
     assert "`calibration.temperature`: 1.7" in card.text and "0: 115, 1: 82" in card.text
 
 
@@ -108,28 +145,48 @@ def test_card_plot_from_report_or_omitted(run_dir, tmp_path, monkeypatch):
     run = shutil.copytree(run_dir, tmp_path / "run")
     (tmp_path / "run-report").mkdir()
     png = b"\x89PNG\r\n\x1a\nnot-a-real-image"
-    (tmp_path / "run-report" / "accuracy_vs_count.png").write_bytes(png)  # what `ltzoo report RUN` writes
+    (tmp_path / "run-report" / "accuracy_vs_count.png").write_bytes(
+        png
+    )  # what `ltzoo report RUN` writes
     assert (export_for_hub(run, tmp_path / "a") / "per_class_accuracy.png").read_bytes() == png
     shutil.rmtree(tmp_path / "run-report")
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # no matplotlib and no PNG: the card omits the plot
+    monkeypatch.setitem(
+        sys.modules, "matplotlib", None
+    )  # no matplotlib and no PNG: the card omits the plot
     out = export_for_hub(run, tmp_path / "b")
-    assert not (out / "per_class_accuracy.png").exists() and "per-class accuracy" not in (out / "README.md").read_text()
+    assert (
+        not (out / "per_class_accuracy.png").exists()
+        and "per-class accuracy" not in (out / "README.md").read_text()
+    )
 
 
 def test_push_source_can_be_a_model_with_results_and_recipe(tmp_path):
-    model = ltzoo.create_model("lt_classifier", backbone="resnet20", head="ncm", num_classes=10).eval()
+    model = ltzoo.create_model(
+        "lt_classifier", backbone="resnet20", head="ncm", num_classes=10
+    ).eval()
     with torch.no_grad():
         model.head.class_means.normal_()
-    results = {"dataset": "toy_lt", "class_names": list("abcdefghij"), "class_counts": COUNTS, "deploy": "ncm",
-               "methods": {"ncm": dict(METRICS)}}
-    out = export_for_hub(model, tmp_path / "repo", repo_id="org/toy", results=results, recipe={"seed": 3})
-    assert {p.name for p in out.iterdir()} == REPO_FILES - {"per_class_accuracy.png"}  # no per-class numbers: no plot
+    results = {
+        "dataset": "toy_lt",
+        "class_names": list("abcdefghij"),
+        "class_counts": COUNTS,
+        "deploy": "ncm",
+        "methods": {"ncm": dict(METRICS)},
+    }
+    out = export_for_hub(
+        model, tmp_path / "repo", repo_id="org/toy", results=results, recipe={"seed": 3}
+    )
+    assert {p.name for p in out.iterdir()} == REPO_FILES - {
+        "per_class_accuracy.png"
+    }  # no per-class numbers: no plot
     x = torch.randn(2, 3, 32, 32)
     again = ltzoo.create_model(f"local-dir:{out}", pretrained=True).eval()
     assert torch.equal(again(x), model(x)) and again.pretrained_cfg["label_names"][0] == "a"
     assert json.loads((out / "config.json").read_text())["ltzoo"]["class_counts"] == COUNTS
     assert "seed: 3" in (out / "config.yaml").read_text()
-    bare = export_for_hub(model, tmp_path / "bare")  # no results: a card without model-index or plot
+    bare = export_for_hub(
+        model, tmp_path / "bare"
+    )  # no results: a card without model-index or plot
     assert "model-index" not in (bare / "README.md").read_text()
 
 
@@ -146,14 +203,25 @@ def test_pickled_weights_are_refused(run_dir, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_bytes((run_dir / "config.json").read_bytes())
     (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"x": _Exploit(marker)}))
-    with pytest.raises(FileNotFoundError, match="has no model.safetensors; refusing to load the pickled pytorch_model.bin"):
+    with pytest.raises(
+        FileNotFoundError,
+        match="has no model.safetensors; refusing to load the pickled pytorch_model.bin",
+    ):
         ltzoo.create_model(f"local-dir:{folder}", pretrained=True)
-    with pytest.raises(ValueError, match="hf_hub_filename='pytorch_model.bin' is not a .safetensors file"):
-        ltzoo.create_model("resnet32_iwb", pretrained=True,
-                           pretrained_cfg_overlay=dict(hf_hub_id="org/x", hf_hub_filename="pytorch_model.bin"))
+    with pytest.raises(
+        ValueError, match="hf_hub_filename='pytorch_model.bin' is not a .safetensors file"
+    ):
+        ltzoo.create_model(
+            "resnet32_iwb",
+            pretrained=True,
+            pretrained_cfg_overlay=dict(hf_hub_id="org/x", hf_hub_filename="pytorch_model.bin"),
+        )
     assert not marker.exists()
     # a Hub source is pinned to model.safetensors, so timm never falls back to pytorch_model.bin
-    assert safe_weights_overlay("resnet32_iwb", None, {"hf_hub_id": "org/x"})["hf_hub_filename"] == "model.safetensors"
+    assert (
+        safe_weights_overlay("resnet32_iwb", None, {"hf_hub_id": "org/x"})["hf_hub_filename"]
+        == "model.safetensors"
+    )
 
 
 def test_weights_that_do_not_fit_fail_naming_the_keys(run_dir, tmp_path):
@@ -163,7 +231,10 @@ def test_weights_that_do_not_fit_fail_naming_the_keys(run_dir, tmp_path):
     state = load_file(str(run_dir / "model.safetensors"))
     state["backbone.extra.weight"] = state.pop("backbone.conv1.weight")
     save_file(state, str(bad / "model.safetensors"))
-    with pytest.raises(RuntimeError, match=r"(?s)Missing key\(s\).*backbone\.conv1\.weight.*Unexpected key\(s\).*backbone\.extra\.weight"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"(?s)Missing key\(s\).*backbone\.conv1\.weight.*Unexpected key\(s\).*backbone\.extra\.weight",
+    ):
         ltzoo.create_model(f"local-dir:{bad}", pretrained=True)
     with pytest.raises(RuntimeError, match="backbone.extra.weight"):
         export_for_hub(bad, tmp_path / "never")  # checked before any upload
@@ -174,9 +245,13 @@ def test_cli_push_errors_and_save_dir(run_dir, tmp_path, capsys):
     assert "has no config.json" in capsys.readouterr().err
     assert main(["push", str(run_dir), "--repo-id", "not-a-repo-id"]) == 2
     assert "is not an 'org/name' repository id" in capsys.readouterr().err
-    assert main(["push", str(run_dir), "--repo-id", "org/x", "--save-dir", str(tmp_path / "out")]) == 0
+    assert (
+        main(["push", str(run_dir), "--repo-id", "org/x", "--save-dir", str(tmp_path / "out")]) == 0
+    )
     assert {p.name for p in (tmp_path / "out").iterdir()} == REPO_FILES
-    assert main(["push", str(run_dir), "--repo-id", "org/x", "--save-dir", str(tmp_path / "out")]) == 1
+    assert (
+        main(["push", str(run_dir), "--repo-id", "org/x", "--save-dir", str(tmp_path / "out")]) == 1
+    )
     assert "is not empty" in capsys.readouterr().err
 
 
@@ -188,9 +263,14 @@ def publish_tag(monkeypatch, tag: str, repo_id: str) -> None:
 
     arch = tag.split(".")[0]
     for name in (arch, tag):  # the default tag is also filed under the bare architecture name
-        monkeypatch.setitem(_registry._model_pretrained_cfgs, name,
-                            replace(_registry._model_pretrained_cfgs[name], hf_hub_id=repo_id))
-    monkeypatch.setattr(_registry, "_model_has_pretrained", _registry._model_has_pretrained | {arch, tag})
+        monkeypatch.setitem(
+            _registry._model_pretrained_cfgs,
+            name,
+            replace(_registry._model_pretrained_cfgs[name], hf_hub_id=repo_id),
+        )
+    monkeypatch.setattr(
+        _registry, "_model_has_pretrained", _registry._model_has_pretrained | {arch, tag}
+    )
 
 
 def _cache_repo(cache: Path, repo_id: str, folder: Path, commit: str) -> None:
@@ -212,9 +292,16 @@ def test_offline_hub_cache(run_dir, tmp_path, monkeypatch):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     cache = tmp_path / "cache"
-    _cache_repo(cache, "org/digits", export_for_hub(run_dir, tmp_path / "digits", repo_id="org/digits"), "a" * 40)
+    _cache_repo(
+        cache,
+        "org/digits",
+        export_for_hub(run_dir, tmp_path / "digits", repo_id="org/digits"),
+        "a" * 40,
+    )
     model = cifar_model()
-    _cache_repo(cache, "org/cifar", export_for_hub(model, tmp_path / "cifar", repo_id="org/cifar"), "b" * 40)
+    _cache_repo(
+        cache, "org/cifar", export_for_hub(model, tmp_path / "cifar", repo_id="org/cifar"), "b" * 40
+    )
     for name, value in (("HF_HUB_OFFLINE", "1"), ("HF_HUB_CACHE", str(cache))):
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)

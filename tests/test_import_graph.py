@@ -17,8 +17,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LOWER = ("ltzoo.models", "ltzoo.heads", "ltzoo.losses", "ltzoo.data", "ltzoo.evaluation", "ltzoo.hub",
-         "ltzoo.model_card", "ltzoo.registry", "ltzoo.errors", "ltzoo.atomic", "ltzoo.run_folder")
+LOWER = (
+    "ltzoo.models",
+    "ltzoo.heads",
+    "ltzoo.losses",
+    "ltzoo.data",
+    "ltzoo.evaluation",
+    "ltzoo.hub",
+    "ltzoo.model_card",
+    "ltzoo.registry",
+    "ltzoo.errors",
+    "ltzoo.atomic",
+    "ltzoo.run_folder",
+)
 INTERFACE = ("ltzoo.tuning", "ltzoo.reporting", "ltzoo.cli")
 ENGINE = ("ltzoo.train",)
 
@@ -68,7 +79,10 @@ def import_graph(root: Path = ROOT) -> Dict[str, Set[str]]:
                     base = ".".join(parts + ([base] if base else []))
                 if base.split(".")[0] != "ltzoo":
                     continue
-                targets |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else known(base) for a in node.names}
+                targets |= {
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in modules else known(base)
+                    for a in node.names
+                }
         graph[name] = targets - {name}
     return graph
 
@@ -139,10 +153,18 @@ def test_no_import_cycles_among_ltzoo_modules():
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
 
 
-@pytest.mark.parametrize("lower, upper", [(LOWER, ENGINE + INTERFACE), (ENGINE, INTERFACE)],
-                         ids=["zoo-and-data-below-engine-and-interface", "engine-below-interface"])
+@pytest.mark.parametrize(
+    "lower, upper",
+    [(LOWER, ENGINE + INTERFACE), (ENGINE, INTERFACE)],
+    ids=["zoo-and-data-below-engine-and-interface", "engine-below-interface"],
+)
 def test_imports_run_one_way(lower, upper):
     graph = without_exempt(import_graph())
-    upward = sorted(f"{m} -> {t}" for m, targets in graph.items() if within(m, lower)
-                    for t in targets if within(t, upper))
+    upward = sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        if within(m, lower)
+        for t in targets
+        if within(t, upper)
+    )
     assert not upward, "upward imports: " + ", ".join(upward)

@@ -30,8 +30,16 @@ def _ce(rows, targets):
 
 def test_registry_names_and_attributes():
     names = list_losses()
-    for name in ["ce", "class_balanced", "focal", "ldam", "logit_adjusted", "balanced_softmax",
-                 "reweighted_uniform", "iwb"]:
+    for name in [
+        "ce",
+        "class_balanced",
+        "focal",
+        "ldam",
+        "logit_adjusted",
+        "balanced_softmax",
+        "reweighted_uniform",
+        "iwb",
+    ]:
         assert name in names
         loss = create_loss(name, class_counts=COUNTS)
         assert isinstance(loss, torch.nn.Module)
@@ -44,13 +52,20 @@ def test_ce_plain_weighted_and_smoothed():
     per = _ce(LOGITS, TARGETS)
     assert create_loss("ce")(z, y).item() == pytest.approx(sum(per) / 3, rel=1e-6)
     # class_counts are accepted and ignored by losses that do not use them
-    assert create_loss("ce", class_counts=COUNTS)(z, y).item() == pytest.approx(sum(per) / 3, rel=1e-6)
+    assert create_loss("ce", class_counts=COUNTS)(z, y).item() == pytest.approx(
+        sum(per) / 3, rel=1e-6
+    )
     w = [0.5, 2.0, 1.0]
     expect = sum(w[t] * l for t, l in zip(TARGETS, per)) / sum(w[t] for t in TARGETS)
     assert create_loss("ce", weight=w)(z, y).item() == pytest.approx(expect, rel=1e-6)
     eps = 0.1
-    smooth = [-(1 - eps) * _log_softmax(r)[t] - eps / 3 * sum(_log_softmax(r)) for r, t in zip(LOGITS, TARGETS)]
-    assert create_loss("ce", label_smoothing=eps)(z, y).item() == pytest.approx(sum(smooth) / 3, rel=1e-6)
+    smooth = [
+        -(1 - eps) * _log_softmax(r)[t] - eps / 3 * sum(_log_softmax(r))
+        for r, t in zip(LOGITS, TARGETS)
+    ]
+    assert create_loss("ce", label_smoothing=eps)(z, y).item() == pytest.approx(
+        sum(smooth) / 3, rel=1e-6
+    )
 
 
 def test_focal_by_hand():
@@ -61,7 +76,9 @@ def test_focal_by_hand():
         p = math.exp(_log_softmax(r)[t])
         vals.append(-((1 - p) ** gamma) * math.log(p))
     assert create_loss("focal", gamma=gamma)(z, y).item() == pytest.approx(sum(vals) / 3, rel=1e-5)
-    assert create_loss("focal", gamma=0)(z, y).item() == pytest.approx(sum(_ce(LOGITS, TARGETS)) / 3, rel=1e-6)
+    assert create_loss("focal", gamma=0)(z, y).item() == pytest.approx(
+        sum(_ce(LOGITS, TARGETS)) / 3, rel=1e-6
+    )
 
 
 def test_logit_adjusted_is_ce_on_shifted_logits():
@@ -70,14 +87,18 @@ def test_logit_adjusted_is_ce_on_shifted_logits():
     for tau in [1.0, 0.5]:
         shifted = [[v + tau * math.log(c / n) for v, c in zip(r, COUNTS)] for r in LOGITS]
         expect = sum(_ce(shifted, TARGETS)) / 3
-        assert create_loss("logit_adjusted", class_counts=COUNTS, tau=tau)(z, y).item() == pytest.approx(expect, rel=1e-6)
+        assert create_loss("logit_adjusted", class_counts=COUNTS, tau=tau)(
+            z, y
+        ).item() == pytest.approx(expect, rel=1e-6)
 
 
 def test_balanced_softmax_by_hand():
     z, y = _z()
     # -log(n_y e^{z_y} / sum_j n_j e^{z_j})
-    vals = [-math.log(COUNTS[t] * math.exp(r[t]) / sum(c * math.exp(v) for c, v in zip(COUNTS, r)))
-            for r, t in zip(LOGITS, TARGETS)]
+    vals = [
+        -math.log(COUNTS[t] * math.exp(r[t]) / sum(c * math.exp(v) for c, v in zip(COUNTS, r)))
+        for r, t in zip(LOGITS, TARGETS)
+    ]
     loss = create_loss("balanced_softmax", class_counts=np.array(COUNTS))
     assert loss(z, y).item() == pytest.approx(sum(vals) / 3, rel=1e-6)
     la = create_loss("logit_adjusted", class_counts=torch.tensor(COUNTS), tau=1.0)
@@ -87,12 +108,16 @@ def test_balanced_softmax_by_hand():
 def test_reweighted_uniform_clipping():
     # W_i = N / (N_i C) = 111 / (3 N_i) = [0.37, 3.7, 37] -> clipped to [1, 3 ** 0.25 = 1.31607...]
     loss = create_loss("reweighted_uniform", class_counts=COUNTS)
-    assert loss.class_weights.tolist() == pytest.approx([1.0, 1.3160740129524924, 1.3160740129524924], rel=1e-6)
+    assert loss.class_weights.tolist() == pytest.approx(
+        [1.0, 1.3160740129524924, 1.3160740129524924], rel=1e-6
+    )
     # counts [1000, 100, 10, 1], N = 1111: W = [0.27775, 2.7775, 27.775, 277.75]
-    loose = create_loss("reweighted_uniform", class_counts=[1000, 100, 10, 1], min_weight=0.1, max_weight=30.0)
+    loose = create_loss(
+        "reweighted_uniform", class_counts=[1000, 100, 10, 1], min_weight=0.1, max_weight=30.0
+    )
     assert loose.class_weights.tolist() == pytest.approx([0.27775, 2.7775, 27.775, 30.0], rel=1e-6)
     z, y = _z()
-    w = [1.0, 3 ** 0.25, 3 ** 0.25]
+    w = [1.0, 3**0.25, 3**0.25]
     expect = sum(w[t] * l for t, l in zip(TARGETS, _ce(LOGITS, TARGETS))) / 3  # Eq. 4: 1/(s n) sum
     assert loss(z, y).item() == pytest.approx(expect, rel=1e-6)
 
@@ -104,8 +129,10 @@ def test_unknown_name_lists_valid_names():
         LOSSES.get("ldamm")
 
 
-@pytest.mark.parametrize("name", ["class_balanced", "ldam", "logit_adjusted", "balanced_softmax",
-                                  "reweighted_uniform", "iwb"])
+@pytest.mark.parametrize(
+    "name",
+    ["class_balanced", "ldam", "logit_adjusted", "balanced_softmax", "reweighted_uniform", "iwb"],
+)
 def test_missing_class_counts_names_the_loss(name):
     with pytest.raises(ValueError, match=f"loss '{name}' needs class_counts"):
         create_loss(name)
@@ -114,10 +141,18 @@ def test_missing_class_counts_names_the_loss(name):
 @pytest.mark.parametrize(
     "name, kwargs, pattern",
     [
-        ("class_balanced", dict(beta=1.0), r"class_balanced: beta=1.0 is out of range; allowed range \[0.0, 1.0\)"),
+        (
+            "class_balanced",
+            dict(beta=1.0),
+            r"class_balanced: beta=1.0 is out of range; allowed range \[0.0, 1.0\)",
+        ),
         ("class_balanced", dict(beta=-0.1), r"beta=-0.1 .*\[0.0, 1.0\)"),
         ("class_balanced", dict(loss_type="focal", gamma=-1), r"gamma=-1 .*\[0.0, inf\]"),
-        ("class_balanced", dict(loss_type="hinge"), r"loss_type='hinge'.*'softmax', 'sigmoid', 'focal', 'softmax_bce'"),
+        (
+            "class_balanced",
+            dict(loss_type="hinge"),
+            r"loss_type='hinge'.*'softmax', 'sigmoid', 'focal', 'softmax_bce'",
+        ),
         ("focal", dict(gamma=-0.5), r"focal: gamma=-0.5 is out of range"),
         ("ce", dict(label_smoothing=1.5), r"ce: label_smoothing=1.5 .*\[0.0, 1.0\]"),
         ("ldam", dict(max_m=0), r"ldam: max_m=0 .*\(0.0, inf\]"),
@@ -142,13 +177,18 @@ def test_bad_hyper_parameters(name, kwargs, pattern):
 
 
 def test_bad_counts_and_kwargs():
-    with pytest.raises(ValueError, match="balanced_softmax: class_counts must be positive; classes \\[1\\]"):
+    with pytest.raises(
+        ValueError, match="balanced_softmax: class_counts must be positive; classes \\[1\\]"
+    ):
         create_loss("balanced_softmax", class_counts=[5, 0, 2])
     with pytest.raises(ValueError, match="1-D"):
         create_loss("ldam", class_counts=[[1, 2]])
     with pytest.raises(ValueError, match="non-negative"):
         create_loss("class_balanced", class_counts=[3, -1])
-    with pytest.raises(TypeError, match="loss 'ce' got unexpected keyword argument\\(s\\) tau; valid: weight, label_smoothing"):
+    with pytest.raises(
+        TypeError,
+        match="loss 'ce' got unexpected keyword argument\\(s\\) tau; valid: weight, label_smoothing",
+    ):
         create_loss("ce", tau=1.0)
     loss = create_loss("logit_adjusted", class_counts=COUNTS)
     with pytest.raises(ValueError, match="logits have 4 classes but class_counts has 3"):
@@ -162,5 +202,8 @@ def test_class_weight_is_checked_and_copied(name):
     weight[0] = 5.0  # the loss keeps its own copy
     assert loss.weight.tolist() == [1.0, 2.0] and loss.weight.dtype == torch.float32
     for bad in ([1.0, -1.0], [1.0, float("nan")], [[1.0, 2.0]]):
-        with pytest.raises(ValueError, match=f"{name}: weight must be a 1-D sequence of non-negative finite numbers"):
+        with pytest.raises(
+            ValueError,
+            match=f"{name}: weight must be a 1-D sequence of non-negative finite numbers",
+        ):
             create_loss(name, weight=bad)

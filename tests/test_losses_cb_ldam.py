@@ -48,8 +48,12 @@ def test_cb_loss_forms_by_hand(loss_type):
             per.append(a * -sum((1 - p) ** gamma * math.log(p) for p in pts))
         else:  # BCE on softmax probabilities, averaged over the B x C entries
             p = _softmax(row)
-            per.extend(a * -(math.log(pj) if j == t else math.log(1 - pj)) for j, pj in enumerate(p))
-    loss = create_loss("class_balanced", class_counts=COUNTS, beta=0.9, loss_type=loss_type, gamma=gamma)
+            per.extend(
+                a * -(math.log(pj) if j == t else math.log(1 - pj)) for j, pj in enumerate(p)
+            )
+    loss = create_loss(
+        "class_balanced", class_counts=COUNTS, beta=0.9, loss_type=loss_type, gamma=gamma
+    )
     value = loss(torch.tensor(LOGITS), torch.tensor(TARGETS)).item()
     assert value == pytest.approx(sum(per) / len(per), rel=1e-5)
 
@@ -57,7 +61,9 @@ def test_cb_loss_forms_by_hand(loss_type):
 def test_ldam_margins_by_hand():
     # Delta_j ∝ n_j^{-1/4}, rarest class gets max_m = 0.5: 0.5 * (1 / n_j)^{1/4}
     loss = create_loss("ldam", class_counts=COUNTS)
-    assert loss.margins.tolist() == pytest.approx([0.15811388300841897, 0.28117066259517454, 0.5], rel=1e-6)
+    assert loss.margins.tolist() == pytest.approx(
+        [0.15811388300841897, 0.28117066259517454, 0.5], rel=1e-6
+    )
     assert loss.s == 30.0 and loss.drw_epoch == 160
 
 
@@ -99,6 +105,6 @@ def test_ldam_default_drw_at_160():
     loss.set_epoch(160)
     assert loss.drw_active
     # default DRW weights: CB with beta 0.9999
-    e = [(1 - 0.9999 ** n) / (1 - 0.9999) for n in COUNTS]
+    e = [(1 - 0.9999**n) / (1 - 0.9999) for n in COUNTS]
     w = [1 / v for v in e]
     assert loss.drw_weights.tolist() == pytest.approx([3 * v / sum(w) for v in w], rel=1e-5)

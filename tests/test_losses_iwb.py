@@ -28,10 +28,14 @@ HC = {
 }
 # P = lambda * NC * HC, from an independent plain-Python computation:
 P = {
-    "vector": [[0.0, 0.396240625180289, 1.084962500721156],
-               [0.02654857939910906, 0.11605619213370963, 0.9260734211571]],
-    "scalar": [[0.18128503969235418, 0.792481250360578, 1.084962500721156],
-               [0.02654857939910906, 0.11605619213370963, 0.15888907956405612]],
+    "vector": [
+        [0.0, 0.396240625180289, 1.084962500721156],
+        [0.02654857939910906, 0.11605619213370963, 0.9260734211571],
+    ],
+    "scalar": [
+        [0.18128503969235418, 0.792481250360578, 1.084962500721156],
+        [0.02654857939910906, 0.11605619213370963, 0.15888907956405612],
+    ],
 }
 # softmax(|W|) = softmax([2, 1, 0.5])
 Q = [0.6285317192117624, 0.23122389762214907, 0.14024438316608848]
@@ -53,8 +57,12 @@ def _softmax(v):
 
 
 def _tensors(requires_grad=False):
-    return (torch.tensor(LOGITS), torch.tensor(Y), torch.tensor(X),
-            torch.tensor(W, requires_grad=requires_grad))
+    return (
+        torch.tensor(LOGITS),
+        torch.tensor(Y),
+        torch.tensor(X),
+        torch.tensor(W, requires_grad=requires_grad),
+    )
 
 
 def _ce_by_hand():
@@ -94,10 +102,14 @@ def test_target_distribution(difficulty):
 @pytest.mark.parametrize("variant", ["paper", "reference"])
 @pytest.mark.parametrize("difficulty", ["vector", "scalar"])
 def test_divergence_and_total_by_hand(variant, difficulty):
-    loss = create_loss("iwb", class_counts=COUNTS, lam=LAM, base="ce", variant=variant, difficulty=difficulty)
+    loss = create_loss(
+        "iwb", class_counts=COUNTS, lam=LAM, base="ce", variant=variant, difficulty=difficulty
+    )
     z, y, x, w = _tensors()
     total = loss(z, y, x, w)
-    assert loss.last_terms["divergence"].item() == pytest.approx(KL[(variant, difficulty)], rel=1e-5)
+    assert loss.last_terms["divergence"].item() == pytest.approx(
+        KL[(variant, difficulty)], rel=1e-5
+    )
     assert loss.last_terms["base"].item() == pytest.approx(_ce_by_hand(), rel=1e-6)
     assert total.item() == pytest.approx(_ce_by_hand() + KL[(variant, difficulty)], rel=1e-5)
 
@@ -105,10 +117,18 @@ def test_divergence_and_total_by_hand(variant, difficulty):
 @pytest.mark.parametrize("difficulty", ["vector", "scalar"])
 def test_mse_ablation(difficulty):
     z, y, x, w = _tensors()
-    paper = create_loss("iwb", class_counts=COUNTS, lam=LAM, divergence="mse", difficulty=difficulty)
+    paper = create_loss(
+        "iwb", class_counts=COUNTS, lam=LAM, divergence="mse", difficulty=difficulty
+    )
     assert paper.divergence_term(x, w, y).item() == pytest.approx(MSE_MEAN[difficulty], rel=1e-5)
-    ref = create_loss("iwb", class_counts=COUNTS, lam=LAM, divergence="mse", difficulty=difficulty,
-                      variant="reference")
+    ref = create_loss(
+        "iwb",
+        class_counts=COUNTS,
+        lam=LAM,
+        divergence="mse",
+        difficulty=difficulty,
+        variant="reference",
+    )
     assert ref.divergence_term(x, w, y).item() == pytest.approx(2 * MSE_MEAN[difficulty], rel=1e-5)
 
 
@@ -119,7 +139,7 @@ def test_variant_defaults_and_cb_bases():
     assert paper.base_loss.loss_type == "softmax" and ref.base_loss.loss_type == "softmax_bce"
     assert paper.base_loss.beta == ref.base_loss.beta == 0.9999
     # CB base with beta 0.9999, computed by hand
-    e = [(1 - 0.9999 ** n) / (1 - 0.9999) for n in COUNTS]
+    e = [(1 - 0.9999**n) / (1 - 0.9999) for n in COUNTS]
     a = [1 / v for v in e]
     a = [3 * v / sum(a) for v in a]
     z, y, x, w = _tensors()

@@ -14,8 +14,19 @@ def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     # exactly what `ltzoo train` runs, in a fresh interpreter, as a user would
     proc = subprocess.run(
-        [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), "--set", "progress=false"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "ltzoo.cli",
+            "train",
+            "--output-dir",
+            str(out),
+            "--set",
+            "progress=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc.stdout
@@ -23,15 +34,26 @@ def run_dir(tmp_path_factory):
 
 def test_run_folder_and_printed_table(run_dir):
     out, stdout = run_dir
-    for name in ("model.safetensors", "config.json", "results.json", "config.yaml", "heads/heads.json", "heads/lws.safetensors"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "results.json",
+        "config.yaml",
+        "heads/heads.json",
+        "heads/lws.safetensors",
+    ):
         assert (out / name).is_file(), name
     deployable = [p for p in out.rglob("*") if p.is_file() and "checkpoints" not in p.parts]
-    assert not [p for p in deployable if p.suffix in (".pt", ".pth", ".bin", ".pkl")]  # weights: safetensors only
+    assert not [
+        p for p in deployable if p.suffix in (".pt", ".pth", ".bin", ".pkl")
+    ]  # weights: safetensors only
     for row in ("stage1", "crt", "lws", "tau", "ncm", "iwb"):
         assert any(line.startswith(row + " ") for line in stdout.splitlines()), row
     assert "Many" in stdout and "Few" in stdout and "Class" in stdout  # summary + per-class table
     results = json.loads((out / "results.json").read_text())
-    assert results["protocol"] == {"model": "last epoch", "tta": "none"} and "tta" not in results  # eval.tta: none
+    assert (
+        results["protocol"] == {"model": "last epoch", "tta": "none"} and "tta" not in results
+    )  # eval.tta: none
     assert "test-time augmentation" not in stdout
 
 
@@ -43,7 +65,10 @@ def test_stage2_raises_few_accuracy(run_dir):
     assert counts == sorted(counts, reverse=True) and counts[0] / counts[-1] > 15  # long-tailed
     # the decoupled classifiers correct stage 1's bias towards the head classes
     assert methods["lws"]["few"] > methods["stage1"]["few"]
-    assert max(methods[m]["few"] for m in ("crt", "lws", "tau", "iwb")) > methods["stage1"]["few"] + 2.0
+    assert (
+        max(methods[m]["few"] for m in ("crt", "lws", "tau", "iwb"))
+        > methods["stage1"]["few"] + 2.0
+    )
     assert methods["stage1"]["top1"] > 80.0  # the encoder really learned the digits
 
 
@@ -52,8 +77,9 @@ def test_eval_reproduces_the_numbers(run_dir, capsys):
     assert main(["eval", str(out)]) == 0
     printed = capsys.readouterr().out
     saved = json.loads((out / "results.json").read_text())["methods"]
+
     def summary(text):
-        return text[text.index("Method    All"):text.index("#  Class")].strip()
+        return text[text.index("Method    All") : text.index("#  Class")].strip()
 
     assert summary(printed) == summary(stdout)
     from ltzoo.train.reload import evaluate_run
@@ -78,7 +104,9 @@ def test_deployed_model_loads_with_timm(run_dir):
     test = create_dataset("digits_lt", split="test", imbalance=20)
     x = torch.stack([test[i][0] for i in range(4)])
     assert model(x).shape == (4, 10)
-    assert json.loads((out / "config.json").read_text())["ltzoo"]["deployed_method"] == saved["deploy"]
+    assert (
+        json.loads((out / "config.json").read_text())["ltzoo"]["deployed_method"] == saved["deploy"]
+    )
 
 
 def test_eval_missing_files_are_named(tmp_path, capsys):
@@ -86,7 +114,10 @@ def test_eval_missing_files_are_named(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "config.yaml").write_text("{}")
     assert main(["eval", str(tmp_path)]) == 2
-    assert "is missing config.json, model.safetensors, results.json, heads/heads.json" in capsys.readouterr().err
+    assert (
+        "is missing config.json, model.safetensors, results.json, heads/heads.json"
+        in capsys.readouterr().err
+    )
 
 
 def test_checkpoint_num_classes_mismatch_names_both(run_dir):

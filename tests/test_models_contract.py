@@ -32,7 +32,7 @@ def _backbone(name):
 def _expected_head(name):
     if name == "lt_classifier":
         return "linear"
-    return METHODS.get(name[len(_backbone(name)) + 1:]).head
+    return METHODS.get(name[len(_backbone(name)) + 1 :]).head
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -70,8 +70,17 @@ def test_model_contract(name, tmp_path):
         assert torch.equal(clone(x), model(x))
 
 
-@pytest.mark.parametrize("name", ["resnet32_iwb", "resnet50_tau", "resnext50_32x4d_lws", "resnet34_cifar_wd_maxnorm",
-                                  "resnet32_x8_iwb", "lt_classifier"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "resnet32_iwb",
+        "resnet50_tau",
+        "resnext50_32x4d_lws",
+        "resnet34_cifar_wd_maxnorm",
+        "resnet32_x8_iwb",
+        "lt_classifier",
+    ],
+)
 def test_timm_sees_ltzoo_models(name):
     assert name in timm.list_models()
     model = timm.create_model(name, num_classes=10)
@@ -87,8 +96,12 @@ def test_timm_pattern_includes_ours_and_timm_model():
 def test_timm_resnet34_pattern_keeps_timm_models():
     names = timm.list_models("resnet34*")
     assert {"resnet34", "resnet34d"} <= set(names)  # timm's own models are untouched
-    assert {n for n in names if n not in ("resnet34", "resnet34d")} == set(ltzoo.list_models("resnet34_cifar_*"))
-    assert not timm.is_model("resnet34_cifar") and not timm.is_model("resnet32_x8")  # backbones, not entrypoints
+    assert {n for n in names if n not in ("resnet34", "resnet34d")} == set(
+        ltzoo.list_models("resnet34_cifar_*")
+    )
+    assert not timm.is_model("resnet34_cifar") and not timm.is_model(
+        "resnet32_x8"
+    )  # backbones, not entrypoints
 
 
 def test_resnet32_parameter_counts():
@@ -102,7 +115,9 @@ def test_resnet32_structure():
     stages = [backbone.layer1, backbone.layer2, backbone.layer3]
     assert [len(s) for s in stages] == [5, 5, 5]
     assert [s[-1].conv2.out_channels for s in stages] == [16, 32, 64]
-    shortcut_params = [p for s in stages for b in s if b.downsample is not None for p in b.downsample.parameters()]
+    shortcut_params = [
+        p for s in stages for b in s if b.downsample is not None for p in b.downsample.parameters()
+    ]
     assert shortcut_params == []  # option-A shortcut has no parameters
     with torch.no_grad():
         assert backbone.forward_features(torch.randn(1, 3, 32, 32)).shape == (1, 64, 8, 8)
@@ -128,7 +143,9 @@ def test_resnet50_and_resnext50_come_from_timm_builders():
 
 
 def test_any_timm_backbone_with_any_head():
-    model = ltzoo.create_model("lt_classifier", backbone="convnext_atto", head="lws", num_classes=4).eval()
+    model = ltzoo.create_model(
+        "lt_classifier", backbone="convnext_atto", head="lws", num_classes=4
+    ).eval()
     assert model.pretrained_cfg["input_size"] == (3, 224, 224)  # the backbone's own input size
     assert model.pretrained_cfg["first_conv"] == "backbone.stem.0"
     with torch.no_grad():
@@ -163,14 +180,18 @@ def test_backbone_table_parameter_counts(backbone):
     assert sum(p.numel() for p in model.parameters()) == BACKBONE_INFO[backbone]["num_params"]
 
 
-@pytest.mark.parametrize("name, expected", [("resnet34_cifar_ce", 21_328_292), ("resnet32_x8_ce", 29_564_132)])
+@pytest.mark.parametrize(
+    "name, expected", [("resnet34_cifar_ce", 21_328_292), ("resnet32_x8_ce", 29_564_132)]
+)
 def test_paper_backbone_parameter_counts(name, expected):
     """Alshammari et al. CVPR'22 code: 21,328,292; Dang et al. AAAI'24 code: 29,564,132 (100 classes)."""
     model = ltzoo.create_model(name, num_classes=100)
     assert sum(p.numel() for p in model.parameters()) == expected
     assert model.num_features == 512 and model.head.fc.bias is not None
     # any head on these backbones by name, as lt_classifier backbones
-    lws = ltzoo.create_model("lt_classifier", backbone=name.rsplit("_", 1)[0], head="lws", num_classes=100)
+    lws = ltzoo.create_model(
+        "lt_classifier", backbone=name.rsplit("_", 1)[0], head="lws", num_classes=100
+    )
     assert lws.num_features == 512
 
 
@@ -192,7 +213,10 @@ def test_resnet34_cifar_computes_the_reference_forward():
             module.weight.data.uniform_(0.5, 1.5)
             module.bias.data.uniform_(-0.1, 0.1)
     ours = ltzoo.create_model("resnet34_cifar_ce", num_classes=100).eval()
-    state = {("head." if k.startswith("fc.") else "backbone.") + k: v for k, v in reference.state_dict().items()}
+    state = {
+        ("head." if k.startswith("fc.") else "backbone.") + k: v
+        for k, v in reference.state_dict().items()
+    }
     missing, unexpected = ours.load_state_dict(state, strict=False)
     assert unexpected == [] and [k for k in missing if not k.startswith("calibration.")] == []
 
@@ -204,7 +228,9 @@ def test_resnet34_cifar_computes_the_reference_forward():
         expected = r.fc(F.avg_pool2d(h, 4).flatten(1))
         assert ours.forward_features(x).shape == (2, 512, 4, 4)
         torch.testing.assert_close(ours(x), expected, rtol=1e-4, atol=1e-5)
-        assert not torch.allclose(reference(x), expected, atol=1e-3)  # with the max-pool it would differ
+        assert not torch.allclose(
+            reference(x), expected, atol=1e-3
+        )  # with the max-pool it would differ
     assert [i["reduction"] for i in ours.backbone.feature_info] == [1, 1, 2, 4, 8]
 
 
@@ -217,11 +243,16 @@ def test_resnet32_x8_structure():
     assert [len(s) for s in stages] == [5, 5, 5]
     assert backbone.conv1.out_channels == 128 and backbone.conv1.stride == (1, 1)
     assert [s[-1].conv2.out_channels for s in stages] == [128, 256, 512]
-    assert [type(b.downsample).__name__ for s in stages for b in s if b.downsample is not None] == ["ZeroPadShortcut"] * 2
+    assert [type(b.downsample).__name__ for s in stages for b in s if b.downsample is not None] == [
+        "ZeroPadShortcut"
+    ] * 2
     # every conv weight is 8x wider on both sides (64x the parameters) than He et al.'s ResNet-32
     wide = {k: v.shape for k, v in backbone.state_dict().items() if v.dim() == 4}
     narrow = {k: v.shape for k, v in thin.state_dict().items() if v.dim() == 4}
     assert wide.keys() == narrow.keys()
-    assert all(wide[k][0] == 8 * narrow[k][0] and (wide[k][1] == 8 * narrow[k][1] or k == "conv1.weight") for k in wide)
+    assert all(
+        wide[k][0] == 8 * narrow[k][0] and (wide[k][1] == 8 * narrow[k][1] or k == "conv1.weight")
+        for k in wide
+    )
     with torch.no_grad():
         assert backbone.forward_features(torch.randn(1, 3, 32, 32)).shape == (1, 512, 8, 8)

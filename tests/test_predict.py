@@ -21,9 +21,24 @@ from tests.conftest import REPO_ROOT
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     proc = subprocess.run(
-        [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), "--set", "progress=false",
-         "--set", "stage1.epochs=2", "--set", "stage2.epochs=1"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "ltzoo.cli",
+            "train",
+            "--output-dir",
+            str(out),
+            "--set",
+            "progress=false",
+            "--set",
+            "stage1.epochs=2",
+            "--set",
+            "stage2.epochs=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
@@ -48,9 +63,9 @@ def test_pngs(tmp_path_factory):
 def eval_probabilities(run):
     """What the evaluation code feeds the deployed model: the test split with the run's eval transform."""
     from ltzoo.hub import load_pretrained
+    from ltzoo.train.assemble import build_datasets
     from ltzoo.train.config import load_config
     from ltzoo.train.features import predict_logits
-    from ltzoo.train.assemble import build_datasets
 
     test = build_datasets(load_config(run / "config.yaml"))["test"]
     logits, targets = predict_logits(load_pretrained(run).eval(), test)
@@ -63,11 +78,17 @@ def test_stored_data_config_reproduces_eval_preprocessing(run_dir, test_pngs):
     from ltzoo.inference import load_for_inference, preprocessing
 
     cfg = json.loads((run_dir / "config.json").read_text())["pretrained_cfg"]
-    assert cfg["input_size"] == [1, 8, 8] and cfg["crop_pct"] == 1.0 and cfg["crop_mode"] == "center"
+    assert (
+        cfg["input_size"] == [1, 8, 8] and cfg["crop_pct"] == 1.0 and cfg["crop_mode"] == "center"
+    )
     transform, config = preprocessing(load_for_inference(run_dir))
     assert config["input_size"] == (1, 8, 8) and tuple(config["mean"]) == (0.3053,)
-    test = create_dataset("digits_lt", split="test", imbalance=20,
-                          transform=create_transform("digits", train=False, mean=(0.3053,), std=(0.3759,)))
+    test = create_dataset(
+        "digits_lt",
+        split="test",
+        imbalance=20,
+        transform=create_transform("digits", train=False, mean=(0.3053,), std=(0.3759,)),
+    )
     for i in (0, 17, 299):
         x = transform(Image.open(test_pngs[1][i]).convert("L"))
         assert x.shape == (1, 8, 8) and torch.allclose(x, test[i][0], atol=1e-6)
@@ -76,10 +97,17 @@ def test_stored_data_config_reproduces_eval_preprocessing(run_dir, test_pngs):
 def test_predictions_equal_evaluation(run_dir, test_pngs):
     folder, paths, labels = test_pngs
     records = ltzoo.predict(run_dir, [folder], topk=10, batch_size=64)
-    assert [r["image"] for r in records] == sorted(paths)  # the folder, walked recursively, in sorted order
+    assert [r["image"] for r in records] == sorted(
+        paths
+    )  # the folder, walked recursively, in sorted order
     probs, targets = eval_probabilities(run_dir)
     by_path = {r["image"]: r for r in records}
-    got = torch.tensor([[t["probability"] for t in sorted(by_path[p]["topk"], key=lambda t: t["index"])] for p in paths])
+    got = torch.tensor(
+        [
+            [t["probability"] for t in sorted(by_path[p]["topk"], key=lambda t: t["index"])]
+            for p in paths
+        ]
+    )
     assert torch.allclose(got, probs, atol=1e-6)
     assert [by_path[p]["index"] for p in paths] == probs.argmax(dim=1).tolist()
     results = json.loads((run_dir / "results.json").read_text())
@@ -90,11 +118,11 @@ def test_predictions_equal_evaluation(run_dir, test_pngs):
 def test_calibration_is_in_the_probabilities(run_dir, test_pngs, tmp_path):
     from safetensors.torch import load_file
 
+    from ltzoo.train.assemble import build_datasets
     from ltzoo.train.calibrate import calibrate_run
+    from ltzoo.train.config import load_config
     from ltzoo.train.features import extract_features, head_logits
     from ltzoo.train.reload import load_heads
-    from ltzoo.train.assemble import build_datasets
-    from ltzoo.train.config import load_config
 
     run = shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints"))
     calibrate_run(run, target_prior="uniform")
@@ -104,12 +132,18 @@ def test_calibration_is_in_the_probabilities(run_dir, test_pngs, tmp_path):
     results = json.loads((run / "results.json").read_text())
     model = ltzoo.load_for_inference(run)
     head = load_heads(run, model.num_features)[results["deploy"]]
-    raw = head_logits(head, extract_features(model, build_datasets(load_config(run / "config.yaml"))["test"]))
+    raw = head_logits(
+        head, extract_features(model, build_datasets(load_config(run / "config.yaml"))["test"])
+    )
     expected = (raw / temperature + bias).softmax(dim=1)
     records = ltzoo.predict(model, test_pngs[1], topk=1)
-    assert torch.allclose(torch.tensor([r["probability"] for r in records]), expected.max(dim=1).values, atol=1e-6)
+    assert torch.allclose(
+        torch.tensor([r["probability"] for r in records]), expected.max(dim=1).values, atol=1e-6
+    )
     assert [r["index"] for r in records] == expected.argmax(dim=1).tolist()
-    assert [r["index"] for r in records] != raw.argmax(dim=1).tolist()  # the prior shift moved some predictions
+    assert [r["index"] for r in records] != raw.argmax(
+        dim=1
+    ).tolist()  # the prior shift moved some predictions
 
 
 def test_cli_text_json_and_unreadable_files(run_dir, test_pngs, tmp_path, capsys):
@@ -118,18 +152,44 @@ def test_cli_text_json_and_unreadable_files(run_dir, test_pngs, tmp_path, capsys
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
     missing = tmp_path / "missing.png"
     out = tmp_path / "predictions.jsonl"
-    assert main(["predict", str(run_dir), paths[0], str(bad), str(missing), paths[1],
-                 "--topk", "3", "--json", str(out), "--batch-size", "2"]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                str(run_dir),
+                paths[0],
+                str(bad),
+                str(missing),
+                paths[1],
+                "--topk",
+                "3",
+                "--json",
+                str(out),
+                "--batch-size",
+                "2",
+            ]
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
-    assert len(err) == 2 and str(bad) in err[0] and "cannot identify image file" in err[0] and str(missing) in err[1]
+    assert (
+        len(err) == 2
+        and str(bad) in err[0]
+        and "cannot identify image file" in err[0]
+        and str(missing) in err[1]
+    )
     lines = captured.out.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == [paths[0], paths[1]]
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["image"] for r in records] == [paths[0], paths[1]] and all(len(r["topk"]) == 3 for r in records)
+    assert [r["image"] for r in records] == [paths[0], paths[1]] and all(
+        len(r["topk"]) == 3 for r in records
+    )
     probs, _ = eval_probabilities(run_dir)
     assert records[1]["probability"] == pytest.approx(float(probs[1].max()), abs=1e-6)
-    assert lines[0] == f"{paths[0]}: " + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in records[0]["topk"])
+    assert lines[0] == f"{paths[0]}: " + ", ".join(
+        f"{t['label']} {t['probability']:.4f}" for t in records[0]["topk"]
+    )
     assert main(["predict", str(run_dir), paths[0], "--json", "-", "--topk", "2"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record == records[0] | {"topk": records[0]["topk"][:2]}
@@ -145,9 +205,31 @@ def test_local_dir_and_registered_name_with_checkpoint(run_dir, test_pngs, capsy
     # a registered name carries its tag's data config: the digits statistics come from the command line
     got = ltzoo.predict(model, paths, topk=3, input_size=(1, 8, 8), mean=(0.3053,), std=(0.3759,))
     assert [r["index"] for r in got] == [r["index"] for r in reference]
-    assert np.allclose([r["probability"] for r in got], [r["probability"] for r in reference], atol=1e-6)
-    assert main(["predict", arch, paths[0], "--checkpoint", str(run_dir / "model.safetensors"),
-                 "--input-size", "1", "8", "8", "--mean", "0.3053", "--std", "0.3759", "--json", "-"]) == 0
+    assert np.allclose(
+        [r["probability"] for r in got], [r["probability"] for r in reference], atol=1e-6
+    )
+    assert (
+        main(
+            [
+                "predict",
+                arch,
+                paths[0],
+                "--checkpoint",
+                str(run_dir / "model.safetensors"),
+                "--input-size",
+                "1",
+                "8",
+                "8",
+                "--mean",
+                "0.3053",
+                "--std",
+                "0.3759",
+                "--json",
+                "-",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["index"] == reference[0]["index"]
 
 
@@ -158,7 +240,12 @@ def test_hf_hub_offline_cache(run_dir, test_pngs, tmp_path, monkeypatch, capsys)
     from tests.test_hub_local import _cache_repo
 
     cache = tmp_path / "cache"
-    _cache_repo(cache, "org/digits", export_for_hub(run_dir, tmp_path / "repo", repo_id="org/digits"), "c" * 40)
+    _cache_repo(
+        cache,
+        "org/digits",
+        export_for_hub(run_dir, tmp_path / "repo", repo_id="org/digits"),
+        "c" * 40,
+    )
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
@@ -171,10 +258,22 @@ def test_hf_hub_offline_cache(run_dir, test_pngs, tmp_path, monkeypatch, capsys)
 def test_bad_arguments_fail_in_one_line(run_dir, test_pngs, tmp_path, capsys):
     png = test_pngs[1][0]
     cases = [
-        (["predict", "not_a_model", png], "model 'not_a_model' is not allowed: expected a run folder"),
-        (["predict", "resnet32_iwb", png, "--checkpoint", str(tmp_path / "w.pth")], "is not allowed: ltzoo loads weights from .safetensors files only"),
-        (["predict", "resnet32_lws", png, "--checkpoint", str(run_dir / "model.safetensors")], "does not fit the model 'resnet32_lws'"),
-        (["predict", str(run_dir), png, "--topk", "0"], "topk=0 is not allowed; it must be an integer >= 1"),
+        (
+            ["predict", "not_a_model", png],
+            "model 'not_a_model' is not allowed: expected a run folder",
+        ),
+        (
+            ["predict", "resnet32_iwb", png, "--checkpoint", str(tmp_path / "w.pth")],
+            "is not allowed: ltzoo loads weights from .safetensors files only",
+        ),
+        (
+            ["predict", "resnet32_lws", png, "--checkpoint", str(run_dir / "model.safetensors")],
+            "does not fit the model 'resnet32_lws'",
+        ),
+        (
+            ["predict", str(run_dir), png, "--topk", "0"],
+            "topk=0 is not allowed; it must be an integer >= 1",
+        ),
         (["predict", str(run_dir), str(tmp_path)], "holds no image files"),
     ]
     for argv, message in cases:
@@ -192,7 +291,15 @@ def test_run_records_its_data(run_dir, tmp_path):
     from ltzoo.hub import export_for_hub
 
     data = json.loads((run_dir / "results.json").read_text())["data"]
-    assert data == {"dataset": "digits_lt", "subset_rule": {"name": "per_class_permutation",
-                                                            "description": SUBSET_RULES["per_class_permutation"]}}
+    assert data == {
+        "dataset": "digits_lt",
+        "subset_rule": {
+            "name": "per_class_permutation",
+            "description": SUBSET_RULES["per_class_permutation"],
+        },
+    }
     card = (export_for_hub(run_dir, tmp_path / "repo") / "README.md").read_text()
-    assert "## Training data" in card and "- subset rule: `per_class_permutation`: ltzoo's default: class c keeps" in card
+    assert (
+        "## Training data" in card
+        and "- subset rule: `per_class_permutation`: ltzoo's default: class c keeps" in card
+    )

@@ -23,16 +23,28 @@ from tests.conftest import REPO_ROOT
 from tests.test_hub_local import FAKE_TOKEN
 from tests.test_hub_push import hub  # noqa: F401  (the fake Hub fixture)
 
-SHAPES = {"circle": (220, 40, 40), "cross": (230, 200, 30), "square": (40, 200, 40), "triangle": (40, 60, 220)}
+SHAPES = {
+    "circle": (220, 40, 40),
+    "cross": (230, 200, 30),
+    "square": (40, 200, 40),
+    "triangle": (40, 60, 220),
+}
 TRAIN = {"circle": 40, "square": 20, "triangle": 10, "cross": 5}
 TEST_PER_CLASS = 6
-FAST = ["--set", "stage1.epochs=3", "--set", "stage2.epochs=2", "--set", "data.transform_kwargs.img_size=32"]
+FAST = [
+    "--set",
+    "stage1.epochs=3",
+    "--set",
+    "stage2.epochs=2",
+    "--set",
+    "data.transform_kwargs.img_size=32",
+]
 
 
 def readme_commands():
     text = (REPO_ROOT / "README.md").read_text()
-    section = text[text.index("## Train on your own images"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## Train on your own images") :]
+    section = section[: section.index("\n## ", 1)]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     return [shlex.split(line) for line in block.strip().splitlines()]
 
@@ -65,21 +77,42 @@ def make_tree(root: Path) -> None:
 
 def test_every_command_of_the_section(hub, tmp_path, monkeypatch, capsys):  # noqa: F811
     commands = readme_commands()
-    assert [c[:2] for c in commands] == [["ltzoo", "data"], ["ltzoo", "train"], ["ltzoo", "report"],
-                                         ["ltzoo", "predict"], ["ltzoo", "push"], ["ltzoo", "predict"]]
+    assert [c[:2] for c in commands] == [
+        ["ltzoo", "data"],
+        ["ltzoo", "train"],
+        ["ltzoo", "report"],
+        ["ltzoo", "predict"],
+        ["ltzoo", "push"],
+        ["ltzoo", "predict"],
+    ]
     make_tree(tmp_path / "my_images")
     (tmp_path / "recipes").symlink_to(REPO_ROOT / "recipes")
     monkeypatch.chdir(tmp_path)
-    env = dict(os.environ, HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_XET="1", HF_HUB_CACHE=str(tmp_path / "cache"),
-               HF_HOME=str(tmp_path / "home"), HF_TOKEN=FAKE_TOKEN, HF_HUB_DISABLE_TELEMETRY="1",
-               HF_HUB_DISABLE_PROGRESS_BARS="1", PYTHONPATH=str(REPO_ROOT))
+    env = dict(
+        os.environ,
+        HF_ENDPOINT=hub.endpoint,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_CACHE=str(tmp_path / "cache"),
+        HF_HOME=str(tmp_path / "home"),
+        HF_TOKEN=FAKE_TOKEN,
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        PYTHONPATH=str(REPO_ROOT),
+    )
     env.pop("HF_HUB_OFFLINE", None)
     outputs = []
     for argv in commands:
         args = argv[1:] + (FAST + ["--set", "progress=false"] if argv[1] == "train" else [])
-        if argv[1] == "push" or any(a.startswith("hf-hub:") for a in args):  # talks to the (fake) Hub
-            proc = subprocess.run([sys.executable, "-m", "ltzoo.cli", *args], env=env, capture_output=True,
-                                  text=True, timeout=300)
+        if argv[1] == "push" or any(
+            a.startswith("hf-hub:") for a in args
+        ):  # talks to the (fake) Hub
+            proc = subprocess.run(
+                [sys.executable, "-m", "ltzoo.cli", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert proc.returncode == 0, (argv, proc.stderr[-3000:])
             outputs.append(proc.stdout)
         else:
@@ -93,12 +126,22 @@ def test_every_command_of_the_section(hub, tmp_path, monkeypatch, capsys):  # no
     run = tmp_path / "runs" / "my_images"
     results = json.loads((run / "results.json").read_text())
     assert results["class_names"] == sorted(SHAPES) and results["num_test"] == 4 * TEST_PER_CLASS
-    assert results["class_counts"] == [32, 4, 16, 8]  # 80 % of each class after the validation carve-out
+    assert results["class_counts"] == [
+        32,
+        4,
+        16,
+        8,
+    ]  # 80 % of each class after the validation carve-out
     assert results["deploy"] == "ncm" and "crt" in trained and "ncm" in trained
     config = json.loads((run / "config.json").read_text())
-    assert config["pretrained_cfg"]["input_size"] == [3, 32, 32] and config["pretrained_cfg"]["crop_pct"] == 0.875
+    assert (
+        config["pretrained_cfg"]["input_size"] == [3, 32, 32]
+        and config["pretrained_cfg"]["crop_pct"] == 0.875
+    )
 
-    assert (tmp_path / "runs" / "my_images-report" / "report.html").is_file() and "report:" in reported
+    assert (
+        tmp_path / "runs" / "my_images-report" / "report.html"
+    ).is_file() and "report:" in reported
 
     records = [json.loads(line) for line in Path("predictions.jsonl").read_text().splitlines()]
     assert len(records) == 4 * TEST_PER_CLASS and len(predicted.splitlines()) == 4 * TEST_PER_CLASS
@@ -108,11 +151,15 @@ def test_every_command_of_the_section(hub, tmp_path, monkeypatch, capsys):  # no
     assert top1 == pytest.approx(results["methods"]["ncm"]["top1"])
 
     repo = hub.repos["your-name/my-images-lt"]
-    assert {"model.safetensors", "config.json", "README.md", "results.json"} <= set(repo["commits"][repo["refs"]["main"]])
+    assert {"model.safetensors", "config.json", "README.md", "results.json"} <= set(
+        repo["commits"][repo["refs"]["main"]]
+    )
     assert "pushed runs/my_images to your-name/my-images-lt" in pushed
     by_image = {r["image"]: r for r in records}
     hub_lines = from_hub.strip().splitlines()
     assert len(hub_lines) == 4 * TEST_PER_CLASS
     for line in hub_lines:
         image, top = line.split(": ", 1)
-        assert top == ", ".join(f"{t['label']} {t['probability']:.4f}" for t in by_image[image]["topk"])
+        assert top == ", ".join(
+            f"{t['label']} {t['probability']:.4f}" for t in by_image[image]["topk"]
+        )

@@ -10,8 +10,19 @@ from ltzoo.train.run import run
 
 def test_eval_uses_each_methods_own_encoder(tmp_path):
     out = tmp_path / "run"
-    run(load_config(overrides=[f"output_dir={out}", "progress=false", "stage1.epochs=3", "stage2.epochs=2",
-                               "stage2.retrain=last_block", "stage2.methods=[crt, tau]", "stage2.deploy=tau"]))
+    run(
+        load_config(
+            overrides=[
+                f"output_dir={out}",
+                "progress=false",
+                "stage1.epochs=3",
+                "stage2.epochs=2",
+                "stage2.retrain=last_block",
+                "stage2.methods=[crt, tau]",
+                "stage2.deploy=tau",
+            ]
+        )
+    )
     saved = json.loads((out / "results.json").read_text())["methods"]
     assert encoder_file(out, "crt").name == "crt.encoder.safetensors"
     assert encoder_file(out, "stage1").name == "shared.encoder.safetensors"

@@ -11,8 +11,20 @@ from ltzoo.train.config import load_config, to_dict
 
 
 def _train(out, *extra):
-    return main(["train", "--output-dir", str(out), "--set", "progress=false", "--set", "stage2.methods=[crt]",
-                 "--set", "stage2.epochs=1", *extra])
+    return main(
+        [
+            "train",
+            "--output-dir",
+            str(out),
+            "--set",
+            "progress=false",
+            "--set",
+            "stage2.methods=[crt]",
+            "--set",
+            "stage2.epochs=1",
+            *extra,
+        ]
+    )
 
 
 def _epochs_logged(out):
@@ -31,12 +43,20 @@ def test_second_run_into_a_used_folder_is_refused_and_changes_nothing(three_epoc
     before = {p: p.read_bytes() for p in three_epoch_run.rglob("*") if p.is_file()}
     assert _train(three_epoch_run, "--set", "stage1.epochs=1") == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "already holds files" in err and "--resume" in err and "--overwrite" in err
+    assert (
+        err.count("\n") == 0
+        and "already holds files" in err
+        and "--resume" in err
+        and "--overwrite" in err
+    )
     assert {p: p.read_bytes() for p in three_epoch_run.rglob("*") if p.is_file()} == before
 
 
 def test_resume_with_other_trajectory_settings_names_the_keys(three_epoch_run, capsys):
-    assert _train(three_epoch_run, "--set", "stage1.epochs=1", "--set", "stage1.lr=0.1", "--resume") == 2
+    assert (
+        _train(three_epoch_run, "--set", "stage1.epochs=1", "--set", "stage1.lr=0.1", "--resume")
+        == 2
+    )
     err = capsys.readouterr().err
     assert "stage1.epochs: 3 -> 1" in err and "stage1.lr: 0.05 -> 0.1" in err
 
@@ -45,8 +65,16 @@ def test_resume_with_other_stage2_settings_is_allowed(tmp_path):
     out = tmp_path / "run"
     assert _train(out, "--set", "stage1.epochs=2") == 0
     assert _train(out, "--set", "stage1.epochs=2", "--set", "stage2.lr=0.2", "--resume") == 0
-    assert _epochs_logged(out) == [0, 1]  # stage 1 was complete: nothing re-trained, nothing logged twice
-    assert json.loads((out / "results.json").read_text())["settings"]["stage2"]["crt"]["training"]["lr"] == 0.2
+    assert _epochs_logged(out) == [
+        0,
+        1,
+    ]  # stage 1 was complete: nothing re-trained, nothing logged twice
+    assert (
+        json.loads((out / "results.json").read_text())["settings"]["stage2"]["crt"]["training"][
+            "lr"
+        ]
+        == 0.2
+    )
 
 
 def test_overwrite_starts_clean_and_keeps_foreign_files(tmp_path):
@@ -62,14 +90,28 @@ def test_overwrite_starts_clean_and_keeps_foreign_files(tmp_path):
 
 def test_checkpoint_of_another_run_is_refused(three_epoch_run, tmp_path, capsys):
     other = sorted((three_epoch_run / "checkpoints").iterdir())[-1]
-    assert _train(tmp_path / "new", "--set", "stage1.epochs=3", "--set", "seed=1",
-                  "--set", f"engine.resume={other}") == 2
+    assert (
+        _train(
+            tmp_path / "new",
+            "--set",
+            "stage1.epochs=3",
+            "--set",
+            "seed=1",
+            "--set",
+            f"engine.resume={other}",
+        )
+        == 2
+    )
     assert "written by a run with other settings (seed: 0 -> 1)" in capsys.readouterr().err
 
 
 def test_trajectory_settings_ignore_how_the_run_is_run():
-    a = to_dict(load_config(overrides=["engine.channels_last=true", "output_dir=x", "stage2.lr=0.3"]))
+    a = to_dict(
+        load_config(overrides=["engine.channels_last=true", "output_dir=x", "stage2.lr=0.3"])
+    )
     b = to_dict(load_config())
     assert differences(trajectory_settings(a), trajectory_settings(b)) == []
     c = to_dict(load_config(overrides=["stage1.weight_decay=5e-3"]))
-    assert differences(trajectory_settings(b), trajectory_settings(c)) == ["stage1.weight_decay: 0.0005 -> 0.005"]
+    assert differences(trajectory_settings(b), trajectory_settings(c)) == [
+        "stage1.weight_decay: 0.0005 -> 0.005"
+    ]

@@ -35,26 +35,54 @@ def test_multistep_as_cao_et_al():
 
 def test_a_shortened_run_keeps_the_recipes_rates():
     """--set stage1.epochs=2 on a 200-epoch recipe: the first two epochs' rates, milestones not reached."""
-    long = rates(Schedule("multistep", epochs=200, warmup_epochs=5, milestones=[160, 180], gamma=0.01), 3, 0.1)
-    short = rates(Schedule("multistep", epochs=2, warmup_epochs=5, milestones=[160, 180], gamma=0.01), 3, 0.1)
+    long = rates(
+        Schedule("multistep", epochs=200, warmup_epochs=5, milestones=[160, 180], gamma=0.01),
+        3,
+        0.1,
+    )
+    short = rates(
+        Schedule("multistep", epochs=2, warmup_epochs=5, milestones=[160, 180], gamma=0.01), 3, 0.1
+    )
     assert short == pytest.approx(long[:6])
 
 
 def test_constant_with_warm_up_from_a_start_rate():
-    r = rates(Schedule("constant", epochs=3, warmup_epochs=1, warmup_start_lr=0.01), steps_per_epoch=4, base_lr=0.1)
+    r = rates(
+        Schedule("constant", epochs=3, warmup_epochs=1, warmup_start_lr=0.01),
+        steps_per_epoch=4,
+        base_lr=0.1,
+    )
     assert r == pytest.approx([0.01, 0.0325, 0.055, 0.0775] + [0.1] * 8)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["stage1.schedule=step"], r"stage1.schedule='step' is not allowed: input should be 'cosine', 'multistep' or 'constant'"),
-    (["stage1.schedule=multistep"], r"stage1.milestones=\[\] is not allowed with schedule=multistep"),
-    (["stage1.schedule=multistep", "stage1.milestones=[50, 20]"], r"milestones=\[50.0, 20.0\] is not allowed"),
-    (["stage1.schedule=multistep", "stage1.milestones=[5, 10]", "stage1.warmup_epochs=5"], r"after the warm-up \(5\)"),
-    (["stage1.milestones=[10]"], r"milestones=\[10.0\] is not allowed with schedule='cosine'"),
-    (["stage1.warmup_epochs=-1"], r"stage1.warmup_epochs=-1 is not allowed"),
-    (["stage1.nesterov=true", "stage1.momentum=0"], r"stage1.nesterov=True needs momentum > 0"),
-    (["stage2.schedule=multistep", "stage2.milestones=[]"], r"stage 2 method 'crt'.*milestones=\[\] is not allowed"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["stage1.schedule=step"],
+            r"stage1.schedule='step' is not allowed: input should be 'cosine', 'multistep' or 'constant'",
+        ),
+        (
+            ["stage1.schedule=multistep"],
+            r"stage1.milestones=\[\] is not allowed with schedule=multistep",
+        ),
+        (
+            ["stage1.schedule=multistep", "stage1.milestones=[50, 20]"],
+            r"milestones=\[50.0, 20.0\] is not allowed",
+        ),
+        (
+            ["stage1.schedule=multistep", "stage1.milestones=[5, 10]", "stage1.warmup_epochs=5"],
+            r"after the warm-up \(5\)",
+        ),
+        (["stage1.milestones=[10]"], r"milestones=\[10.0\] is not allowed with schedule='cosine'"),
+        (["stage1.warmup_epochs=-1"], r"stage1.warmup_epochs=-1 is not allowed"),
+        (["stage1.nesterov=true", "stage1.momentum=0"], r"stage1.nesterov=True needs momentum > 0"),
+        (
+            ["stage2.schedule=multistep", "stage2.milestones=[]"],
+            r"stage 2 method 'crt'.*milestones=\[\] is not allowed",
+        ),
+    ],
+)
 def test_bad_schedules_are_refused_naming_the_key(overrides, message):
     from ltzoo.train.stage2 import check_stage2_config
 
@@ -68,9 +96,19 @@ def test_recipe_schedule_reaches_stage1_optimizer(tmp_path):
 
     from ltzoo.train.run import run
 
-    cfg = load_config(overrides=[f"output_dir={tmp_path}", "progress=false", "stage1.epochs=4", "stage1.lr=0.1",
-                                 "stage1.schedule=multistep", "stage1.milestones=[2, 3]", "stage1.gamma=0.1",
-                                 "stage1.nesterov=true", "stage2.methods=[]"])
+    cfg = load_config(
+        overrides=[
+            f"output_dir={tmp_path}",
+            "progress=false",
+            "stage1.epochs=4",
+            "stage1.lr=0.1",
+            "stage1.schedule=multistep",
+            "stage1.milestones=[2, 3]",
+            "stage1.gamma=0.1",
+            "stage1.nesterov=true",
+            "stage2.methods=[]",
+        ]
+    )
     run(cfg)
     with open(tmp_path / "log.csv") as f:
         logged = [float(row["lr"]) for row in csv.DictReader(f)]

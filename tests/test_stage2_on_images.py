@@ -15,13 +15,14 @@ from ltzoo.train.stage2.common import train_head
 from ltzoo.train.stage2.on_images import ImageSource, encoder_modules, uses_images
 
 
-
-
 class Images(torch.utils.data.Dataset):
     def __init__(self, n=48, classes=3, seed=0):
         gen = torch.Generator().manual_seed(seed)
         self.targets = [i % classes for i in range(n)]
-        self.x = torch.randn(n, 1, 8, 8, generator=gen) + torch.tensor(self.targets).view(-1, 1, 1, 1).float()
+        self.x = (
+            torch.randn(n, 1, 8, 8, generator=gen)
+            + torch.tensor(self.targets).view(-1, 1, 1, 1).float()
+        )
 
     def __len__(self):
         return len(self.targets)
@@ -32,15 +33,28 @@ class Images(torch.utils.data.Dataset):
 
 def _model():
     torch.manual_seed(0)
-    return ltzoo.create_model("lt_classifier", backbone="resnet20", num_classes=3, in_chans=1).eval()
+    return ltzoo.create_model(
+        "lt_classifier", backbone="resnet20", num_classes=3, in_chans=1
+    ).eval()
 
 
 def _fit(model, retrain, epochs=1, **kwargs):
     source = ImageSource(model, Images(), retrain, **kwargs)
     head = create_head("linear", model.num_features, 3)
     head.load_linear(model.head.fc.weight, model.head.fc.bias)
-    head = train_head(head, head.parameters(), source, create_loss("ce"), sampler="class_balanced", epochs=epochs,
-                      batch_size=16, lr=0.1, momentum=0.9, weight_decay=5e-4, seed=0)
+    head = train_head(
+        head,
+        head.parameters(),
+        source,
+        create_loss("ce"),
+        sampler="class_balanced",
+        epochs=epochs,
+        batch_size=16,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        seed=0,
+    )
     return source.trained_model, head
 
 
@@ -65,7 +79,9 @@ def test_last_block_changes_only_the_last_stage_and_the_head():
     changed = _changed(before, trained.backbone.state_dict())
     last_stage = {k for k in before if k.startswith("layer3.")}
     assert changed and changed <= last_stage
-    assert {k for k, _ in trained.backbone.named_parameters()} & last_stage <= changed  # every last-stage weight moved
+    assert {
+        k for k, _ in trained.backbone.named_parameters()
+    } & last_stage <= changed  # every last-stage weight moved
     assert not torch.equal(head.fc.weight, model.head.fc.weight)
 
 
@@ -89,8 +105,19 @@ def test_on_images_without_augmentation_matches_the_cached_features_path():
     cached = extract_features(model, Images())
     head = create_head("linear", model.num_features, 3)
     head.load_linear(model.head.fc.weight, model.head.fc.bias)
-    head = train_head(head, head.parameters(), cached, create_loss("ce"), sampler="class_balanced", epochs=2,
-                      batch_size=16, lr=0.1, momentum=0.9, weight_decay=5e-4, seed=0)
+    head = train_head(
+        head,
+        head.parameters(),
+        cached,
+        create_loss("ce"),
+        sampler="class_balanced",
+        epochs=2,
+        batch_size=16,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        seed=0,
+    )
     assert torch.allclose(on_images.fc.weight, head.fc.weight, atol=1e-5)
 
 
@@ -107,23 +134,40 @@ def test_last_block_of_a_timm_backbone_is_its_last_stage():
 def test_config_fields():
     assert not uses_images(Stage2Config()) and uses_images(Stage2Config(augment=True))
     assert uses_images(Stage2Config(retrain="last_block"))
-    with pytest.raises(ConfigError, match="stage2.retrain='backbone' is not allowed: input should be 'classifier', 'last_block' or 'all'"):
+    with pytest.raises(
+        ConfigError,
+        match="stage2.retrain='backbone' is not allowed: input should be 'classifier', 'last_block' or 'all'",
+    ):
         load_config(None, ["stage2.retrain=backbone"])
 
 
 def test_run_with_last_block_evaluates_and_deploys_the_methods_own_encoder(tmp_path):
-    from ltzoo.hub import load_pretrained
     from ltzoo.evaluation import evaluate_logits
-    from ltzoo.train.features import predict_logits
+    from ltzoo.hub import load_pretrained
     from ltzoo.train.assemble import build_datasets
+    from ltzoo.train.features import predict_logits
     from ltzoo.train.run import run
 
-    cfg = load_config(None, ["progress=false", f"output_dir={tmp_path}", "stage1.epochs=1", "stage2.epochs=1",
-                             "stage2.methods=[tau, crt]", "stage2.retrain=last_block"])
+    cfg = load_config(
+        None,
+        [
+            "progress=false",
+            f"output_dir={tmp_path}",
+            "stage1.epochs=1",
+            "stage2.epochs=1",
+            "stage2.methods=[tau, crt]",
+            "stage2.retrain=last_block",
+        ],
+    )
     results = run(cfg)
-    assert results["methods"]["crt"]["retrain"] == "last_block" and "retrain" not in results["methods"]["tau"]
+    assert (
+        results["methods"]["crt"]["retrain"] == "last_block"
+        and "retrain" not in results["methods"]["tau"]
+    )
     assert (tmp_path / "heads" / "crt.encoder.safetensors").is_file()
-    assert not (tmp_path / "heads" / "tau.encoder.safetensors").exists()  # tau trains nothing: shared encoder
+    assert not (
+        tmp_path / "heads" / "tau.encoder.safetensors"
+    ).exists()  # tau trains nothing: shared encoder
     model = load_pretrained(tmp_path).eval()
     test = build_datasets(cfg)["test"]
     logits, targets = predict_logits(model, test)

@@ -29,34 +29,64 @@ def test_stage2_key_overrides_every_methods_default():
 def test_method_options_override_stage2():
     r = _resolve("iwb", "stage2.lr=0.2", "stage2.method_options={iwb: {lr: 0.001, lam: 0.3}}")
     assert r.settings.lr == 0.001 and r.options["lam"] == 0.3
-    assert _resolve("crt", "stage2.lr=0.2", "stage2.method_options={iwb: {lr: 0.001}}").settings.lr == 0.2
+    assert (
+        _resolve("crt", "stage2.lr=0.2", "stage2.method_options={iwb: {lr: 0.001}}").settings.lr
+        == 0.2
+    )
 
 
 def test_record_lists_every_effective_setting():
     record = _resolve("iwb", "stage2.epochs=3").record()
     assert record["training"]["epochs"] == 3 and record["training"]["lr"] == 0.005
-    assert record["loss"] == "iwb" and record["options"]["variant"] == "paper" and "lam" in record["options"]
-    assert _resolve("ncm").record() == {"training": None, "options": {"metric": "cosine"}, "loss": None}
-    assert _resolve("wd_maxnorm", "stage2.method_options={wd_maxnorm: {base: class_balanced}}").loss == "class_balanced (softmax)"
+    assert (
+        record["loss"] == "iwb"
+        and record["options"]["variant"] == "paper"
+        and "lam" in record["options"]
+    )
+    assert _resolve("ncm").record() == {
+        "training": None,
+        "options": {"metric": "cosine"},
+        "loss": None,
+    }
+    assert (
+        _resolve("wd_maxnorm", "stage2.method_options={wd_maxnorm: {base: class_balanced}}").loss
+        == "class_balanced (softmax)"
+    )
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["stage2.methods=[ncm]", "stage2.method_options={ncm: {lr: 0.1}}"],
-     "stage2.method_options.ncm: lr not allowed; options of 'ncm': metric"),
-    (["stage2.methods=[iwb]", "stage2.method_options={iwb: {variant: papers}}"],
-     "stage2.method_options.iwb: .*variant"),
-    (["stage2.methods=[wd_maxnorm]", "stage2.method_options={wd_maxnorm: {thresh: 2.0}}"],
-     "stage2.method_options.wd_maxnorm: .*thresh=2.0"),
-    (["stage2.methods=[crt]", "stage2.method_options={crt: {lr: -1}}"], r"stage 2 method 'crt'.*lr=-1 is not allowed"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["stage2.methods=[ncm]", "stage2.method_options={ncm: {lr: 0.1}}"],
+            "stage2.method_options.ncm: lr not allowed; options of 'ncm': metric",
+        ),
+        (
+            ["stage2.methods=[iwb]", "stage2.method_options={iwb: {variant: papers}}"],
+            "stage2.method_options.iwb: .*variant",
+        ),
+        (
+            ["stage2.methods=[wd_maxnorm]", "stage2.method_options={wd_maxnorm: {thresh: 2.0}}"],
+            "stage2.method_options.wd_maxnorm: .*thresh=2.0",
+        ),
+        (
+            ["stage2.methods=[crt]", "stage2.method_options={crt: {lr: -1}}"],
+            r"stage 2 method 'crt'.*lr=-1 is not allowed",
+        ),
+    ],
+)
 def test_settings_a_method_cannot_use_fail_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         check_stage2_config(load_config(overrides=overrides).stage2)
 
 
 def test_shared_setting_no_listed_method_uses_is_warned_about():
-    with pytest.warns(UserWarning, match=r"stage2.lr not used: none of stage2.methods \(tau, ncm\) trains"):
-        check_stage2_config(load_config(overrides=["stage2.methods=[tau, ncm]", "stage2.lr=0.1"]).stage2)
+    with pytest.warns(
+        UserWarning, match=r"stage2.lr not used: none of stage2.methods \(tau, ncm\) trains"
+    ):
+        check_stage2_config(
+            load_config(overrides=["stage2.methods=[tau, ncm]", "stage2.lr=0.1"]).stage2
+        )
 
 
 def test_run_prints_and_stores_effective_settings(tmp_path, caplog):
@@ -65,12 +95,23 @@ def test_run_prints_and_stores_effective_settings(tmp_path, caplog):
 
     from ltzoo.train.run import run
 
-    cfg = load_config(overrides=[f"output_dir={tmp_path}", "progress=false", "stage1.epochs=1",
-                                 "stage2.methods=[crt, iwb]", "stage2.epochs=1", "stage2.lr=0.02"])
+    cfg = load_config(
+        overrides=[
+            f"output_dir={tmp_path}",
+            "progress=false",
+            "stage1.epochs=1",
+            "stage2.methods=[crt, iwb]",
+            "stage2.epochs=1",
+            "stage2.lr=0.02",
+        ]
+    )
     with caplog.at_level(logging.INFO, logger="ltzoo"):
         run(cfg)
     out = caplog.text
-    assert "iwb: 1 ep, batch 64, lr 0.02 cosine" in out and "crt: 1 ep, batch 64, lr 0.02 cosine" in out
+    assert (
+        "iwb: 1 ep, batch 64, lr 0.02 cosine" in out
+        and "crt: 1 ep, batch 64, lr 0.02 cosine" in out
+    )
     settings = json.loads((tmp_path / "results.json").read_text())["settings"]
     assert settings["stage2"]["iwb"]["training"]["lr"] == 0.02
     assert settings["stage2"]["iwb"]["training"]["sampler"] == "instance_balanced"

@@ -14,18 +14,21 @@ from ltzoo.train.stage2.wd_maxnorm import MaxNormProjection
 COUNTS = np.array([200, 50, 10])
 
 
-
-
 def _features(seed=0, counts=COUNTS, dim=4):
     gen = torch.Generator().manual_seed(seed)
-    feats = [torch.eye(max(dim, 3))[c, :dim] * 2.0 + 1.5 * torch.randn(n, dim, generator=gen) for c, n in enumerate(counts)]
+    feats = [
+        torch.eye(max(dim, 3))[c, :dim] * 2.0 + 1.5 * torch.randn(n, dim, generator=gen)
+        for c, n in enumerate(counts)
+    ]
     labels = [torch.full((n,), c) for c, n in enumerate(counts)]
     return FeatureSet(torch.cat(feats), torch.cat(labels))
 
 
 def _head(rows):
     head = create_head("linear", 2, len(rows))
-    head.load_linear(torch.tensor(rows, dtype=torch.float32), torch.tensor([1.0, -2.0, 3.0][: len(rows)]))
+    head.load_linear(
+        torch.tensor(rows, dtype=torch.float32), torch.tensor([1.0, -2.0, 3.0][: len(rows)])
+    )
     return head
 
 
@@ -52,14 +55,26 @@ def test_after_a_training_step_norms_stay_under_the_cap():
     stage1 = create_head("linear", 4, 3)
     with torch.no_grad():
         stage1.fc.weight.copy_(torch.tensor([[3.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0.5, 0]]))
-    cfg = Stage2Config(epochs=1, batch_size=64, lr=0.5, method_options={"wd_maxnorm": {"thresh": 2.0, "thresh_mode": "absolute"}})
+    cfg = Stage2Config(
+        epochs=1,
+        batch_size=64,
+        lr=0.5,
+        method_options={"wd_maxnorm": {"thresh": 2.0, "thresh_mode": "absolute"}},
+    )
     head = fit_stage2("wd_maxnorm", stage1, train, None, COUNTS, cfg, seed=0)
     norms = head.fc.weight.detach().norm(dim=1)
     assert head.selection["max_norm"] == 2.0
     assert (norms <= 2.0 + 1e-5).all(), norms
-    free = Stage2Config(epochs=1, batch_size=64, lr=0.5, method_options={"wd_maxnorm": {"thresh": 1e9, "thresh_mode": "absolute"}})
+    free = Stage2Config(
+        epochs=1,
+        batch_size=64,
+        lr=0.5,
+        method_options={"wd_maxnorm": {"thresh": 1e9, "thresh_mode": "absolute"}},
+    )
     unconstrained = fit_stage2("wd_maxnorm", stage1, train, None, COUNTS, free, seed=0)
-    assert unconstrained.fc.weight.detach().norm(dim=1)[0] > 2.5  # without the cap the head class grows past it
+    assert (
+        unconstrained.fc.weight.detach().norm(dim=1)[0] > 2.5
+    )  # without the cap the head class grows past it
 
 
 def test_cb_variant_helps_the_tail_class_and_each_step_is_projected(monkeypatch):
@@ -78,9 +93,25 @@ def test_cb_variant_helps_the_tail_class_and_each_step_is_projected(monkeypatch)
     from ltzoo.losses import create_loss
     from ltzoo.train.stage2.common import train_head
 
-    stage1 = train_head(stage1, stage1.parameters(), train, create_loss("ce"), sampler="instance_balanced", epochs=20,
-                        batch_size=32, lr=0.1, momentum=0.9, weight_decay=0.0, seed=0)
-    cfg = Stage2Config(epochs=10, lr=0.05, weight_decay=0.1, method_options={"wd_maxnorm": {"base": "class_balanced"}})
+    stage1 = train_head(
+        stage1,
+        stage1.parameters(),
+        train,
+        create_loss("ce"),
+        sampler="instance_balanced",
+        epochs=20,
+        batch_size=32,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.0,
+        seed=0,
+    )
+    cfg = Stage2Config(
+        epochs=10,
+        lr=0.05,
+        weight_decay=0.1,
+        method_options={"wd_maxnorm": {"base": "class_balanced"}},
+    )
     head = fit_stage2("wd_maxnorm", stage1, train, None, COUNTS, cfg, seed=0)
     steps = 10 * int(np.ceil(COUNTS.sum() / 64))
     assert len(calls) == steps + 1  # once at the start, then after every optimizer step
@@ -124,35 +155,65 @@ def test_cb_loss_form_as_the_authors_code():
     resolved = resolve("wd_maxnorm", Stage2Config(method_options={"wd_maxnorm": options}))
     assert resolved.loss == "class_balanced (softmax_bce)"
     logits, targets = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([2])
-    bce = create_loss("class_balanced", class_counts=COUNTS, loss_type="softmax_bce")(logits, targets)
+    bce = create_loss("class_balanced", class_counts=COUNTS, loss_type="softmax_bce")(
+        logits, targets
+    )
     ce = create_loss("class_balanced", class_counts=COUNTS)(logits, targets)
     assert float(bce) != pytest.approx(float(ce))  # the two forms are different losses
-    a = fit_stage2("wd_maxnorm", _head([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), _features(dim=2), None, COUNTS,
-                   Stage2Config(epochs=1, method_options={"wd_maxnorm": options}), seed=0)
-    b = fit_stage2("wd_maxnorm", _head([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), _features(dim=2), None, COUNTS,
-                   Stage2Config(epochs=1, method_options={"wd_maxnorm": {"base": "class_balanced"}}), seed=0)
+    a = fit_stage2(
+        "wd_maxnorm",
+        _head([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]),
+        _features(dim=2),
+        None,
+        COUNTS,
+        Stage2Config(epochs=1, method_options={"wd_maxnorm": options}),
+        seed=0,
+    )
+    b = fit_stage2(
+        "wd_maxnorm",
+        _head([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]),
+        _features(dim=2),
+        None,
+        COUNTS,
+        Stage2Config(epochs=1, method_options={"wd_maxnorm": {"base": "class_balanced"}}),
+        seed=0,
+    )
     assert not torch.allclose(a.fc.weight, b.fc.weight)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"project_every": "batch"}, "project_every='batch' is not allowed; allowed: step, epoch"),
-    ({"cb_loss_type": "softmax_ce"}, "loss_type='softmax_ce'"),
-    ({"thresh_mode": "log"}, "thresh_mode='log' is not allowed"),
-    ({"thresh": 1.5}, "must lie in \\[0, 1\\]"),
-    ({"thresh": -1, "thresh_mode": "absolute"}, "must be a number >= 0"),
-    ({"base": "focal"}, "base='focal' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"project_every": "batch"}, "project_every='batch' is not allowed; allowed: step, epoch"),
+        ({"cb_loss_type": "softmax_ce"}, "loss_type='softmax_ce'"),
+        ({"thresh_mode": "log"}, "thresh_mode='log' is not allowed"),
+        ({"thresh": 1.5}, "must lie in \\[0, 1\\]"),
+        ({"thresh": -1, "thresh_mode": "absolute"}, "must be a number >= 0"),
+        ({"base": "focal"}, "base='focal' is not allowed"),
+    ],
+)
 def test_bad_options_fail_clearly(options, message):
     with pytest.raises(ValueError, match=message):
-        fit_stage2("wd_maxnorm", _head([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), _features(dim=2), None, COUNTS,
-                   Stage2Config(method_options={"wd_maxnorm": options}), seed=0)
+        fit_stage2(
+            "wd_maxnorm",
+            _head([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]),
+            _features(dim=2),
+            None,
+            COUNTS,
+            Stage2Config(method_options={"wd_maxnorm": options}),
+            seed=0,
+        )
 
 
 def test_unknown_option_is_refused_before_training():
     with pytest.raises(ConfigError, match="thresold not allowed; options of 'wd_maxnorm'"):
-        check_stage2_config(Stage2Config(methods=["wd_maxnorm"], method_options={"wd_maxnorm": {"thresold": 0.1}}))
+        check_stage2_config(
+            Stage2Config(methods=["wd_maxnorm"], method_options={"wd_maxnorm": {"thresold": 0.1}})
+        )
 
 
 def test_zoo_model_exists_with_a_linear_head():
     model = ltzoo.create_model("resnet32_wd_maxnorm", num_classes=5)
-    assert "resnet32_wd_maxnorm" in ltzoo.list_models() and type(model.head).__name__ == "LinearHead"
+    assert (
+        "resnet32_wd_maxnorm" in ltzoo.list_models() and type(model.head).__name__ == "LinearHead"
+    )

@@ -25,7 +25,10 @@ def test_flip_of_a_position_sensitive_model_is_the_mean_of_two_logits():
     plain, _ = predict_logits(model, _dataset(images))
     flip, _ = predict_logits(model, _dataset(images), tta="flip")
     assert plain.tolist() == [[1.0, 3.0], [-2.0, 6.0]]
-    assert flip.tolist() == [[2.0, 2.0], [2.0, 2.0]]  # ([1, 3] + [3, 1]) / 2, ([-2, 6] + [6, -2]) / 2
+    assert flip.tolist() == [
+        [2.0, 2.0],
+        [2.0, 2.0],
+    ]  # ([1, 3] + [3, 1]) / 2, ([-2, 6] + [6, -2]) / 2
     # a weight that is not symmetric: [[1, 2], [0, -1]] @ [1, 3] = [7, -3]; @ [3, 1] = [5, -1]
     model[1].weight.data = torch.tensor([[1.0, 2.0], [0.0, -1.0]])
     flip, _ = predict_logits(model, _dataset(images[:1]), tta="flip")
@@ -34,7 +37,9 @@ def test_flip_of_a_position_sensitive_model_is_the_mean_of_two_logits():
 
 def test_flip_of_a_mirror_symmetric_model_changes_nothing():
     # global average pooling then a linear layer: the mirror has the same logits
-    model = nn.Sequential(nn.Conv2d(1, 4, kernel_size=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, kernel_size=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
+    )
     images = torch.randn(5, 1, 6, 6)
     plain, _ = predict_logits(model, _dataset(images))
     flip, _ = predict_logits(model, _dataset(images), tta="flip")
@@ -55,15 +60,30 @@ def test_head_logits_over_mirrored_features_average_the_two():
 
 def test_eval_tta_is_a_checked_config_key():
     assert load_config(overrides=["eval.tta=flip"]).eval.tta == "flip"
-    with pytest.raises(ConfigError, match="eval.tta='mirror' is not allowed: input should be 'none' or 'flip'"):
+    with pytest.raises(
+        ConfigError, match="eval.tta='mirror' is not allowed: input should be 'none' or 'flip'"
+    ):
         load_config(overrides=["eval.tta=mirror"])
 
 
 @pytest.fixture(scope="module")
 def flip_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("flip_run")
-    argv = ["train", "--output-dir", str(out), "--set", "progress=false", "--set", "stage1.epochs=2",
-            "--set", "stage2.epochs=2", "--set", "stage2.methods=[crt,tau]", "--set", "eval.tta=flip"]
+    argv = [
+        "train",
+        "--output-dir",
+        str(out),
+        "--set",
+        "progress=false",
+        "--set",
+        "stage1.epochs=2",
+        "--set",
+        "stage2.epochs=2",
+        "--set",
+        "stage2.methods=[crt,tau]",
+        "--set",
+        "eval.tta=flip",
+    ]
     assert main(argv) == 0
     return out
 
@@ -89,19 +109,37 @@ def _deployed_model_scores_the_stored_numbers(run_dir):
 
     results = json.loads((run_dir / "results.json").read_text())
     model = timm.create_model(f"local-dir:{run_dir}", pretrained=True).eval()
-    test = build_datasets(load_config(run_dir / "config.yaml"))["test"]  # with the run's eval transform
+    test = build_datasets(load_config(run_dir / "config.yaml"))[
+        "test"
+    ]  # with the run's eval transform
     for tta, stored in (("none", results["methods"]), ("flip", results["tta"]["flip"]["methods"])):
         logits, targets = predict_logits(model, test, tta=tta)
         expected = evaluate_logits(logits, targets, results["class_counts"])
-        assert stored[results["deploy"]]["per_class_accuracy"] == expected["per_class_accuracy"], tta
+        assert stored[results["deploy"]]["per_class_accuracy"] == expected["per_class_accuracy"], (
+            tta
+        )
         assert stored[results["deploy"]]["nll"] == pytest.approx(expected["nll"], rel=1e-5), tta
 
 
 def test_flip_scores_a_method_with_its_own_encoder(tmp_path):
     """stage2.retrain=last_block: LWS deploys its own fine-tuned encoder; its flip numbers come from it."""
-    argv = ["train", "--output-dir", str(tmp_path), "--set", "progress=false", "--set", "stage1.epochs=2",
-            "--set", "stage2.epochs=1", "--set", "stage2.methods=[lws]", "--set", "stage2.retrain=last_block",
-            "--set", "eval.tta=flip"]
+    argv = [
+        "train",
+        "--output-dir",
+        str(tmp_path),
+        "--set",
+        "progress=false",
+        "--set",
+        "stage1.epochs=2",
+        "--set",
+        "stage2.epochs=1",
+        "--set",
+        "stage2.methods=[lws]",
+        "--set",
+        "stage2.retrain=last_block",
+        "--set",
+        "eval.tta=flip",
+    ]
     assert main(argv) == 0
     assert (tmp_path / "heads" / "lws.encoder.safetensors").is_file()
     _deployed_model_scores_the_stored_numbers(tmp_path)
@@ -109,15 +147,22 @@ def test_flip_scores_a_method_with_its_own_encoder(tmp_path):
 
 def test_ltzoo_eval_tta_flip_prints_and_stores_both(flip_run, capsys):
     saved = json.loads((flip_run / "results.json").read_text())
-    (flip_run / "results.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "tta"}))
+    (flip_run / "results.json").write_text(
+        json.dumps({k: v for k, v in saved.items() if k != "tta"})
+    )
     assert main(["eval", str(flip_run), "--tta", "flip"]) == 0
     printed = capsys.readouterr().out
-    headline, flip = printed.split("test-time augmentation flip (mean of the logits of the image and of its horizontal mirror)")
+    headline, flip = printed.split(
+        "test-time augmentation flip (mean of the logits of the image and of its horizontal mirror)"
+    )
     for text, methods in ((headline, saved["methods"]), (flip, saved["tta"]["flip"]["methods"])):
         row = next(line for line in text.splitlines() if line.startswith("crt "))
         assert f"{methods['crt']['top1']:.2f}" in row
     again = json.loads((flip_run / "results.json").read_text())
     assert again["methods"] == saved["methods"]  # the headline stays as it was
     for method, metrics in saved["tta"]["flip"]["methods"].items():
-        assert again["tta"]["flip"]["methods"][method]["per_class_accuracy"] == metrics["per_class_accuracy"], method
+        assert (
+            again["tta"]["flip"]["methods"][method]["per_class_accuracy"]
+            == metrics["per_class_accuracy"]
+        ), method
     assert again["tta"]["flip"]["protocol"] == saved["tta"]["flip"]["protocol"]

@@ -10,15 +10,23 @@ from ltzoo.train.config import load_config  # noqa: E402
 from ltzoo.tuning import tune_posthoc  # noqa: E402
 
 
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     from ltzoo.train.run import run
 
     out = tmp_path_factory.mktemp("posthoc") / "run"
-    run(load_config(None, [f"output_dir={out}", "progress=false", "stage1.epochs=3", "stage2.epochs=1",
-                           "stage2.methods=[lws, tau, ncm]"]))
+    run(
+        load_config(
+            None,
+            [
+                f"output_dir={out}",
+                "progress=false",
+                "stage1.epochs=3",
+                "stage2.epochs=1",
+                "stage2.methods=[lws, tau, ncm]",
+            ],
+        )
+    )
     return out
 
 
@@ -30,7 +38,11 @@ def test_posthoc_tunes_on_validation_and_exports_a_calibrated_model(run_dir, tmp
     report = tune_posthoc(run_dir, trials=25, output_dir=str(tmp_path))
     values = report["values"]
     assert set(values) == {"tau", "logit_adjust", "temperature"} and report["method"] == "stage1"
-    assert 0.0 <= values["tau"] <= 2.0 and 0.0 <= values["logit_adjust"] <= 2.0 and values["temperature"] > 0
+    assert (
+        0.0 <= values["tau"] <= 2.0
+        and 0.0 <= values["logit_adjust"] <= 2.0
+        and values["temperature"] > 0
+    )
     val = report["validation"]
     # the untouched head is the first trial, so the search never ends below it on validation
     assert val["after"]["mean_per_class"] >= val["before"]["mean_per_class"]
@@ -38,7 +50,9 @@ def test_posthoc_tunes_on_validation_and_exports_a_calibrated_model(run_dir, tmp
 
     # the exported model (tau_norm head + calibration buffers) predicts what the report measured on test
     model = timm.create_model(f"local-dir:{report['model_dir']}", pretrained=True).eval()
-    assert model.head_name == "tau_norm" and float(model.calibration.temperature) == pytest.approx(values["temperature"])
+    assert model.head_name == "tau_norm" and float(model.calibration.temperature) == pytest.approx(
+        values["temperature"]
+    )
     test = build_datasets(load_config(run_dir / "config.yaml"))["test"]
     images, labels = map(torch.stack, zip(*[(x, torch.as_tensor(y)) for x, y in test]))
     with torch.no_grad():
@@ -53,14 +67,30 @@ def test_posthoc_tunes_on_validation_and_exports_a_calibrated_model(run_dir, tmp
 
 
 def test_posthoc_cli_temperature_only_keeps_the_predictions(run_dir, tmp_path, capsys):
-    assert main(["tune", str(run_dir), "--posthoc", "temperature", "--method", "lws", "--output-dir", str(tmp_path),
-                 "--no-export"]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                str(run_dir),
+                "--posthoc",
+                "temperature",
+                "--method",
+                "lws",
+                "--output-dir",
+                str(tmp_path),
+                "--no-export",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "post hoc on lws" in printed and "val after" in printed
     report = json.loads((tmp_path / "posthoc.json").read_text())
     assert set(report["values"]) == {"temperature"} and "model_dir" not in report
     for split in ("validation", "test_for_reporting_only"):
-        assert report[split]["after"]["top1"] == report[split]["before"]["top1"]  # T changes no argmax
+        assert (
+            report[split]["after"]["top1"] == report[split]["before"]["top1"]
+        )  # T changes no argmax
     assert report["validation"]["after"]["nll"] <= report["validation"]["before"]["nll"] + 1e-9
 
 
@@ -68,10 +98,28 @@ def test_posthoc_errors_name_what_is_allowed(run_dir, capsys):
     assert main(["tune", str(run_dir), "--posthoc", "tau", "--method", "ncm"]) == 2
     assert "needs a linear or tau_norm head; this method's head is 'ncm'" in capsys.readouterr().err
     assert main(["tune", str(run_dir), "--posthoc", "bias"]) == 2
-    assert "--posthoc 'bias' is not allowed; allowed: tau, logit_adjust, temperature" in capsys.readouterr().err
+    assert (
+        "--posthoc 'bias' is not allowed; allowed: tau, logit_adjust, temperature"
+        in capsys.readouterr().err
+    )
     assert main(["tune", str(run_dir), "--posthoc", "tau", "--method", "crt"]) == 2
-    assert "--method 'crt' is not allowed; the run's methods are stage1, lws, tau, ncm" in capsys.readouterr().err
-    assert main(["tune", str(run_dir), "--param", "tau=uniform:0:3", "--param", "stage1.lr=uniform:0.1:0.2"]) == 2
+    assert (
+        "--method 'crt' is not allowed; the run's methods are stage1, lws, tau, ncm"
+        in capsys.readouterr().err
+    )
+    assert (
+        main(
+            [
+                "tune",
+                str(run_dir),
+                "--param",
+                "tau=uniform:0:3",
+                "--param",
+                "stage1.lr=uniform:0.1:0.2",
+            ]
+        )
+        == 2
+    )
     assert "post-hoc ranges can be given for tau, logit_adjust" in capsys.readouterr().err
 
 
@@ -84,13 +132,20 @@ def test_posthoc_and_calibrate_deploy_the_same_composition(run_dir, tmp_path):
 
     from ltzoo.train.calibrate import calibrate_run
 
-    report = tune_posthoc(run_dir, posthoc=["temperature", "logit_adjust"], trials=1,
-                          params=["logit_adjust=uniform:0.9999999:1"], output_dir=str(tmp_path / "posthoc"))
+    report = tune_posthoc(
+        run_dir,
+        posthoc=["temperature", "logit_adjust"],
+        trials=1,
+        params=["logit_adjust=uniform:0.9999999:1"],
+        output_dir=str(tmp_path / "posthoc"),
+    )
     tuned = timm.create_model(f"local-dir:{report['model_dir']}", pretrained=True).eval()
     copy = tmp_path / "calibrated"
     shutil.copytree(run_dir, copy)
     calibrated = calibrate_run(copy, target_prior="uniform")["calibration"]
-    assert float(tuned.calibration.temperature) == pytest.approx(calibrated["temperature"], rel=1e-4)
+    assert float(tuned.calibration.temperature) == pytest.approx(
+        calibrated["temperature"], rel=1e-4
+    )
     assert torch.allclose(tuned.calibration.bias, torch.tensor(calibrated["bias"]), atol=1e-5)
 
 

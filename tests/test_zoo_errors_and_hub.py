@@ -16,7 +16,9 @@ def test_unknown_model_lists_valid_names_and_closest():
 
 
 def test_timm_name_points_to_backbone_spelling():
-    with pytest.raises(UnknownNameError, match="create_model\\('lt_classifier', backbone='convnext_atto'"):
+    with pytest.raises(
+        UnknownNameError, match="create_model\\('lt_classifier', backbone='convnext_atto'"
+    ):
         ltzoo.create_model("convnext_atto")
 
 
@@ -28,9 +30,14 @@ def test_unknown_backbone_and_head():
 
 
 def test_tag_without_weights_names_what_exists():
-    with pytest.raises(ValueError, match="no published weights for resnet32_iwb.cifar100_lt_r50 .*cifar10_lt_r100"):
+    with pytest.raises(
+        ValueError, match="no published weights for resnet32_iwb.cifar100_lt_r50 .*cifar10_lt_r100"
+    ):
         ltzoo.create_model("resnet32_iwb.cifar100_lt_r50", pretrained=True)
-    with pytest.raises(ValueError, match="unknown pretrained tag 'imagenet' for resnet32_iwb; known tags: cifar100_lt_r100"):
+    with pytest.raises(
+        ValueError,
+        match="unknown pretrained tag 'imagenet' for resnet32_iwb; known tags: cifar100_lt_r100",
+    ):
         ltzoo.create_model("resnet32_iwb.imagenet")
     assert ltzoo.list_models(pretrained=True) == []  # nothing is published yet
 
@@ -51,12 +58,20 @@ def test_bad_num_classes():
 
 def test_hubconf_reexports_exactly_the_registry():
     tree = ast.parse((REPO_ROOT / "hubconf.py").read_text())
-    imported = [alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names]
+    imported = [
+        alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    ]
     assert imported == ltzoo.list_models()
 
 
-@pytest.mark.parametrize("name, params", [("resnet32_iwb", 470_004), ("resnet32_x8_iwb", 29_564_132),
-                                          ("resnet34_cifar_wd_maxnorm", 21_328_292)])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("resnet32_iwb", 470_004),
+        ("resnet32_x8_iwb", 29_564_132),
+        ("resnet34_cifar_wd_maxnorm", 21_328_292),
+    ],
+)
 def test_torch_hub_load_local(name, params):
     model = torch.hub.load(str(REPO_ROOT), name, source="local", num_classes=100)
     assert isinstance(model, ltzoo.models.LongTailClassifier) and model.num_classes == 100

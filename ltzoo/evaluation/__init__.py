@@ -11,8 +11,17 @@ scaling, logit adjustment) and :mod:`.table` (terminal tables).
 """
 
 from .calibration import apply_temperature, fit_temperature, logit_adjustment_bias, nll
-from .metrics import (binned_ece, class_group_indices, confidence_and_correct, confidence_bins, evaluate_logits,
-                      expected_calibration_error, mean_per_class_accuracy, per_class_accuracy, weight_norms)
+from .metrics import (
+    binned_ece,
+    class_group_indices,
+    confidence_and_correct,
+    confidence_bins,
+    evaluate_logits,
+    expected_calibration_error,
+    mean_per_class_accuracy,
+    per_class_accuracy,
+    weight_norms,
+)
 from .table import DEFAULT_COLUMNS, HEAD_TAIL_COLUMNS, format_per_class, format_table
 
 __all__ = [

@@ -16,7 +16,9 @@ def as_float64(x: Any, name: str) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x, dtype=np.float64))
     except (TypeError, ValueError) as exc:
         kind = type(x).__name__
-        raise TypeError(f"{name} must be a tensor, an array or a list of numbers, got {kind}") from exc
+        raise TypeError(
+            f"{name} must be a tensor, an array or a list of numbers, got {kind}"
+        ) from exc
 
 
 def as_counts(counts: Any, name: str = "class_counts") -> torch.Tensor:
@@ -60,7 +62,9 @@ def check_logits_targets(logits: Any, targets: Any) -> Tuple[torch.Tensor, torch
             f"expected targets of shape ({z.shape[0]},)"
         )
     if z.shape[0] == 0 or z.shape[1] == 0:
-        raise ValueError(f"logits must hold at least one sample and one class, got shape {tuple(z.shape)}")
+        raise ValueError(
+            f"logits must hold at least one sample and one class, got shape {tuple(z.shape)}"
+        )
     if y.is_floating_point() and not torch.equal(y, y.round()):
         raise ValueError("targets must be integer class indices")
     y = y.to(torch.int64)

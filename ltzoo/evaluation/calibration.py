@@ -81,7 +81,9 @@ def fit_temperature(
     best = min((f((a + b) / 2.0), (a + b) / 2.0), (f(lo), lo), (f(hi), hi))[1]
     t = math.exp(best)
     if min(best - lo, hi - best) <= 2.0 * tol:
-        warnings.warn(f"fit_temperature: the NLL minimum lies on the search bound T={t:.4g}; widen {bounds=}")
+        warnings.warn(
+            f"fit_temperature: the NLL minimum lies on the search bound T={t:.4g}; widen {bounds=}"
+        )
     return t
 
 

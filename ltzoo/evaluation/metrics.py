@@ -29,8 +29,17 @@ from ltzoo.data.longtail import class_groups
 
 from ._common import as_counts, as_float64, check_logits_targets, counts_to_list, row_chunks
 
-__all__ = ["binned_ece", "class_group_indices", "confidence_and_correct", "confidence_bins", "evaluate_logits",
-           "expected_calibration_error", "mean_per_class_accuracy", "per_class_accuracy", "weight_norms"]
+__all__ = [
+    "binned_ece",
+    "class_group_indices",
+    "confidence_and_correct",
+    "confidence_bins",
+    "evaluate_logits",
+    "expected_calibration_error",
+    "mean_per_class_accuracy",
+    "per_class_accuracy",
+    "weight_norms",
+]
 
 
 def class_group_indices(counts: Any, many: float = 100, few: float = 20) -> Dict[str, List[int]]:
@@ -52,7 +61,9 @@ def _mean_over(acc: torch.Tensor, has_samples: torch.Tensor, idx: Sequence[int])
     return float(acc[sel].mean()) if sel else None
 
 
-def _per_sample(z: torch.Tensor, y: torch.Tensor, ks: Sequence[int] = ()) -> Dict[str, torch.Tensor]:
+def _per_sample(
+    z: torch.Tensor, y: torch.Tensor, ks: Sequence[int] = ()
+) -> Dict[str, torch.Tensor]:
     """Per-sample float64 ``correct`` (top-1), ``conf`` (top softmax probability), ``nll``, ``top{k}``."""
     names = ["correct", "conf", "nll", *(f"top{k}" for k in ks)]
     parts: Dict[str, List[torch.Tensor]] = {name: [] for name in names}
@@ -68,7 +79,9 @@ def _per_sample(z: torch.Tensor, y: torch.Tensor, ks: Sequence[int] = ()) -> Dic
     return {name: torch.cat(v) for name, v in parts.items()}
 
 
-def confidence_bins(conf: torch.Tensor, correct: torch.Tensor, num_bins: int = 15) -> Dict[str, torch.Tensor]:
+def confidence_bins(
+    conf: torch.Tensor, correct: torch.Tensor, num_bins: int = 15
+) -> Dict[str, torch.Tensor]:
     """Equal-width confidence bins (Guo et al. ICML'17, Sec. 2): bin ``m`` of ``M`` holds the
     confidences in ``(m / M, (m + 1) / M]``. Returns float64 ``count``, ``confidence`` (sum of the
     confidences) and ``correct`` (sum of the correct flags) per bin, each of length ``num_bins``."""
@@ -78,9 +91,11 @@ def confidence_bins(conf: torch.Tensor, correct: torch.Tensor, num_bins: int = 1
     conf, correct = conf.to(torch.float64), correct.to(torch.float64)
     inner = torch.linspace(0.0, 1.0, num_bins + 1, dtype=torch.float64)[1:-1]
     bins = torch.bucketize(conf, inner, right=False)  # boundaries[m] < conf <= boundaries[m + 1]
-    return {"count": torch.bincount(bins, minlength=num_bins).to(torch.float64),
-            "confidence": torch.bincount(bins, weights=conf, minlength=num_bins),
-            "correct": torch.bincount(bins, weights=correct, minlength=num_bins)}
+    return {
+        "count": torch.bincount(bins, minlength=num_bins).to(torch.float64),
+        "confidence": torch.bincount(bins, weights=conf, minlength=num_bins),
+        "correct": torch.bincount(bins, weights=correct, minlength=num_bins),
+    }
 
 
 def binned_ece(bins: Dict[str, torch.Tensor]) -> float:
@@ -166,7 +181,9 @@ def evaluate_logits(
     for name, idx in groups.items():
         out[name] = _mean_over(acc, has, idx)
     seen = acc[has]
-    out["per_class_accuracy"] = [float(a) if h else None for a, h in zip(acc.tolist(), has.tolist())]
+    out["per_class_accuracy"] = [
+        float(a) if h else None for a, h in zip(acc.tolist(), has.tolist())
+    ]
     out["mean_per_class"] = float(seen.mean())
     out["per_class_std"] = float(seen.std(correction=0)) if seen.numel() > 1 else 0.0
     out["ece"] = binned_ece(confidence_bins(s["conf"], correct, num_bins))

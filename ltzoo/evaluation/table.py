@@ -1,11 +1,11 @@
 """Plain-text tables of evaluation results for a terminal, one row per method::
 
-    print(format_table({"stage1": r1, "tau_norm": r2}))  # r1, r2 from evaluate_logits
+print(format_table({"stage1": r1, "tau_norm": r2}))  # r1, r2 from evaluate_logits
 
-    Method      All   Many  Medium    Few    Std    ECE
-    --------  -----  -----  ------  -----  -----  -----
-    stage1    38.52  65.10   37.00   8.43  27.11  20.13
-    tau_norm  42.96  60.31   43.29  21.70  18.55  12.40
+Method      All   Many  Medium    Few    Std    ECE
+--------  -----  -----  ------  -----  -----  -----
+stage1    38.52  65.10   37.00   8.43  27.11  20.13
+tau_norm  42.96  60.31   43.29  21.70  18.55  12.40
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def _render(header: Sequence[str], body: Sequence[Sequence[str]], left: int = 1)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        padded = (c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        padded = (
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
         return "  ".join(padded).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in body)])
@@ -69,7 +71,9 @@ def format_table(
     With ``per_class=True`` the per-class table of :func:`format_per_class` follows.
     """
     header = ["Method", *(h for h, _ in columns)]
-    body = [[str(name), *(_cell(m.get(key), digits) for _, key in columns)] for name, m in rows.items()]
+    body = [
+        [str(name), *(_cell(m.get(key), digits) for _, key in columns)] for name, m in rows.items()
+    ]
     text = _render(header, body)
     if per_class and rows:
         text += "\n\n" + format_per_class(rows, class_names)
@@ -102,7 +106,12 @@ def format_per_class(
     counts = next(iter(rows.values())).get("class_counts") or [None] * num_classes
     header = ["#", "Class", "Train", *accs]
     body = [
-        [str(i), str(class_names[i]), _cell(counts[i], 1), *(_cell(a[i], digits) for a in accs.values())]
+        [
+            str(i),
+            str(class_names[i]),
+            _cell(counts[i], 1),
+            *(_cell(a[i], digits) for a in accs.values()),
+        ]
         for i in range(num_classes)
     ]
     return _render(header, body, left=2)

@@ -20,7 +20,9 @@ class HeadBase(nn.Module):
     def __init__(self, in_features: int, num_classes: int, **head_kwargs: Any):
         super().__init__()
         if num_classes < 1:
-            raise ValueError(f"num_classes={num_classes} is not allowed for a classifier head; must be >= 1")
+            raise ValueError(
+                f"num_classes={num_classes} is not allowed for a classifier head; must be >= 1"
+            )
         self.in_features = in_features
         self.num_classes = num_classes
         self.head_kwargs: Dict[str, Any] = dict(head_kwargs)

@@ -15,7 +15,9 @@ from ltzoo.registry import HEADS
 
 @HEADS.register("cosine")
 class CosineHead(HeadBase):
-    def __init__(self, in_features: int, num_classes: int, scale: float = 16.0, learn_scale: bool = False):
+    def __init__(
+        self, in_features: int, num_classes: int, scale: float = 16.0, learn_scale: bool = False
+    ):
         super().__init__(in_features, num_classes, scale=scale, learn_scale=learn_scale)
         self.fc = nn.Linear(in_features, num_classes, bias=False)
         scale_tensor = torch.tensor(float(scale))

@@ -31,13 +31,15 @@ COMBINE = ("concat", "l1")
 class ExpertsHead(HeadBase):
     def __init__(self, in_features: int, num_classes: int, combine: str = "l1", bias: bool = True):
         if combine not in COMBINE:
-            raise ValueError(f"experts head: combine={combine!r} is not allowed; allowed: {', '.join(COMBINE)}")
+            raise ValueError(
+                f"experts head: combine={combine!r} is not allowed; allowed: {', '.join(COMBINE)}"
+            )
         super().__init__(in_features, num_classes, combine=combine, bias=bias)
         self.combine = combine
         self.fc = nn.Linear(in_features, num_classes, bias=bias)
         self.fc_tail = nn.Linear(in_features, num_classes, bias=bias)
         mask = torch.zeros(num_classes, dtype=torch.bool)
-        mask[num_classes // 2:] = True
+        mask[num_classes // 2 :] = True
         self.register_buffer("tail_mask", mask)
 
     def set_tail_classes(self, tail_classes) -> None:
@@ -50,7 +52,9 @@ class ExpertsHead(HeadBase):
 
     def set_combine(self, combine: str) -> None:
         if combine not in COMBINE:
-            raise ValueError(f"experts head: combine={combine!r} is not allowed; allowed: {', '.join(COMBINE)}")
+            raise ValueError(
+                f"experts head: combine={combine!r} is not allowed; allowed: {', '.join(COMBINE)}"
+            )
         self.combine = self.head_kwargs["combine"] = combine
 
     def load_linear(self, weight, bias=None) -> None:

@@ -18,7 +18,9 @@ METRICS = ("cosine", "euclidean")
 class NCMHead(HeadBase):
     def __init__(self, in_features: int, num_classes: int, metric: str = "cosine"):
         if metric not in METRICS:
-            raise ValueError(f"ncm head: metric={metric!r} is not allowed; allowed: {', '.join(METRICS)}")
+            raise ValueError(
+                f"ncm head: metric={metric!r} is not allowed; allowed: {', '.join(METRICS)}"
+            )
         super().__init__(in_features, num_classes, metric=metric)
         self.metric = metric
         self.register_buffer("class_means", torch.zeros(num_classes, in_features))
@@ -28,7 +30,9 @@ class NCMHead(HeadBase):
         return self.class_means
 
     def load_linear(self, weight, bias=None) -> None:
-        raise TypeError("the ncm head has no linear weights; fit it with head.fit(features, labels)")
+        raise TypeError(
+            "the ncm head has no linear weights; fit it with head.fit(features, labels)"
+        )
 
     @torch.no_grad()
     def fit(self, features: torch.Tensor, labels: torch.Tensor) -> None:
@@ -38,8 +42,12 @@ class NCMHead(HeadBase):
         counts = torch.bincount(labels, minlength=self.num_classes)
         if (counts == 0).any():
             missing = torch.nonzero(counts == 0).flatten().tolist()
-            raise ValueError(f"ncm head: no features for classes {missing[:20]}; every class needs at least one")
-        sums = torch.zeros_like(self.class_means).index_add_(0, labels, features.to(self.class_means))
+            raise ValueError(
+                f"ncm head: no features for classes {missing[:20]}; every class needs at least one"
+            )
+        sums = torch.zeros_like(self.class_means).index_add_(
+            0, labels, features.to(self.class_means)
+        )
         self.class_means.copy_(sums / counts.unsqueeze(1).to(sums))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -46,7 +46,9 @@ def check_range(
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{loss}: {field}={value!r} is not a number; allowed range {allowed}") from None
+        raise ValueError(
+            f"{loss}: {field}={value!r} is not a number; allowed range {allowed}"
+        ) from None
     ok = not math.isnan(v)
     if ok and low is not None:
         ok = v >= low if low_inclusive else v > low
@@ -60,7 +62,9 @@ def check_range(
 def check_choice(loss: str, field: str, value: Any, choices: Sequence[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` listing them."""
     if value not in choices:
-        raise ValueError(f"{loss}: {field}={value!r} is not supported; choose one of {', '.join(map(repr, choices))}")
+        raise ValueError(
+            f"{loss}: {field}={value!r} is not supported; choose one of {', '.join(map(repr, choices))}"
+        )
     return value
 
 
@@ -80,12 +84,18 @@ def as_class_counts(class_counts: Any, loss: str, allow_zero: bool = False) -> t
     else:
         arr = np.asarray(class_counts, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{loss}: class_counts must be a non-empty 1-D sequence, got shape {tuple(arr.shape)}")
+        raise ValueError(
+            f"{loss}: class_counts must be a non-empty 1-D sequence, got shape {tuple(arr.shape)}"
+        )
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{loss}: class_counts must be finite and non-negative, got {arr.tolist()}")
+        raise ValueError(
+            f"{loss}: class_counts must be finite and non-negative, got {arr.tolist()}"
+        )
     if not allow_zero and np.any(arr == 0):
         empty = np.flatnonzero(arr == 0).tolist()
-        raise ValueError(f"{loss}: class_counts must be positive; classes {empty} have no training images")
+        raise ValueError(
+            f"{loss}: class_counts must be positive; classes {empty} have no training images"
+        )
     return torch.as_tensor(arr, dtype=torch.float64)
 
 
@@ -95,7 +105,9 @@ def class_weight(loss: str, weight: Optional[Sequence[float]]) -> Optional[torch
         return None
     weight = torch.as_tensor(weight, dtype=torch.float32).detach().clone()
     if weight.dim() != 1 or not torch.isfinite(weight).all() or (weight < 0).any():
-        raise ValueError(f"{loss}: weight must be a 1-D sequence of non-negative finite numbers, got {weight}")
+        raise ValueError(
+            f"{loss}: weight must be a 1-D sequence of non-negative finite numbers, got {weight}"
+        )
     return weight
 
 
@@ -108,7 +120,9 @@ def check_logits(
 ) -> None:
     """Shape checks shared by the losses: ``logits`` (B, C), ``targets`` (B,) class indices."""
     if logits.dim() != 2:
-        raise ValueError(f"{loss}: logits must have shape (batch, classes), got {tuple(logits.shape)}")
+        raise ValueError(
+            f"{loss}: logits must have shape (batch, classes), got {tuple(logits.shape)}"
+        )
     if targets.dim() != 1 or targets.shape[0] != logits.shape[0]:
         raise ValueError(
             f"{loss}: targets must be class indices of shape ({logits.shape[0]},), got {tuple(targets.shape)}"

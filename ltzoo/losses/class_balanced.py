@@ -18,11 +18,15 @@ from ._base import LossBase, as_class_counts, check_choice, check_logits, check_
 CB_LOSS_TYPES = ("softmax", "sigmoid", "focal", "softmax_bce")
 
 
-def class_balanced_weights(class_counts: Any, beta: float = 0.9999, loss: str = "class_balanced") -> torch.Tensor:
+def class_balanced_weights(
+    class_counts: Any, beta: float = 0.9999, loss: str = "class_balanced"
+) -> torch.Tensor:
     """Per-class weights ``(1 - beta) / (1 - beta^{n_j})`` normalised to sum to C (float64, shape (C,))."""
     beta = check_range(loss, "beta", beta, 0.0, 1.0, high_inclusive=False)
     counts = as_class_counts(class_counts, loss)
-    effective_num = (1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), counts)) / (1.0 - beta)
+    effective_num = (1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), counts)) / (
+        1.0 - beta
+    )
     weights = 1.0 / effective_num
     return weights * counts.numel() / weights.sum()
 
@@ -56,7 +60,13 @@ class ClassBalancedLoss(LossBase):
     loss_name = "class_balanced"
     requires_class_counts = True
 
-    def __init__(self, class_counts: Any, beta: float = 0.9999, loss_type: str = "softmax", gamma: float = 2.0):
+    def __init__(
+        self,
+        class_counts: Any,
+        beta: float = 0.9999,
+        loss_type: str = "softmax",
+        gamma: float = 2.0,
+    ):
         super().__init__()
         self.beta = check_range(self.loss_name, "beta", beta, 0.0, 1.0, high_inclusive=False)
         self.loss_type = check_choice(self.loss_name, "loss_type", loss_type, CB_LOSS_TYPES)

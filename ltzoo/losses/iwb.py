@@ -112,7 +112,9 @@ class IWBLoss(LossBase):
         super().__init__()
         name = self.loss_name
         self.variant = check_choice(name, "variant", variant, IWB_VARIANTS)
-        self.lam = check_range(name, "lam", _DEFAULT_LAMBDA[variant] if lam is None else lam, 0.0, None, False)
+        self.lam = check_range(
+            name, "lam", _DEFAULT_LAMBDA[variant] if lam is None else lam, 0.0, None, False
+        )
         self.base = check_choice(name, "base", base, ("class_balanced", "ce"))
         self.difficulty = check_choice(name, "difficulty", difficulty, ("vector", "scalar"))
         self.divergence = check_choice(name, "divergence", divergence, ("kl", "mse"))
@@ -171,9 +173,13 @@ class IWBLoss(LossBase):
         num_classes = self.nc.numel()
         check_logits(self.loss_name, logits, targets, num_classes)
         if features is None or weight is None:
-            raise ValueError("iwb: forward needs the pooled features and the classifier weight (needs_features=True)")
+            raise ValueError(
+                "iwb: forward needs the pooled features and the classifier weight (needs_features=True)"
+            )
         if weight.dim() != 2 or weight.shape[0] != num_classes:
-            raise ValueError(f"iwb: weight must have shape ({num_classes}, D), got {tuple(weight.shape)}")
+            raise ValueError(
+                f"iwb: weight must have shape ({num_classes}, D), got {tuple(weight.shape)}"
+            )
         flat = features.flatten(1) if features.dim() > 2 else features
         if flat.dim() != 2 or flat.shape[0] != logits.shape[0] or flat.shape[1] != weight.shape[1]:
             raise ValueError(

@@ -51,10 +51,14 @@ class LDAMLoss(LossBase):
         if drw_epoch is not None:
             value = check_range(self.loss_name, "drw_epoch", drw_epoch, 0, None)
             if isinstance(drw_epoch, bool) or value != int(value):
-                raise ValueError(f"ldam: drw_epoch={drw_epoch!r} must be an integer epoch >= 0, or None")
+                raise ValueError(
+                    f"ldam: drw_epoch={drw_epoch!r} must be an integer epoch >= 0, or None"
+                )
             drw_epoch = int(value)
         self.drw_epoch = drw_epoch
-        self.drw_beta = check_range(self.loss_name, "drw_beta", drw_beta, 0.0, 1.0, high_inclusive=False)
+        self.drw_beta = check_range(
+            self.loss_name, "drw_beta", drw_beta, 0.0, 1.0, high_inclusive=False
+        )
         counts = as_class_counts(class_counts, self.loss_name)
         margins = counts.pow(-0.25)
         margins = margins * (self.max_m / margins.max())
@@ -82,4 +86,6 @@ class LDAMLoss(LossBase):
         return F.cross_entropy(self.s * z, targets, weight=weight)
 
     def extra_repr(self) -> str:
-        return f"max_m={self.max_m}, s={self.s}, drw_epoch={self.drw_epoch}, drw_beta={self.drw_beta}"
+        return (
+            f"max_m={self.max_m}, s={self.s}, drw_epoch={self.drw_epoch}, drw_beta={self.drw_beta}"
+        )

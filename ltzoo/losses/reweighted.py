@@ -26,7 +26,11 @@ def uniform_reweighting(
     counts = as_class_counts(class_counts, loss, allow_zero=True)
     num_classes = counts.numel()
     low = check_range(loss, "min_weight", min_weight, 0.0, None, low_inclusive=False)
-    high = num_classes ** 0.25 if max_weight is None else check_range(loss, "max_weight", max_weight, low, None)
+    high = (
+        num_classes**0.25
+        if max_weight is None
+        else check_range(loss, "max_weight", max_weight, low, None)
+    )
     if counts.sum() <= 0:
         raise ValueError(f"{loss}: class_counts must contain at least one training image")
     weights = counts.sum() / (counts * num_classes)  # inf where N_i = 0
@@ -51,7 +55,9 @@ class ReweightedUniformLoss(LossBase):
     loss_name = "reweighted_uniform"
     requires_class_counts = True
 
-    def __init__(self, class_counts: Any, min_weight: float = 1.0, max_weight: Optional[float] = None):
+    def __init__(
+        self, class_counts: Any, min_weight: float = 1.0, max_weight: Optional[float] = None
+    ):
         super().__init__()
         weights = uniform_reweighting(class_counts, min_weight, max_weight, self.loss_name)
         self.register_buffer("class_weights", weights.to(torch.float32))

@@ -38,7 +38,9 @@ class LogitCalibration(nn.Module):
         if bias is not None:
             bias = torch.as_tensor(bias, dtype=self.bias.dtype)
             if bias.shape != self.bias.shape:
-                raise ValueError(f"logit bias of shape {tuple(bias.shape)} does not fit {self.bias.numel()} classes")
+                raise ValueError(
+                    f"logit bias of shape {tuple(bias.shape)} does not fit {self.bias.numel()} classes"
+                )
             self.bias.copy_(bias)
 
     @property

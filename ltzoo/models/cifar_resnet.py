@@ -59,7 +59,9 @@ class CifarResNet(nn.Module):
     ):
         super().__init__()
         if (depth - 2) % 6 != 0 or depth < 8:
-            raise ValueError(f"depth={depth} is not a CIFAR ResNet depth; allowed: 6n+2 (20, 32, 44, 56, 110)")
+            raise ValueError(
+                f"depth={depth} is not a CIFAR ResNet depth; allowed: 6n+2 (20, 32, 44, 56, 110)"
+            )
         blocks = (depth - 2) // 6
         self.num_classes = num_classes
         self.drop_rate = drop_rate
@@ -71,7 +73,8 @@ class CifarResNet(nn.Module):
         self.layer3 = _stage(widths[1], widths[2], blocks, stride=2)
         self.num_features = self.head_hidden_size = widths[2]
         self.feature_info = [
-            dict(num_chs=w, reduction=r, module=f"layer{i + 1}") for i, (w, r) in enumerate(zip(widths, (1, 2, 4)))
+            dict(num_chs=w, reduction=r, module=f"layer{i + 1}")
+            for i, (w, r) in enumerate(zip(widths, (1, 2, 4)))
         ]
         self.global_pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=True)
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()

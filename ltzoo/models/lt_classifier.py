@@ -24,7 +24,13 @@ from ltzoo.models.cifar_resnet import CifarResNet
 from ltzoo.models.paper_backbones import PAPER_BACKBONES
 from ltzoo.registry import HEADS, UnknownNameError, unknown_name_message
 
-CIFAR_BACKBONE_DEPTHS = {"resnet20": 20, "resnet32": 32, "resnet44": 44, "resnet56": 56, "resnet110": 110}
+CIFAR_BACKBONE_DEPTHS = {
+    "resnet20": 20,
+    "resnet32": 32,
+    "resnet44": 44,
+    "resnet56": 56,
+    "resnet110": 110,
+}
 
 
 def create_backbone(
@@ -33,15 +39,28 @@ def create_backbone(
     """A headless backbone (``num_classes=0``): ltzoo's CIFAR ResNets, the papers' CIFAR backbones or any timm model."""
     if name in CIFAR_BACKBONE_DEPTHS:
         return CifarResNet(
-            depth=CIFAR_BACKBONE_DEPTHS[name], num_classes=0, in_chans=in_chans, global_pool=global_pool, **kwargs
+            depth=CIFAR_BACKBONE_DEPTHS[name],
+            num_classes=0,
+            in_chans=in_chans,
+            global_pool=global_pool,
+            **kwargs,
         )
     if name in PAPER_BACKBONES:
-        return PAPER_BACKBONES[name](num_classes=0, in_chans=in_chans, global_pool=global_pool, **kwargs)
+        return PAPER_BACKBONES[name](
+            num_classes=0, in_chans=in_chans, global_pool=global_pool, **kwargs
+        )
     if not timm.is_model(name):
         valid = list(CIFAR_BACKBONE_DEPTHS) + list(PAPER_BACKBONES) + timm.list_models()
-        raise UnknownNameError(unknown_name_message("backbone", name, valid)[:600] + " ... (see timm.list_models())")
+        raise UnknownNameError(
+            unknown_name_message("backbone", name, valid)[:600] + " ... (see timm.list_models())"
+        )
     return timm.create_model(
-        name, pretrained=pretrained, num_classes=0, in_chans=in_chans, global_pool=global_pool, **kwargs
+        name,
+        pretrained=pretrained,
+        num_classes=0,
+        in_chans=in_chans,
+        global_pool=global_pool,
+        **kwargs,
     )
 
 
@@ -50,7 +69,9 @@ def registered_head_name(head: nn.Module) -> str:
     for name in HEADS.names():
         if type(head) is HEADS.get(name):
             return name
-    raise ValueError(f"{type(head).__name__} is not a registered head; register it in ltzoo.registry.HEADS")
+    raise ValueError(
+        f"{type(head).__name__} is not a registered head; register it in ltzoo.registry.HEADS"
+    )
 
 
 class LongTailClassifier(nn.Module):
@@ -69,17 +90,24 @@ class LongTailClassifier(nn.Module):
     ):
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes={num_classes!r} is not allowed; it must be an integer >= 1")
+            raise ValueError(
+                f"num_classes={num_classes!r} is not allowed; it must be an integer >= 1"
+            )
         HEADS.get(head)  # unknown head names fail before the backbone is built
         self.backbone_name = backbone
         self.head_name = head
         self.num_classes = num_classes
         self.backbone = create_backbone(
-            backbone, in_chans=in_chans, global_pool=global_pool, pretrained=backbone_pretrained,
+            backbone,
+            in_chans=in_chans,
+            global_pool=global_pool,
+            pretrained=backbone_pretrained,
             **(backbone_kwargs or {}),
         )
         self.num_features = self.head_hidden_size = self.backbone.num_features
-        self.head: HeadBase = create_head(head, self.num_features, num_classes, **(head_kwargs or {}))
+        self.head: HeadBase = create_head(
+            head, self.num_features, num_classes, **(head_kwargs or {})
+        )
         self.calibration = LogitCalibration(num_classes)
 
     def get_classifier(self) -> HeadBase:
@@ -93,7 +121,9 @@ class LongTailClassifier(nn.Module):
         if num_classes == 0:
             self.head = self.calibration = nn.Identity()
             return
-        head_type = type(self.head) if isinstance(self.head, HeadBase) else HEADS.get(self.head_name)
+        head_type = (
+            type(self.head) if isinstance(self.head, HeadBase) else HEADS.get(self.head_name)
+        )
         head_kwargs = self.head.head_kwargs if isinstance(self.head, HeadBase) else {}
         self.head = head_type(self.num_features, num_classes, **head_kwargs)
         self.calibration = LogitCalibration(num_classes)
@@ -101,9 +131,18 @@ class LongTailClassifier(nn.Module):
     def replace_head(self, head: HeadBase) -> None:
         """Deploy another head plugin (a stage-2 result) on this backbone."""
         if head.in_features != self.num_features:
-            raise ValueError(f"head expects {head.in_features} features; this backbone gives {self.num_features}")
-        self.head, self.head_name, self.num_classes = head, registered_head_name(head), head.num_classes
-        if not isinstance(self.calibration, LogitCalibration) or self.calibration.bias.numel() != head.num_classes:
+            raise ValueError(
+                f"head expects {head.in_features} features; this backbone gives {self.num_features}"
+            )
+        self.head, self.head_name, self.num_classes = (
+            head,
+            registered_head_name(head),
+            head.num_classes,
+        )
+        if (
+            not isinstance(self.calibration, LogitCalibration)
+            or self.calibration.bias.numel() != head.num_classes
+        ):
             self.calibration = LogitCalibration(head.num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

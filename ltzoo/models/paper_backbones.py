@@ -29,11 +29,20 @@ from timm.models.resnet import BasicBlock, ResNet
 from ltzoo.models.cifar_resnet import CifarResNet
 
 
-def resnet34_cifar(num_classes: int = 0, in_chans: int = 3, global_pool: str = "avg", **kwargs: Any) -> ResNet:
+def resnet34_cifar(
+    num_classes: int = 0, in_chans: int = 3, global_pool: str = "avg", **kwargs: Any
+) -> ResNet:
     """timm's ResNet-34 with a CIFAR stem: 3x3 stride-1 conv, no max-pool (Alshammari et al., CVPR'22 code)."""
     # zero_init_last=False: torchvision's default init (BN gammas at 1), which the reference builds on
-    model = ResNet(BasicBlock, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, global_pool=global_pool,
-                   zero_init_last=False, **kwargs)
+    model = ResNet(
+        BasicBlock,
+        (3, 4, 6, 3),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        global_pool=global_pool,
+        zero_init_last=False,
+        **kwargs,
+    )
     # the reference swaps the stem conv after torchvision's init, so it keeps PyTorch's default init
     model.conv1 = nn.Conv2d(in_chans, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
@@ -42,10 +51,18 @@ def resnet34_cifar(num_classes: int = 0, in_chans: int = 3, global_pool: str = "
     return model
 
 
-def resnet32_x8(num_classes: int = 0, in_chans: int = 3, global_pool: str = "avg", **kwargs: Any) -> CifarResNet:
+def resnet32_x8(
+    num_classes: int = 0, in_chans: int = 3, global_pool: str = "avg", **kwargs: Any
+) -> CifarResNet:
     """The CIFAR ResNet-32 at 8x width, stages of 128/256/512 channels (Dang et al., AAAI'24 code)."""
-    return CifarResNet(depth=32, num_classes=num_classes, in_chans=in_chans, widths=(128, 256, 512),
-                       global_pool=global_pool, **kwargs)
+    return CifarResNet(
+        depth=32,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        widths=(128, 256, 512),
+        global_pool=global_pool,
+        **kwargs,
+    )
 
 
 PAPER_BACKBONES = {"resnet34_cifar": resnet34_cifar, "resnet32_x8": resnet32_x8}

@@ -36,9 +36,17 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 def _cfg(**kwargs: Any) -> Dict[str, Any]:
     return {
-        "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7), "crop_pct": 0.875,
-        "interpolation": "bilinear", "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
-        "first_conv": "backbone.conv1", "classifier": "head.fc", "license": "apache-2.0", **kwargs,
+        "num_classes": 1000,
+        "input_size": (3, 224, 224),
+        "pool_size": (7, 7),
+        "crop_pct": 0.875,
+        "interpolation": "bilinear",
+        "mean": IMAGENET_DEFAULT_MEAN,
+        "std": IMAGENET_DEFAULT_STD,
+        "first_conv": "backbone.conv1",
+        "classifier": "head.fc",
+        "license": "apache-2.0",
+        **kwargs,
     }
 
 
@@ -67,22 +75,30 @@ ZOO_BACKBONES: Dict[str, Dict[str, Dict[str, Any]]] = {
 # and whose published numbers were measured with it (the README's model table prints this).
 BACKBONE_INFO: Dict[str, Dict[str, Any]] = {
     "resnet32": dict(
-        num_params=470_004, network="He et al.'s CIFAR ResNet-32 (CVPR'16), 16/32/64 channels",
+        num_params=470_004,
+        network="He et al.'s CIFAR ResNet-32 (CVPR'16), 16/32/64 channels",
         used_by="Cao et al. NeurIPS'19 (LDAM-DRW), Menon et al. ICLR'21 (logit adjustment)",
     ),
     "resnet34_cifar": dict(
-        num_params=21_328_292, network="ResNet-34 with a 3x3 stride-1 stem and no max-pool",
+        num_params=21_328_292,
+        network="ResNet-34 with a 3x3 stride-1 stem and no max-pool",
         used_by="Alshammari et al. CVPR'22 (WD+MaxNorm) code; their paper calls it ResNet-32",
     ),
     "resnet32_x8": dict(
-        num_params=29_564_132, network="CIFAR ResNet-32 at 8x width, 128/256/512 channels",
+        num_params=29_564_132,
+        network="CIFAR ResNet-32 at 8x width, 128/256/512 channels",
         used_by="Dang et al. AAAI'24 (IWB) code; their paper calls it ResNet-32",
     ),
     "resnext50_32x4d": dict(
-        num_params=23_184_804, network="timm's ResNeXt-50 32x4d",
+        num_params=23_184_804,
+        network="timm's ResNeXt-50 32x4d",
         used_by="ImageNet-LT (Kang et al. ICLR'20, Dang et al. AAAI'24)",
     ),
-    "resnet50": dict(num_params=23_712_932, network="timm's ResNet-50", used_by="iNaturalist 2018 (Dang et al. AAAI'24)"),
+    "resnet50": dict(
+        num_params=23_712_932,
+        network="timm's ResNet-50",
+        used_by="iNaturalist 2018 (Dang et al. AAAI'24)",
+    ),
 }
 
 # "arch.tag" -> Hugging Face Hub repository holding model.safetensors + config.json.
@@ -123,10 +139,18 @@ def _check_weights(variant: str, pretrained_cfg: Any, overlay: Optional[Dict[str
         name = f"{variant}.{pretrained_cfg}" if pretrained_cfg else variant
         cfg = get_pretrained_cfg(name) or PretrainedCfg()
     else:
-        cfg = pretrained_cfg if isinstance(pretrained_cfg, PretrainedCfg) else PretrainedCfg(**pretrained_cfg)
+        cfg = (
+            pretrained_cfg
+            if isinstance(pretrained_cfg, PretrainedCfg)
+            else PretrainedCfg(**pretrained_cfg)
+        )
         name = variant
     sources = ("file", "url", "hf_hub_id", "state_dict")
-    if cfg.has_weights or cfg.state_dict is not None or any((overlay or {}).get(k) for k in sources):
+    if (
+        cfg.has_weights
+        or cfg.state_dict is not None
+        or any((overlay or {}).get(k) for k in sources)
+    ):
         return
     raise ValueError(
         f"no published weights for {name} (tags of {variant}: {', '.join(known_tags(variant)) or '(none)'}). "
@@ -141,8 +165,13 @@ def _drop_mismatched_head(state_dict: Dict[str, Any], model: LongTailClassifier)
     loads non-strict and the model keeps fresh ones)."""
     own = model.state_dict()
     return {
-        k: v for k, v in state_dict.items()
-        if not (k.startswith(("head.", "calibration.")) and k in own and tuple(own[k].shape) != tuple(v.shape))
+        k: v
+        for k, v in state_dict.items()
+        if not (
+            k.startswith(("head.", "calibration."))
+            and k in own
+            and tuple(own[k].shape) != tuple(v.shape)
+        )
     }
 
 
@@ -173,7 +202,9 @@ def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> Lo
     """Build ``variant`` with timm's builder (pretrained cfg, weight loading, traits)."""
     _check_tag(variant, kwargs.get("pretrained_cfg"))
     if pretrained:
-        from ltzoo.hub import safe_weights_overlay  # Hub and local-dir weights: safetensors only, never a pickle
+        from ltzoo.hub import (
+            safe_weights_overlay,
+        )  # Hub and local-dir weights: safetensors only, never a pickle
 
         kwargs["pretrained_cfg_overlay"] = safe_weights_overlay(
             variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay")
@@ -187,7 +218,11 @@ def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> Lo
             if file_classes is not None:
                 kwargs["pretrained_cfg_overlay"] = dict(overlay, num_classes=file_classes)
     model = build_model_with_cfg(
-        LongTailClassifier, variant, pretrained, pretrained_filter_fn=_drop_mismatched_head, **kwargs
+        LongTailClassifier,
+        variant,
+        pretrained,
+        pretrained_filter_fn=_drop_mismatched_head,
+        **kwargs,
     )
     _sync_backbone_cfg(model)
     return model
@@ -203,7 +238,9 @@ def _make_entrypoint(backbone: str, method: str) -> Callable[..., LongTailClassi
 
     entrypoint.__name__ = entrypoint.__qualname__ = name
     entrypoint.__module__ = __name__
-    entrypoint.__doc__ = f"{backbone} backbone with the {spec.head!r} head of method {method!r}: {spec.description}."
+    entrypoint.__doc__ = (
+        f"{backbone} backbone with the {spec.head!r} head of method {method!r}: {spec.description}."
+    )
     return entrypoint
 
 

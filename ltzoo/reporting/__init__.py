@@ -15,16 +15,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from ltzoo.errors import InputError
 from ltzoo.reporting import figures as F
 from ltzoo.reporting.runs import RunData, load_run, reliability_bins
-from ltzoo.errors import InputError
 
 #: file stem -> (caption, function of the runs)
 RUN_FIGURES = {
     "class_counts": ("Training images per class (the long tail)", F.class_counts),
-    "weight_norms": ("Per-class classifier weight norms, classes sorted by training count (seed 004, Fig. 1/4)", F.weight_norms),
-    "accuracy_vs_count": ("Per-class test accuracy against the class's training count", F.accuracy_vs_count),
-    "accuracy_box": ("Distribution of per-class test accuracy per method (seed 003, Fig. 2)", F.accuracy_box),
+    "weight_norms": (
+        "Per-class classifier weight norms, classes sorted by training count (seed 004, Fig. 1/4)",
+        F.weight_norms,
+    ),
+    "accuracy_vs_count": (
+        "Per-class test accuracy against the class's training count",
+        F.accuracy_vs_count,
+    ),
+    "accuracy_box": (
+        "Distribution of per-class test accuracy per method (seed 003, Fig. 2)",
+        F.accuracy_box,
+    ),
     "group_accuracy": ("Test accuracy of the Many / Medium / Few class groups", F.group_bars),
     "reliability": ("Reliability diagrams on the test split (Guo et al. ICML'17)", F.reliability),
     "training_curves": ("Stage-1 training loss and accuracy per epoch", F.training_curves),
@@ -36,22 +45,39 @@ def _study_summary(study, storage: str) -> Dict[str, Any]:
 
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    summary = {"name": study.study_name, "storage": storage, "complete": len(complete),
-               "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-               "objective": study.user_attrs.get("objective"), "method": study.user_attrs.get("method"), "best": None}
+    summary = {
+        "name": study.study_name,
+        "storage": storage,
+        "complete": len(complete),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "objective": study.user_attrs.get("objective"),
+        "method": study.user_attrs.get("method"),
+        "best": None,
+    }
     if complete:
         best = study.best_trial
-        summary.update(best=best.value, best_trial=best.number, best_params=dict(best.params),
-                       best_run_dir=best.user_attrs.get("run_dir"))
+        summary.update(
+            best=best.value,
+            best_trial=best.number,
+            best_params=dict(best.params),
+            best_run_dir=best.user_attrs.get("run_dir"),
+        )
     return summary
 
 
 def make_report(
-    run_dirs: Sequence[str] = (), output_dir: str = "report", labels: Optional[Sequence[str]] = None,
-    methods: Optional[Sequence[str]] = None, study: Optional[str] = None, study_name: Optional[str] = None,
-    reliability: bool = True, data_root: Optional[str] = None, title: Optional[str] = None,
+    run_dirs: Sequence[str] = (),
+    output_dir: str = "report",
+    labels: Optional[Sequence[str]] = None,
+    methods: Optional[Sequence[str]] = None,
+    study: Optional[str] = None,
+    study_name: Optional[str] = None,
+    reliability: bool = True,
+    data_root: Optional[str] = None,
+    title: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Write every figure the inputs allow and the page; returns ``{"figures": {stem: path}, "html", "markdown", "notes"}``."""
+    """Write every figure the inputs allow and the page; returns
+    ``{"figures": {stem: path}, "html", "markdown", "notes"}``."""
     if not run_dirs and not study:
         raise InputError("nothing to report: give run folders and/or --study URL")
     if labels and len(labels) != len(run_dirs):
@@ -61,19 +87,39 @@ def make_report(
         from ltzoo.reporting import study as S
 
         loaded = S.load_study(study, study_name)  # fails early on a wrong URL or name
-    runs = [load_run(d, label=labels[i] if labels else None, methods=methods, reliability=reliability, data_root=data_root)
-            for i, d in enumerate(run_dirs)]
+    runs = [
+        load_run(
+            d,
+            label=labels[i] if labels else None,
+            methods=methods,
+            reliability=reliability,
+            data_root=data_root,
+        )
+        for i, d in enumerate(run_dirs)
+    ]
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if len({r.label for r in runs}) < len(runs):
-        runs = [RunData(r.path, f"{r.path.parent.name}/{r.path.name}", r.results, r.log, r.reliability, r.reliability_error)
-                for r in runs]
+        runs = [
+            RunData(
+                r.path,
+                f"{r.path.parent.name}/{r.path.name}",
+                r.results,
+                r.log,
+                r.reliability,
+                r.reliability_error,
+            )
+            for r in runs
+        ]
     written, notes = {}, []
     for stem, (caption, draw) in RUN_FIGURES.items():
         if not runs:
             break
         if stem == "reliability" and not any(r.reliability for r in runs):
-            notes += [f"no reliability diagram for {r.label}: {r.reliability_error or 'disabled (--no-reliability)'}" for r in runs]
+            notes += [
+                f"no reliability diagram for {r.label}: {r.reliability_error or 'disabled (--no-reliability)'}"
+                for r in runs
+            ]
             continue
         if stem == "training_curves" and not any(r.log for r in runs):
             continue
@@ -82,17 +128,28 @@ def make_report(
     if loaded is not None:
         summary = _study_summary(loaded, study)
         if summary["complete"] or summary["pruned"]:
-            written["study_history"] = ("Optimisation history of the study (validation objective)",
-                                        S.optimisation_history(loaded, out / "study_history.png"))
+            written["study_history"] = (
+                "Optimisation history of the study (validation objective)",
+                S.optimisation_history(loaded, out / "study_history.png"),
+            )
         if summary["complete"]:
-            written["study_params"] = ("Validation objective against each searched parameter",
-                                       S.parameter_slices(loaded, out / "study_params.png"))
-    title = title or "ltzoo report: " + ", ".join([r.label for r in runs] + ([summary["name"]] if summary else []))
+            written["study_params"] = (
+                "Validation objective against each searched parameter",
+                S.parameter_slices(loaded, out / "study_params.png"),
+            )
+    title = title or "ltzoo report: " + ", ".join(
+        [r.label for r in runs] + ([summary["name"]] if summary else [])
+    )
     from ltzoo.reporting.page import write_html, write_markdown
 
     html_path = write_html(out / "report.html", title, runs, written, summary, notes)
     md_path = write_markdown(out / "report.md", title, runs, written, summary, notes)
-    return {"figures": {k: p for k, (_, p) in written.items()}, "html": html_path, "markdown": md_path, "notes": notes}
+    return {
+        "figures": {k: p for k, (_, p) in written.items()},
+        "html": html_path,
+        "markdown": md_path,
+        "notes": notes,
+    }
 
 
 __all__ = ["make_report", "load_run", "RunData", "reliability_bins", "RUN_FIGURES"]

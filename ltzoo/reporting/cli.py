@@ -14,16 +14,40 @@ EPILOG = """examples:
 
 
 def add_report_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("report", help="figures and an HTML/Markdown page for run folders and tuning studies",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run folders written by ltzoo train / ltzoo tune")
-    p.add_argument("--output-dir", help="where the PNGs and report.html/report.md go (default: FIRST_RUN-report, or study-report)")
+    p = sub.add_parser(
+        "report",
+        help="figures and an HTML/Markdown page for run folders and tuning studies",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "run_dirs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="run folders written by ltzoo train / ltzoo tune",
+    )
+    p.add_argument(
+        "--output-dir",
+        help="where the PNGs and report.html/report.md go (default: FIRST_RUN-report, or study-report)",
+    )
     p.add_argument("--labels", help="comma list of names for the runs (default: folder names)")
-    p.add_argument("--methods", help="comma list of methods to show, in order (default: all of the run's)")
-    p.add_argument("--study", metavar="URL", help="Optuna storage of a study to plot, e.g. sqlite:///runs/tune/wd/study.db")
+    p.add_argument(
+        "--methods", help="comma list of methods to show, in order (default: all of the run's)"
+    )
+    p.add_argument(
+        "--study",
+        metavar="URL",
+        help="Optuna storage of a study to plot, e.g. sqlite:///runs/tune/wd/study.db",
+    )
     p.add_argument("--study-name", help="study in --study (default: its only study)")
-    p.add_argument("--no-reliability", action="store_true", help="skip the reliability diagram (it reloads each model)")
-    p.add_argument("--data-root", help="dataset root for the reliability diagram, if it moved since training")
+    p.add_argument(
+        "--no-reliability",
+        action="store_true",
+        help="skip the reliability diagram (it reloads each model)",
+    )
+    p.add_argument(
+        "--data-root", help="dataset root for the reliability diagram, if it moved since training"
+    )
     p.add_argument("--title", help="page title")
     p.set_defaults(func=cmd_report)
     return p
@@ -38,8 +62,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     default = f"{str(args.run_dirs[0]).rstrip('/')}-report" if args.run_dirs else "study-report"
     out = make_report(
-        args.run_dirs, output_dir=args.output_dir or default, labels=_split(args.labels), methods=_split(args.methods),
-        study=args.study, study_name=args.study_name, reliability=not args.no_reliability, data_root=args.data_root,
+        args.run_dirs,
+        output_dir=args.output_dir or default,
+        labels=_split(args.labels),
+        methods=_split(args.methods),
+        study=args.study,
+        study_name=args.study_name,
+        reliability=not args.no_reliability,
+        data_root=args.data_root,
         title=args.title,
     )
     for path in out["figures"].values():

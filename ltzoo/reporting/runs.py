@@ -45,49 +45,80 @@ def reliability_bins(logits: Any, targets: Any, num_bins: int = 15) -> Dict[str,
     s = confidence_and_correct(logits, targets)
     bins = confidence_bins(s["conf"], s["correct"], num_bins)
     count = bins["count"]
-    mean_conf, accuracy = bins["confidence"] / count.clamp_min(1), bins["correct"] / count.clamp_min(1)
-    return {"edges": torch.linspace(0, 1, num_bins + 1).tolist(), "count": [int(c) for c in count.tolist()],
-            "confidence": (mean_conf * 100).tolist(), "accuracy": (accuracy * 100).tolist(), "ece": binned_ece(bins),
-            "num_samples": int(s["conf"].numel())}
+    mean_conf, accuracy = (
+        bins["confidence"] / count.clamp_min(1),
+        bins["correct"] / count.clamp_min(1),
+    )
+    return {
+        "edges": torch.linspace(0, 1, num_bins + 1).tolist(),
+        "count": [int(c) for c in count.tolist()],
+        "confidence": (mean_conf * 100).tolist(),
+        "accuracy": (accuracy * 100).tolist(),
+        "ece": binned_ece(bins),
+        "num_samples": int(s["conf"].numel()),
+    }
 
 
-def run_reliability(run_dir: Path, data_root: Optional[str] = None, num_bins: int = 15) -> Dict[str, Dict[str, Any]]:
+def run_reliability(
+    run_dir: Path, data_root: Optional[str] = None, num_bins: int = 15
+) -> Dict[str, Dict[str, Any]]:
     """Reliability bins of every head of a run on its test split (reloads encoder and heads)."""
     from ltzoo.hub import load_pretrained
+    from ltzoo.run_folder import check_run_dir
+    from ltzoo.train.assemble import build_datasets
     from ltzoo.train.config import load_config
     from ltzoo.train.features import extract_features, head_logits
-    from ltzoo.run_folder import check_run_dir
     from ltzoo.train.reload import load_heads
-    from ltzoo.train.assemble import build_datasets
 
     run_dir = check_run_dir(run_dir)
     cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])
     model = load_pretrained(run_dir).eval()
     heads = load_heads(run_dir, model.num_features)
     features = extract_features(model, build_datasets(cfg)["test"])
-    return {name: reliability_bins(head_logits(head, features), features.labels, num_bins) for name, head in heads.items()}
+    return {
+        name: reliability_bins(head_logits(head, features), features.labels, num_bins)
+        for name, head in heads.items()
+    }
 
 
-def load_run(path, label: Optional[str] = None, methods: Optional[Sequence[str]] = None, reliability: bool = True,
-             data_root: Optional[str] = None) -> RunData:
+def load_run(
+    path,
+    label: Optional[str] = None,
+    methods: Optional[Sequence[str]] = None,
+    reliability: bool = True,
+    data_root: Optional[str] = None,
+) -> RunData:
     """A run folder's data for the report; ``methods`` keeps only those (in that order)."""
     path = Path(path)
     results_path = path / "results.json"
     if not results_path.is_file():
-        raise FileNotFoundError(f"{str(path)!r} is not a run folder: it has no results.json (write one with ltzoo train)")
+        raise FileNotFoundError(
+            f"{str(path)!r} is not a run folder: it has no results.json (write one with ltzoo train)"
+        )
     results = json.loads(results_path.read_text())
     if methods:
         unknown = [m for m in methods if m not in results["methods"]]
         if unknown:
-            raise InputError(f"--methods {','.join(unknown)} not in run {str(path)!r}; its methods: {', '.join(results['methods'])}")
+            raise InputError(
+                f"--methods {','.join(unknown)} not in run {str(path)!r}; its methods: {', '.join(results['methods'])}"
+            )
         results["methods"] = {m: results["methods"][m] for m in methods}
     log_path = path / "log.jsonl"
-    log = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.is_file() else []
+    log = (
+        [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+        if log_path.is_file()
+        else []
+    )
     run = RunData(path, label or path.name, results, log)
     if reliability:
         try:
             bins = run_reliability(path, data_root)
             run.reliability = {m: bins[m] for m in run.methods if m in bins}
-        except (OSError, ValueError, KeyError, RuntimeError) as error:  # data moved, weights missing, ...
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            RuntimeError,
+        ) as error:  # data moved, weights missing, ...
             run.reliability_error = f"{type(error).__name__}: {error}"
     return run

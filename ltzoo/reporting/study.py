@@ -8,8 +8,8 @@ from typing import Optional
 
 import numpy as np
 
-from ltzoo.reporting.style import figure, grid_shape, integer_axis, save
 from ltzoo.errors import InputError
+from ltzoo.reporting.style import figure, grid_shape, integer_axis, save
 
 
 def load_study(storage: str, study_name: Optional[str] = None):
@@ -17,16 +17,21 @@ def load_study(storage: str, study_name: Optional[str] = None):
     import optuna
 
     if storage.startswith("sqlite:///"):
-        file = storage[len("sqlite:///"):]
+        file = storage[len("sqlite:///") :]
         if file != ":memory:" and not Path(file).is_file():
             raise FileNotFoundError(f"--study {storage!r}: the database {file!r} does not exist")
     names = optuna.study.get_all_study_names(storage=storage)
     if study_name is None:
         if len(names) != 1:
-            raise InputError(f"--study {storage!r} holds {len(names)} studies ({', '.join(names) or 'none'}); name one with --study-name")
+            raise InputError(
+                f"--study {storage!r} holds {len(names)} studies ({', '.join(names) or 'none'}); "
+                "name one with --study-name"
+            )
         study_name = names[0]
     if study_name not in names:
-        raise InputError(f"--study-name {study_name!r} is not in {storage!r}; its studies: {', '.join(names) or '(none)'}")
+        raise InputError(
+            f"--study-name {study_name!r} is not in {storage!r}; its studies: {', '.join(names) or '(none)'}"
+        )
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
@@ -34,7 +39,10 @@ def _trials(study):
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    return ([t for t in trials if t.state == TrialState.COMPLETE], [t for t in trials if t.state == TrialState.PRUNED])
+    return (
+        [t for t in trials if t.state == TrialState.COMPLETE],
+        [t for t in trials if t.state == TrialState.PRUNED],
+    )
 
 
 def optimisation_history(study, path: Path) -> Path:
@@ -51,19 +59,35 @@ def optimisation_history(study, path: Path) -> Path:
         best = np.maximum.accumulate(ys)
         ax.step(xs, best, where="post", color="#d62728", linewidth=1.8, label="best so far")
         top = int(np.argmax(ys))
-        ax.annotate(f"best: trial {xs[top]}\n{ys[top]:.2f}", (xs[top], ys[top]), xytext=(8, -18), textcoords="offset points",
-                    fontsize=8, arrowprops=dict(arrowstyle="-", color="#999999"))
+        ax.annotate(
+            f"best: trial {xs[top]}\n{ys[top]:.2f}",
+            (xs[top], ys[top]),
+            xytext=(8, -18),
+            textcoords="offset points",
+            fontsize=8,
+            arrowprops=dict(arrowstyle="-", color="#999999"),
+        )
     if pruned:
         values = [t.value for t in complete] or [0.0]
         low = min(values) - 0.08 * (max(values) - min(values) or 1.0)
-        ax.scatter([t.number for t in pruned], [low] * len(pruned), marker="x", color="#7f7f7f", s=40, zorder=3,
-                   label=f"pruned ({len(pruned)}), drawn below the lowest value")
+        ax.scatter(
+            [t.number for t in pruned],
+            [low] * len(pruned),
+            marker="x",
+            color="#7f7f7f",
+            s=40,
+            zorder=3,
+            label=f"pruned ({len(pruned)}), drawn below the lowest value",
+        )
     integer_axis(ax)
     ax.set_xlabel("trial number")
     ax.set_ylabel(f"validation objective: {objective}")
     ax.grid(alpha=0.3)
     fig.legend(fontsize=8, loc="outside lower center", ncols=3)
-    ax.set_title(f"Study {study.study_name!r}: optimisation history ({len(complete)} complete, {len(pruned)} pruned)", fontsize=10)
+    ax.set_title(
+        f"Study {study.study_name!r}: optimisation history ({len(complete)} complete, {len(pruned)} pruned)",
+        fontsize=10,
+    )
     return save(fig, path)
 
 
@@ -83,21 +107,41 @@ def parameter_slices(study, path: Path) -> Path:
         values = [t.params[name] for t in trials]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         xs = values if numeric else [str(v) for v in values]
-        points = ax.scatter(xs, [t.value for t in trials], c=[t.number for t in trials], cmap="viridis", s=30, zorder=3)
+        points = ax.scatter(
+            xs,
+            [t.value for t in trials],
+            c=[t.number for t in trials],
+            cmap="viridis",
+            s=30,
+            zorder=3,
+        )
         if name in best.params:
-            ax.scatter([best.params[name] if numeric else str(best.params[name])], [best.value], marker="*", s=220,
-                       facecolor="none", edgecolor="#d62728", linewidth=1.5, zorder=4, label="best")
+            ax.scatter(
+                [best.params[name] if numeric else str(best.params[name])],
+                [best.value],
+                marker="*",
+                s=220,
+                facecolor="none",
+                edgecolor="#d62728",
+                linewidth=1.5,
+                zorder=4,
+                label="best",
+            )
             ax.legend(fontsize=8, loc="lower right")
         dist = trials[0].distributions.get(name)
         if numeric and getattr(dist, "log", False):
             ax.set_xscale("log")
         if not numeric:
             ax.margins(x=0.3)
-        ax.set_xlabel(name + (" (log scale)" if numeric and getattr(dist, "log", False) else ""), fontsize=9)
+        ax.set_xlabel(
+            name + (" (log scale)" if numeric and getattr(dist, "log", False) else ""), fontsize=9
+        )
         ax.set_ylabel(f"validation objective: {objective}")
         ax.grid(alpha=0.3)
     fig.colorbar(points, ax=list(axes[: len(names)]), label="trial number", shrink=0.9)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Study {study.study_name!r}: objective against each searched parameter", fontsize=10)
+    fig.suptitle(
+        f"Study {study.study_name!r}: objective against each searched parameter", fontsize=10
+    )
     return save(fig, path)

@@ -10,13 +10,24 @@ from pathlib import Path
 from typing import Sequence
 
 METHOD_COLORS = {
-    "stage1": "#4d4d4d", "crt": "#1f77b4", "lws": "#ff7f0e", "tau": "#2ca02c", "ncm": "#9467bd", "iwb": "#d62728",
+    "stage1": "#4d4d4d",
+    "crt": "#1f77b4",
+    "lws": "#ff7f0e",
+    "tau": "#2ca02c",
+    "ncm": "#9467bd",
+    "iwb": "#d62728",
 }
 _EXTRA = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78")
 RUN_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 RUN_LINESTYLES = ("-", "--", ":", "-.")
 GROUP_COLORS = {"many": "#3b75af", "medium": "#8fbc8f", "few": "#e07b39"}
-GROUP_NAMES = {"top1": "All", "mean_per_class": "Balanced", "many": "Many", "medium": "Medium", "few": "Few"}
+GROUP_NAMES = {
+    "top1": "All",
+    "mean_per_class": "Balanced",
+    "many": "Many",
+    "medium": "Medium",
+    "few": "Few",
+}
 DPI = 120
 
 
@@ -48,7 +59,7 @@ def log_axis(ax, which: str = "x") -> None:
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    low, high = (ax.get_xlim() if which == "x" else ax.get_ylim())
+    low, high = ax.get_xlim() if which == "x" else ax.get_ylim()
     if low > 0 and high / low < 1000:
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))

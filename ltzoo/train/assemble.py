@@ -15,7 +15,13 @@ from ltzoo.train.config import RunConfig
 def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
     """train (augmented), train_plain (no augmentation, for features), val and test splits."""
     d = cfg.data
-    common = dict(root=d.root, imbalance=d.imbalance, profile=d.profile, seed=d.seed, val_fraction=d.val_fraction)
+    common = dict(
+        root=d.root,
+        imbalance=d.imbalance,
+        profile=d.profile,
+        seed=d.seed,
+        val_fraction=d.val_fraction,
+    )
     if not d.official_split:  # only the datasets with official split files take it
         common["official_split"] = False
     if d.subset_rule != "per_class_permutation":  # only the datasets a profile subsamples take it
@@ -42,8 +48,16 @@ def input_config(dataset, data=None) -> Dict[str, Any]:
     """The data config (timm's keys) the model is trained with; with ``data`` (the recipe's data
     section) also the eval transform's crop and interpolation (``ltzoo predict`` reads them)."""
     image, _ = dataset[0]
-    config = {"input_size": tuple(image.shape), "mean": tuple(dataset.mean), "std": tuple(dataset.std)}
-    return {**eval_data_config(data.transform, **data.transform_kwargs), **config} if data is not None else config
+    config = {
+        "input_size": tuple(image.shape),
+        "mean": tuple(dataset.mean),
+        "std": tuple(dataset.std),
+    }
+    return (
+        {**eval_data_config(data.transform, **data.transform_kwargs), **config}
+        if data is not None
+        else config
+    )
 
 
 def build_model(cfg: RunConfig, num_classes: int, in_chans: int):

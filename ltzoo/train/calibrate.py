@@ -29,13 +29,23 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
+
 from ltzoo.errors import InputError
 
 CALIBRATION_FILE = "calibration.json"
-COLUMNS = (("All", "top1"), ("Many", "many"), ("Medium", "medium"), ("Few", "few"), ("ECE", "ece"), ("NLL", "nll"))
+COLUMNS = (
+    ("All", "top1"),
+    ("Many", "many"),
+    ("Medium", "medium"),
+    ("Few", "few"),
+    ("ECE", "ece"),
+    ("NLL", "nll"),
+)
 
 
-def parse_target_prior(spec: Union[None, str, Sequence[Any]], class_names: Sequence[str]) -> Union[str, List[float]]:
+def parse_target_prior(
+    spec: Union[None, str, Sequence[Any]], class_names: Sequence[str]
+) -> Union[str, List[float]]:
     """``"uniform"``, ``"train"`` or a list of ``C`` non-negative numbers, from the CLI/API spelling."""
     if spec is None:
         return "uniform"
@@ -54,15 +64,19 @@ def parse_target_prior(spec: Union[None, str, Sequence[Any]], class_names: Seque
             missing = [name for name in class_names if name not in value]
             unknown = sorted(set(value) - set(class_names))
             if missing or unknown:
-                raise InputError(f"target prior {path}: classes missing {missing[:10]}, unknown {unknown[:10]}; "
-                                 f"the mapping must name every class of the run: {', '.join(class_names[:10])}, ...")
+                raise InputError(
+                    f"target prior {path}: classes missing {missing[:10]}, unknown {unknown[:10]}; "
+                    f"the mapping must name every class of the run: {', '.join(class_names[:10])}, ..."
+                )
             value = [value[name] for name in class_names]
         spec = value
     try:
         prior = [float(v) for v in spec]
     except (TypeError, ValueError):
-        raise InputError(f"target prior {spec!r} is not allowed; give uniform, train, a .json file or "
-                         f"{num_classes} numbers") from None
+        raise InputError(
+            f"target prior {spec!r} is not allowed; give uniform, train, a .json file or "
+            f"{num_classes} numbers"
+        ) from None
     if len(prior) != num_classes:
         raise InputError(f"target prior has {len(prior)} values; the run has {num_classes} classes")
     if any(not (p >= 0) for p in prior) or sum(prior) <= 0:
@@ -70,32 +84,42 @@ def parse_target_prior(spec: Union[None, str, Sequence[Any]], class_names: Seque
     return prior
 
 
-def calibrate_run(run_dir: Union[str, Path], target_prior: Union[None, str, Sequence[Any]] = "uniform",
-                  tau: float = 1.0, data_root: Optional[str] = None) -> Dict[str, Any]:
+def calibrate_run(
+    run_dir: Union[str, Path],
+    target_prior: Union[None, str, Sequence[Any]] = "uniform",
+    tau: float = 1.0,
+    data_root: Optional[str] = None,
+) -> Dict[str, Any]:
     """Fit ``T`` on validation, set the prior adjustment, re-save the model; returns the report."""
+    from ltzoo.atomic import write_json_atomic
     from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
     from ltzoo.hub import CONFIG_NAME, load_pretrained, save_pretrained
-    from ltzoo.atomic import write_json_atomic
-    from ltzoo.train.config import load_config
-    from ltzoo.train.features import predict_logits
     from ltzoo.run_folder import check_run_dir, read_json, read_results
     from ltzoo.train.assemble import build_datasets
+    from ltzoo.train.config import load_config
+    from ltzoo.train.features import predict_logits
 
     run_dir = check_run_dir(run_dir)
     if not tau >= 0:
         raise InputError(f"tau={tau} is not allowed; it must be >= 0")
-    cfg = load_config(run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else [])
+    cfg = load_config(
+        run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else []
+    )
     saved = read_json(run_dir / CONFIG_NAME)
     results = read_results(run_dir)
     class_names, counts = results["class_names"], results["class_counts"]
     prior = parse_target_prior(target_prior, class_names)
     splits = build_datasets(cfg)
     if splits["val"] is None:
-        raise InputError(f"run {run_dir} has no validation split (data.val_fraction=0): temperature scaling needs "
-                         "held-out training data; retrain with data.val_fraction > 0 (never fit it on test)")
+        raise InputError(
+            f"run {run_dir} has no validation split (data.val_fraction=0): temperature scaling needs "
+            "held-out training data; retrain with data.val_fraction > 0 (never fit it on test)"
+        )
 
     model = load_pretrained(run_dir).eval()
-    model.calibration.set(temperature=1.0, bias=torch.zeros(model.num_classes))  # start from the raw logits
+    model.calibration.set(
+        temperature=1.0, bias=torch.zeros(model.num_classes)
+    )  # start from the raw logits
     val_logits, val_targets = predict_logits(model, splits["val"])
     test_logits, test_targets = predict_logits(model, splits["test"])
     temperature = fit_temperature(val_logits, val_targets)
@@ -108,22 +132,43 @@ def calibrate_run(run_dir: Union[str, Path], target_prior: Union[None, str, Sequ
         model.calibration.set(temperature=calibration_temperature, bias=calibration_bias)
         with torch.no_grad():
             logits = model.calibration(test_logits)
-        return evaluate_logits(logits, test_targets, counts, many=cfg.data.many_threshold, few=cfg.data.few_threshold)
+        return evaluate_logits(
+            logits, test_targets, counts, many=cfg.data.many_threshold, few=cfg.data.few_threshold
+        )
 
-    rows = {"before": scores(1.0, torch.zeros(model.num_classes)), "temperature": scores(temperature, torch.zeros(model.num_classes)),
-            "temperature+prior": scores(temperature, bias)}
+    rows = {
+        "before": scores(1.0, torch.zeros(model.num_classes)),
+        "temperature": scores(temperature, torch.zeros(model.num_classes)),
+        "temperature+prior": scores(temperature, bias),
+    }
     model.calibration.set(temperature=temperature, bias=bias)
     calibration = {
-        "temperature": float(model.calibration.temperature), "bias": [float(b) for b in model.calibration.bias],
-        "target_prior": prior, "tau": float(tau), "fitted_on": f"validation split ({len(val_targets)} images)",
-        "scores": {"split": "test", **{name: {k: rows[key][k] for k in ("ece", "nll", "top1")}
-                                       for name, key in (("before", "before"), ("after", "temperature+prior"))}},
+        "temperature": float(model.calibration.temperature),
+        "bias": [float(b) for b in model.calibration.bias],
+        "target_prior": prior,
+        "tau": float(tau),
+        "fitted_on": f"validation split ({len(val_targets)} images)",
+        "scores": {
+            "split": "test",
+            **{
+                name: {k: rows[key][k] for k in ("ece", "nll", "top1")}
+                for name, key in (("before", "before"), ("after", "temperature+prior"))
+            },
+        },
     }
-    data_config = {k: saved["pretrained_cfg"][k] for k in ("input_size", "mean", "std") if k in saved.get("pretrained_cfg", {})}
+    data_config = {
+        k: saved["pretrained_cfg"][k]
+        for k in ("input_size", "mean", "std")
+        if k in saved.get("pretrained_cfg", {})
+    }
     extra = dict(saved.get("ltzoo", {}), calibration=calibration)
-    save_pretrained(model, run_dir, label_names=saved.get("label_names"), data_config=data_config, extra=extra)
-    report = {"calibration": calibration,
-              "test": {name: {key: r[key] for _, key in COLUMNS} for name, r in rows.items()}}
+    save_pretrained(
+        model, run_dir, label_names=saved.get("label_names"), data_config=data_config, extra=extra
+    )
+    report = {
+        "calibration": calibration,
+        "test": {name: {key: r[key] for _, key in COLUMNS} for name, r in rows.items()},
+    }
     write_json_atomic(run_dir / CALIBRATION_FILE, report)
     return report
 
@@ -133,9 +178,11 @@ def format_report(report: Dict[str, Any]) -> str:
 
     c = report["calibration"]
     prior = c["target_prior"] if isinstance(c["target_prior"], str) else "given"
-    return (format_table(report["test"], columns=COLUMNS)
-            + f"\ntemperature T = {c['temperature']:.4f} (fitted on the {c['fitted_on']}); "
-              f"target prior: {prior}, tau = {c['tau']}\n(test split; the model now outputs z / T + b)")
+    return (
+        format_table(report["test"], columns=COLUMNS)
+        + f"\ntemperature T = {c['temperature']:.4f} (fitted on the {c['fitted_on']}); "
+        f"target prior: {prior}, tau = {c['tau']}\n(test split; the model now outputs z / T + b)"
+    )
 
 
 __all__ = ["calibrate_run", "format_report", "parse_target_prior"]

@@ -18,11 +18,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from ltzoo.version import __version__
 from ltzoo.atomic import write_json_atomic
 from ltzoo.errors import StorageError, storage_error
 from ltzoo.run_folder import CHECKPOINTS, VERSION_KEY, check_version, fingerprint
-
+from ltzoo.version import __version__
 
 # --------------------------------------------------------------------------------------------
 # Training checkpoints: Accelerate's ``save_state`` folders, written to a temporary folder,
@@ -45,7 +44,8 @@ def seal(folder: Path, progress: Dict[str, Any], settings: Optional[Dict[str, An
     :func:`ltzoo.run_folder.trajectory_settings`); a checkpoint without a valid manifest is incomplete."""
     files = {
         str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _digest(p)}
-        for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
     }
     manifest = {"progress": progress, "files": files, VERSION_KEY: __version__}
     if settings is not None:
@@ -89,7 +89,9 @@ def settings_of(folder: Path) -> Optional[Dict[str, Any]]:
 class CheckpointManager:
     """``RUN/checkpoints/step_000123`` folders: save (atomically), find the newest good one, prune."""
 
-    def __init__(self, run_dir: Union[str, Path], keep: int = 2, settings: Optional[Dict[str, Any]] = None):
+    def __init__(
+        self, run_dir: Union[str, Path], keep: int = 2, settings: Optional[Dict[str, Any]] = None
+    ):
         self.root = Path(run_dir) / CHECKPOINTS
         self.keep, self.settings = keep, settings
 
@@ -115,7 +117,10 @@ class CheckpointManager:
                     shutil.rmtree(final)
                 os.replace(tmp, final)
                 self.prune()
-        except (OSError, StorageError) as error:  # a full disk: drop the partial folder, keep the older checkpoints
+        except (
+            OSError,
+            StorageError,
+        ) as error:  # a full disk: drop the partial folder, keep the older checkpoints
             shutil.rmtree(tmp, ignore_errors=True)
             converted = storage_error(error, final, kept="the previous checkpoints are intact")
             if converted is None:

@@ -31,11 +31,14 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
     |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
     |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""", re.X)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
@@ -78,14 +81,18 @@ class DataConfig(_Section):
     # false: the split files are the user's own, not the benchmark's official lists (ltzoo.data.official)
     official_split: bool = True
     # which images a long-tail profile keeps (ltzoo.data.longtail.SUBSET_RULES)
-    subset_rule: Literal["per_class_permutation", "global_shuffle", "first_n"] = "per_class_permutation"
+    subset_rule: Literal["per_class_permutation", "global_shuffle", "first_n"] = (
+        "per_class_permutation"
+    )
 
     @model_validator(mode="after")
     def _thresholds_ordered(self):
         if self.few_threshold > self.many_threshold:
-            raise ValueError(f"few_threshold={self.few_threshold} is not allowed with many_threshold="
-                             f"{self.many_threshold}: Few classes (< few_threshold images) must not overlap Many "
-                             "ones (> many_threshold); allowed: few_threshold <= many_threshold")
+            raise ValueError(
+                f"few_threshold={self.few_threshold} is not allowed with many_threshold="
+                f"{self.many_threshold}: Few classes (< few_threshold images) must not overlap Many "
+                "ones (> many_threshold); allowed: few_threshold <= many_threshold"
+            )
         return self
 
 
@@ -115,7 +122,14 @@ class TrainSettings(_Section):
     grad_clip: Optional[PositiveFloat] = None
 
     def schedule_spec(self) -> Schedule:
-        return Schedule(self.schedule, self.epochs, self.warmup_epochs, self.warmup_start_lr, self.milestones, self.gamma)
+        return Schedule(
+            self.schedule,
+            self.epochs,
+            self.warmup_epochs,
+            self.warmup_start_lr,
+            self.milestones,
+            self.gamma,
+        )
 
     @model_validator(mode="after")
     def _schedule_fits(self):
@@ -192,7 +206,9 @@ class EngineConfig(_Section):
     compile: bool = False
     # torch.compile's mode with engine.compile: reduce-overhead replays the step as CUDA graphs
     # (one launch instead of hundreds of small kernels at batch 64); ignored on the CPU by PyTorch
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = "default"
     log_with: List[str] = Field(default_factory=list)
 
 
@@ -222,7 +238,11 @@ class RunConfig(_Section):
 # ---- loading ----------------------------------------------------------------------------------------
 def _allowed_keys(model: type, loc: tuple) -> List[str]:
     for part in loc[:-1]:
-        annotation = model.model_fields[part].annotation if part in getattr(model, "model_fields", {}) else None
+        annotation = (
+            model.model_fields[part].annotation
+            if part in getattr(model, "model_fields", {})
+            else None
+        )
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation
@@ -242,7 +262,9 @@ def _describe(error: Dict[str, Any], root: type) -> str:
         section = ".".join(loc)
         message = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
         return f"{section + '.' if section else ''}{message}"
-    return f"{key}={error.get('input')!r} is not allowed: {error['msg'][0].lower()}{error['msg'][1:]}"
+    return (
+        f"{key}={error.get('input')!r} is not allowed: {error['msg'][0].lower()}{error['msg'][1:]}"
+    )
 
 
 def from_dict(cls: type, values: Dict[str, Any], prefix: str = "") -> Any:
@@ -265,7 +287,9 @@ def apply_overrides(values: Dict[str, Any], overrides: List[str]) -> Dict[str, A
     values = load_yaml(yaml.safe_dump(values)) or {}
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r} is not allowed: expected key=value, e.g. stage1.epochs=5")
+            raise ConfigError(
+                f"--set {item!r} is not allowed: expected key=value, e.g. stage1.epochs=5"
+            )
         key, raw = item.split("=", 1)
         node = values
         parts = key.strip().split(".")
@@ -276,7 +300,9 @@ def apply_overrides(values: Dict[str, Any], overrides: List[str]) -> Dict[str, A
         try:
             node[parts[-1]] = load_yaml(raw)
         except yaml.YAMLError as error:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
+            raise ConfigError(
+                f"--set {item!r}: the value is not valid YAML ({str(error).splitlines()[0]})"
+            ) from None
     return values
 
 
@@ -291,16 +317,24 @@ def read_recipe(path: Union[str, Path]) -> Dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+        raise ConfigError(
+            f"config file {str(path)!r} is not valid YAML{where}: {problem}"
+        ) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(path)!r} is not a text file (expected a YAML recipe)") from None
+        raise ConfigError(
+            f"config file {str(path)!r} is not a text file (expected a YAML recipe)"
+        ) from None
     if values is not None and not isinstance(values, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections (data:, stage1:, ...), "
-                          f"got a {type(values).__name__}")
+        raise ConfigError(
+            f"config file {str(path)!r} must hold a mapping of sections (data:, stage1:, ...), "
+            f"got a {type(values).__name__}"
+        )
     return values or {}
 
 
-def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[List[str]] = None) -> RunConfig:
+def load_config(
+    path: Optional[Union[str, Path]] = None, overrides: Optional[List[str]] = None
+) -> RunConfig:
     """The recipe at ``path`` (or the embedded default) with ``overrides`` applied, validated."""
     values = read_recipe(path) if path is not None else {}
     values = apply_overrides(values, overrides or [])

@@ -59,7 +59,9 @@ class EpochLog:
             if converted is None:
                 raise
             raise converted from error
-        line = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
+        line = "  ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()
+        )
         if self.echo:
             logging.getLogger(__name__).info(f"stage 1 {line}")
         else:

@@ -46,7 +46,12 @@ def _gathered_outputs(model, fn, dataset: Dataset, batch_size: int, accelerator,
 
 
 def extract_features(
-    model, dataset: Dataset, batch_size: int = 256, accelerator=None, num_workers: int = 0, mirror: bool = False
+    model,
+    dataset: Dataset,
+    batch_size: int = 256,
+    accelerator=None,
+    num_workers: int = 0,
+    mirror: bool = False,
 ) -> FeatureSet:
     """Pooled pre-logit features of every sample of ``dataset``, in dataset order; with ``mirror``,
     those of the horizontally flipped images (for the flip test-time augmentation)."""
@@ -55,11 +60,19 @@ def extract_features(
         images = horizontal_flip(images) if mirror else images
         return model.forward_head(model.forward_features(images), pre_logits=True)
 
-    return FeatureSet(*_gathered_outputs(model, pooled, dataset, batch_size, accelerator, num_workers))
+    return FeatureSet(
+        *_gathered_outputs(model, pooled, dataset, batch_size, accelerator, num_workers)
+    )
 
 
-def predict_logits(model, dataset: Dataset, batch_size: int = 256, accelerator=None, num_workers: int = 0,
-                   tta: str = "none"):
+def predict_logits(
+    model,
+    dataset: Dataset,
+    batch_size: int = 256,
+    accelerator=None,
+    num_workers: int = 0,
+    tta: str = "none",
+):
     """(logits, targets) of ``model`` over ``dataset``, gathered over processes. ``tta="flip"``: the
     mean of the logits of each image and of its horizontal mirror."""
     if tta not in TTA_MODES:
@@ -68,11 +81,17 @@ def predict_logits(model, dataset: Dataset, batch_size: int = 256, accelerator=N
     def flip_mean(images):
         return (model(images) + model(horizontal_flip(images))) / 2
 
-    return _gathered_outputs(model, flip_mean if tta == "flip" else model, dataset, batch_size, accelerator, num_workers)
+    return _gathered_outputs(
+        model, flip_mean if tta == "flip" else model, dataset, batch_size, accelerator, num_workers
+    )
 
 
-def head_logits(head, features: FeatureSet, batch_size: Optional[int] = 4096,
-                mirrored: Optional[FeatureSet] = None) -> torch.Tensor:
+def head_logits(
+    head,
+    features: FeatureSet,
+    batch_size: Optional[int] = 4096,
+    mirrored: Optional[FeatureSet] = None,
+) -> torch.Tensor:
     """Logits of a head over cached features; given the features of the ``mirrored`` images too,
     the flip test-time augmentation: the mean of the two logits."""
     head.eval()

@@ -8,7 +8,15 @@ from typing import Any, Dict, Optional, Union  # noqa: F401
 from ltzoo.atomic import write_json_atomic
 from ltzoo.heads import create_head
 from ltzoo.hub import load_pretrained
-from ltzoo.run_folder import HEADS_DIR, HEADS_TABLE, SHARED_ENCODER, check_run_dir, load_tensors, read_json, read_results
+from ltzoo.run_folder import (
+    HEADS_DIR,
+    HEADS_TABLE,
+    SHARED_ENCODER,
+    check_run_dir,
+    load_tensors,
+    read_json,
+    read_results,
+)
 from ltzoo.train.assemble import build_datasets
 from ltzoo.train.config import load_config
 from ltzoo.train.features import TTA_MODES, extract_features
@@ -34,15 +42,18 @@ def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None, acc
     return metrics["none"], class_names
 
 
-def evaluate_run_protocols(run_dir: Union[str, Path], data_root: Optional[str] = None, accelerator=None,
-                           tta: str = "none"):
+def evaluate_run_protocols(
+    run_dir: Union[str, Path], data_root: Optional[str] = None, accelerator=None, tta: str = "none"
+):
     """({protocol: metrics per head}, class names): the headline ``"none"`` (no test-time
     augmentation) and, with ``tta="flip"``, ``"flip"`` (the mean of the logits of each test image
     and of its horizontal mirror) beside it."""
     if tta not in TTA_MODES:
         raise ValueError(f"tta={tta!r} is not allowed; allowed: {', '.join(TTA_MODES)}")
     run_dir = check_run_dir(run_dir)
-    cfg = load_config(run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else [])
+    cfg = load_config(
+        run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else []
+    )
     model = load_pretrained(run_dir).eval()
     if accelerator is not None:
         model = model.to(accelerator.device)
@@ -52,15 +63,21 @@ def evaluate_run_protocols(run_dir: Union[str, Path], data_root: Optional[str] =
     metrics, cache = {mode: {} for mode in modes}, {}
     for name, head in heads.items():
         encoder = encoder_file(run_dir, name)
-        if encoder not in cache:  # features once per distinct encoder (and once of the mirrored images)
+        if (
+            encoder not in cache
+        ):  # features once per distinct encoder (and once of the mirrored images)
             if encoder is not None:
                 model.backbone.load_state_dict(load_tensors(encoder))
-            cache[encoder] = {mode: extract_features(model, test, accelerator=accelerator, mirror=mode == "flip")
-                              for mode in modes}
+            cache[encoder] = {
+                mode: extract_features(model, test, accelerator=accelerator, mirror=mode == "flip")
+                for mode in modes
+            }
         plain = cache[encoder]["none"]
         for mode in modes:
             mirrored = cache[encoder][mode] if mode == "flip" else None
-            metrics[mode][name] = evaluate_heads({name: head}, plain, test.class_counts, cfg, mirrored=mirrored)[name]
+            metrics[mode][name] = evaluate_heads(
+                {name: head}, plain, test.class_counts, cfg, mirrored=mirrored
+            )[name]
     return metrics, list(test.classes)
 
 

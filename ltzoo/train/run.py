@@ -16,7 +16,6 @@ from typing import Any, Dict
 
 import torch
 
-from ltzoo.version import __version__
 from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
 from ltzoo.data.base import data_record
 from ltzoo.data.samplers import create_sampler
@@ -29,7 +28,15 @@ from ltzoo.losses import create_loss
 from ltzoo.models.lt_classifier import registered_head_name
 from ltzoo.models.zoo import MODEL_NAMES
 from ltzoo.registry import DATASETS, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
-from ltzoo.run_folder import CONFIG, HEADS_DIR, HEADS_TABLE, RESULTS, SHARED_ENCODER, VERSION_KEY, claim
+from ltzoo.run_folder import (
+    CONFIG,
+    HEADS_DIR,
+    HEADS_TABLE,
+    RESULTS,
+    SHARED_ENCODER,
+    VERSION_KEY,
+    claim,
+)
 from ltzoo.train.assemble import build_datasets, build_model, input_config
 from ltzoo.train.config import RunConfig, from_dict, save_config, to_dict
 from ltzoo.train.features import extract_features
@@ -38,26 +45,42 @@ from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
 from ltzoo.train.stage1 import checked_checkpoint, train_stage1
 from ltzoo.train.stage2 import check_stage2_config, fit_stage2
 from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
+from ltzoo.version import __version__
 
 logger = logging.getLogger(__name__)
 
 
 def format_results(results: Dict[str, Any], run_dir: str) -> str:
     """What a finished run reports: every method's table, per-class accuracy, TTA tables, the folder."""
-    parts = [format_table(results["methods"]), format_per_class(results["methods"], class_names=results["class_names"])]
-    parts += [format_tta_table(mode, scored["methods"]) for mode, scored in results.get("tta", {}).items()]
+    parts = [
+        format_table(results["methods"]),
+        format_per_class(results["methods"], class_names=results["class_names"]),
+    ]
+    parts += [
+        format_tta_table(mode, scored["methods"]) for mode, scored in results.get("tta", {}).items()
+    ]
     parts.append(f"run folder: {run_dir}  ({results['seconds']['total']:.1f} s)")
     return "\n".join(parts)
 
 
 def format_tta_table(mode: str, methods: Dict[str, Any]) -> str:
     """A test-time augmentation's summary table, labelled as such (printed after the headline one)."""
-    label = f"test-time augmentation {mode} ({PROTOCOLS[mode]['logits']}), beside the headline above:"
+    label = (
+        f"test-time augmentation {mode} ({PROTOCOLS[mode]['logits']}), beside the headline above:"
+    )
     return label + "\n" + format_table(methods)
 
 
-def evaluate_flip(model, heads: Dict[str, Any], encoders: Dict[str, Any], test_set, test_features, class_counts,
-                  cfg: RunConfig, accelerator=None) -> Dict[str, Any]:
+def evaluate_flip(
+    model,
+    heads: Dict[str, Any],
+    encoders: Dict[str, Any],
+    test_set,
+    test_features,
+    class_counts,
+    cfg: RunConfig,
+    accelerator=None,
+) -> Dict[str, Any]:
     """``results["tta"]["flip"]``: every head scored with the mean of the logits of each test image and
     of its mirror, on the encoder it deploys with (its own re-trained one, or the shared ``model``)."""
     shared_mirrored = extract_features(model, test_set, accelerator=accelerator, mirror=True)
@@ -68,11 +91,19 @@ def evaluate_flip(model, heads: Dict[str, Any], encoders: Dict[str, Any], test_s
         if encoder is not None:
             plain = extract_features(encoder, test_set, accelerator=accelerator)
             mirrored = extract_features(encoder, test_set, accelerator=accelerator, mirror=True)
-        methods[name] = evaluate_heads({name: head}, plain, class_counts, cfg, mirrored=mirrored)[name]
+        methods[name] = evaluate_heads({name: head}, plain, class_counts, cfg, mirrored=mirrored)[
+            name
+        ]
     return {"protocol": PROTOCOLS["flip"], "methods": methods}
 
 
-def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, Any], data_config: Dict[str, Any]) -> Path:
+def save_run(
+    cfg: RunConfig,
+    model,
+    heads: Dict[str, Any],
+    results: Dict[str, Any],
+    data_config: Dict[str, Any],
+) -> Path:
     """Write the run folder (every file atomically)."""
     out = Path(cfg.output_dir)
     table = {}
@@ -85,9 +116,15 @@ def save_run(cfg: RunConfig, model, heads: Dict[str, Any], results: Dict[str, An
     arch = f"{model.backbone_name}_{deploy}"
     model.pretrained_cfg["architecture"] = arch if arch in MODEL_NAMES else "lt_classifier"
     save_pretrained(
-        model, out, label_names=results["class_names"], data_config=data_config,
-        extra={"class_counts": results["class_counts"], "deployed_method": deploy,
-               "top1": results["methods"][deploy]["top1"]},
+        model,
+        out,
+        label_names=results["class_names"],
+        data_config=data_config,
+        extra={
+            "class_counts": results["class_counts"],
+            "deployed_method": deploy,
+            "top1": results["methods"][deploy]["top1"],
+        },
     )
     write_json_atomic(out / RESULTS, results)
     return out
@@ -101,15 +138,27 @@ def check_names(cfg: RunConfig) -> None:
     try:
         create_transform(cfg.data.transform, train=True, **cfg.data.transform_kwargs)
     except ValueError as error:
-        raise ConfigError(f"data.transform_kwargs={cfg.data.transform_kwargs!r} is not allowed: {error}") from None
-    for key, build in (("stage1.loss_kwargs", lambda: create_loss(cfg.stage1.loss, class_counts=[2, 1], **cfg.stage1.loss_kwargs)),
-                       ("stage1.sampler_kwargs", lambda: create_sampler(cfg.stage1.sampler, [0, 1], **cfg.stage1.sampler_kwargs))):
+        raise ConfigError(
+            f"data.transform_kwargs={cfg.data.transform_kwargs!r} is not allowed: {error}"
+        ) from None
+    for key, build in (
+        (
+            "stage1.loss_kwargs",
+            lambda: create_loss(cfg.stage1.loss, class_counts=[2, 1], **cfg.stage1.loss_kwargs),
+        ),
+        (
+            "stage1.sampler_kwargs",
+            lambda: create_sampler(cfg.stage1.sampler, [0, 1], **cfg.stage1.sampler_kwargs),
+        ),
+    ):
         try:
             build()
         except UnknownNameError:
             raise
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"{key}={getattr(cfg.stage1, key.split('.')[1])!r} is not allowed: {error}") from None
+            raise ConfigError(
+                f"{key}={getattr(cfg.stage1, key.split('.')[1])!r} is not allowed: {error}"
+            ) from None
     if cfg.model.name.split(".")[0] not in list_models():
         raise UnknownNameError(unknown_name_message("model", cfg.model.name, list_models()))
     resolved = check_stage2_config(cfg.stage2)
@@ -121,16 +170,28 @@ def check_names(cfg: RunConfig) -> None:
 
 def format_settings(cfg: RunConfig, resolved: Dict[str, Any]) -> str:
     """The settings each stage really trains with, one line per stage-2 method."""
+
     def line(s) -> str:
         sched = s.schedule + (f" {s.milestones} x{s.gamma}" if s.schedule == "multistep" else "")
-        warm = f", warm-up {s.warmup_epochs:g} ep from {s.warmup_start_lr:g}" if s.warmup_epochs else ""
-        return (f"{s.epochs} ep, batch {s.batch_size}, lr {s.lr:g} {sched}{warm}, momentum {s.momentum:g}"
-                f"{' nesterov' if s.nesterov else ''}, wd {s.weight_decay:g}, sampler {s.sampler}"
-                f"{f', clip {s.grad_clip:g}' if s.grad_clip else ''}")
+        warm = (
+            f", warm-up {s.warmup_epochs:g} ep from {s.warmup_start_lr:g}"
+            if s.warmup_epochs
+            else ""
+        )
+        return (
+            f"{s.epochs} ep, batch {s.batch_size}, lr {s.lr:g} {sched}{warm}, momentum {s.momentum:g}"
+            f"{' nesterov' if s.nesterov else ''}, wd {s.weight_decay:g}, sampler {s.sampler}"
+            f"{f', clip {s.grad_clip:g}' if s.grad_clip else ''}"
+        )
+
     s1 = cfg.stage1
     lines = [f"  stage1: {line(s1)}, loss {s1.loss} {s1.loss_kwargs or ''}".rstrip()]
     for name, r in resolved.items():
-        what = line(r.settings) + (f", loss {r.loss}" if r.loss else "") if r.settings else "no training"
+        what = (
+            line(r.settings) + (f", loss {r.loss}" if r.loss else "")
+            if r.settings
+            else "no training"
+        )
         lines.append(f"  {name}: {what}{f' {r.options}' if r.options else ''}")
     return "\n".join(lines)
 
@@ -144,18 +205,28 @@ def make_accelerator(cfg: RunConfig):
     from accelerate.utils import TorchDynamoPlugin
 
     if cfg.engine.compile_mode != "default" and not cfg.engine.compile:
-        raise ConfigError(f"engine.compile_mode={cfg.engine.compile_mode!r} is not allowed with engine.compile=false; "
-                          "set engine.compile=true, or leave engine.compile_mode=default")
+        raise ConfigError(
+            f"engine.compile_mode={cfg.engine.compile_mode!r} is not allowed with engine.compile=false; "
+            "set engine.compile=true, or leave engine.compile_mode=default"
+        )
     # Accelerate keeps its settings in process-wide singletons: a second run in one process (a notebook,
     # `ltzoo tune` trials, benchmarks) would otherwise keep the first run's torch.compile settings, or
     # refuse another mixed_precision. The process group (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
-    dynamo = TorchDynamoPlugin(backend="inductor", mode=cfg.engine.compile_mode) if cfg.engine.compile else None
+    dynamo = (
+        TorchDynamoPlugin(backend="inductor", mode=cfg.engine.compile_mode)
+        if cfg.engine.compile
+        else None
+    )
     return Accelerator(
-        cpu=cpu, mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.engine.grad_accumulation,
-        log_with=cfg.engine.log_with or None, project_dir=cfg.output_dir, dynamo_plugin=dynamo,
+        cpu=cpu,
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.engine.grad_accumulation,
+        log_with=cfg.engine.log_with or None,
+        project_dir=cfg.output_dir,
+        dynamo_plugin=dynamo,
     )
 
 
@@ -165,11 +236,15 @@ def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
         if isinstance(value, dict):
             flat.update(_flat(value, f"{prefix}{key}."))
         else:
-            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+            flat[f"{prefix}{key}"] = (
+                value if isinstance(value, (int, float, str, bool)) else str(value)
+            )
     return flat
 
 
-def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = False) -> Dict[str, Any]:
+def run(
+    cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = False
+) -> Dict[str, Any]:
     """Stage 1, every stage-2 method, evaluation, run folder; returns ``results``.
 
     ``cfg.output_dir`` must be empty or missing, unless ``cfg.engine.resume`` continues the run in
@@ -184,16 +259,25 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     resolved = check_names(cfg)
     if cfg.stage1.from_run:
         cfg = adopt_source_stage1(cfg)
-    if cfg.engine.resume not in ("none", "auto"):  # a wrong checkpoint fails before anything is written
+    if cfg.engine.resume not in (
+        "none",
+        "auto",
+    ):  # a wrong checkpoint fails before anything is written
         checked_checkpoint(cfg.engine.resume, to_dict(cfg))
     if accelerator is None:
         accelerator = make_accelerator(cfg)
-    claim(to_dict(cfg), resume=cfg.engine.resume != "none", overwrite=overwrite and accelerator.is_main_process,
-          normalize=lambda recorded: to_dict(from_dict(RunConfig, recorded)))
+    claim(
+        to_dict(cfg),
+        resume=cfg.engine.resume != "none",
+        overwrite=overwrite and accelerator.is_main_process,
+        normalize=lambda recorded: to_dict(from_dict(RunConfig, recorded)),
+    )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        logger.info(f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
-                    f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}")
+        logger.info(
+            f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
+            f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}"
+        )
         logger.info("settings:\n" + format_settings(cfg, resolved))
     set_seed(cfg.seed)
     started = time.perf_counter()
@@ -214,18 +298,37 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
 
     model.eval()
     features = {
-        name: extract_features(model, splits[name], accelerator=accelerator) if splits[name] is not None else None
+        name: extract_features(model, splits[name], accelerator=accelerator)
+        if splits[name] is not None
+        else None
         for name in ("train_plain", "val", "test")
     }
     heads = {"stage1": model.head}
     encoders = {}  # methods whose stage 2 re-trained encoder layers too (stage2.retrain), each with its own model
     for method in cfg.stage2.methods:
         if uses_images(cfg.stage2):
-            heads[method], encoder = fit_stage2_on_images(method, model, splits, features["val"], features["train_plain"], counts, cfg, accelerator)
+            heads[method], encoder = fit_stage2_on_images(
+                method,
+                model,
+                splits,
+                features["val"],
+                features["train_plain"],
+                counts,
+                cfg,
+                accelerator,
+            )
             encoders.update({method: encoder} if encoder is not None else {})
         else:
-            heads[method] = fit_stage2(method, model.head, features["train_plain"], features["val"], counts, cfg.stage2,
-                                       cfg.seed, resolved=resolved[method])
+            heads[method] = fit_stage2(
+                method,
+                model.head,
+                features["train_plain"],
+                features["val"],
+                counts,
+                cfg.stage2,
+                cfg.seed,
+                resolved=resolved[method],
+            )
     deploy = cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
     results = {
         "dataset": cfg.data.dataset,
@@ -236,9 +339,17 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
         "data": data_record(train_set, splits["test"], splits["val"]),
         "deploy": deploy,
         "methods": evaluate_heads(heads, features["test"], counts, cfg),
-        "validation": evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None,
-        "settings": {"stage1": cfg.stage1.model_dump(), "stage2": {m: r.record() for m, r in resolved.items()}},
-        "seconds": {"stage1": round(stage1_done - started, 2), "total": round(time.perf_counter() - started, 2)},
+        "validation": evaluate_heads(heads, features["val"], counts, cfg)
+        if features["val"] is not None
+        else None,
+        "settings": {
+            "stage1": cfg.stage1.model_dump(),
+            "stage2": {m: r.record() for m, r in resolved.items()},
+        },
+        "seconds": {
+            "stage1": round(stage1_done - started, 2),
+            "total": round(time.perf_counter() - started, 2),
+        },
         VERSION_KEY: __version__,
     }
     if cfg.stage1.from_run:
@@ -246,10 +357,14 @@ def run(cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = F
     if encoders:
         evaluate_own_encoders(results, heads, encoders, splits, counts, cfg, accelerator)
         if accelerator.is_main_process:  # the stage-1 encoder the other heads score with
-            save_safetensors_atomic(model.backbone.state_dict(), Path(cfg.output_dir) / HEADS_DIR / SHARED_ENCODER)
+            save_safetensors_atomic(
+                model.backbone.state_dict(), Path(cfg.output_dir) / HEADS_DIR / SHARED_ENCODER
+            )
     results["protocol"] = PROTOCOLS["none"]
     if cfg.eval.tta == "flip":
-        flip = evaluate_flip(model, heads, encoders, splits["test"], features["test"], counts, cfg, accelerator)
+        flip = evaluate_flip(
+            model, heads, encoders, splits["test"], features["test"], counts, cfg, accelerator
+        )
         results["tta"] = {"flip": flip}
     if accelerator.is_main_process:
         save_run(cfg, encoders.get(deploy, model), heads, results, data_config)

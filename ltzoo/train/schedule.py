@@ -44,26 +44,38 @@ class Schedule:
     def check(self, prefix: str = "") -> None:
         """Raise ``ValueError`` naming ``prefix``+key when the schedule cannot be built."""
         if self.name not in SCHEDULES:
-            raise ValueError(f"{prefix}schedule={self.name!r} is not allowed; allowed: {', '.join(SCHEDULES)}")
+            raise ValueError(
+                f"{prefix}schedule={self.name!r} is not allowed; allowed: {', '.join(SCHEDULES)}"
+            )
         if self.warmup_epochs < 0:
-            raise ValueError(f"{prefix}warmup_epochs={self.warmup_epochs} is not allowed; allowed: >= 0")
+            raise ValueError(
+                f"{prefix}warmup_epochs={self.warmup_epochs} is not allowed; allowed: >= 0"
+            )
         if self.warmup_start_lr < 0:
-            raise ValueError(f"{prefix}warmup_start_lr={self.warmup_start_lr} is not allowed; allowed: >= 0")
+            raise ValueError(
+                f"{prefix}warmup_start_lr={self.warmup_start_lr} is not allowed; allowed: >= 0"
+            )
         if self.name == "multistep":
             ms = list(self.milestones)
             if not ms or ms != sorted(ms) or ms[0] <= self.warmup_epochs:
                 raise ValueError(
                     f"{prefix}milestones={ms} is not allowed with schedule=multistep; allowed: increasing epochs "
-                    f"after the warm-up ({self.warmup_epochs:g}); those at or after the last epoch never apply")
+                    f"after the warm-up ({self.warmup_epochs:g}); those at or after the last epoch never apply"
+                )
             if not 0 < self.gamma <= 1:
-                raise ValueError(f"{prefix}gamma={self.gamma} is not allowed; allowed: 0 < gamma <= 1")
+                raise ValueError(
+                    f"{prefix}gamma={self.gamma} is not allowed; allowed: 0 < gamma <= 1"
+                )
         elif self.milestones:
-            raise ValueError(f"{prefix}milestones={list(self.milestones)} is not allowed with schedule={self.name!r}; "
-                             "allowed only with schedule=multistep")
+            raise ValueError(
+                f"{prefix}milestones={list(self.milestones)} is not allowed with schedule={self.name!r}; "
+                "allowed only with schedule=multistep"
+            )
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule, steps_per_epoch: int,
-                    base_lr: float) -> lr_scheduler.LRScheduler:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: Schedule, steps_per_epoch: int, base_lr: float
+) -> lr_scheduler.LRScheduler:
     """The scheduler for ``schedule`` over ``schedule.epochs * steps_per_epoch`` steps.
 
     ``base_lr`` is the stage's rate (param groups may scale it: their own ``lr`` is their base);
@@ -71,7 +83,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule, steps_
     """
     schedule.check()
     total = max(1, schedule.epochs * steps_per_epoch)
-    warm = round(schedule.warmup_epochs * steps_per_epoch)  # may outlast a shortened run: then only warm-up
+    warm = round(
+        schedule.warmup_epochs * steps_per_epoch
+    )  # may outlast a shortened run: then only warm-up
     main_steps = max(1, total - warm)
     if schedule.name == "cosine":
         main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=main_steps, eta_min=0.0)
@@ -83,7 +97,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule, steps_
     if warm <= 0:
         return main
     start = schedule.warmup_start_lr / base_lr if base_lr > 0 else 0.0
-    warmup = lr_scheduler.LambdaLR(optimizer, lambda step: start + (1.0 - start) * min(1.0, step / warm))
+    warmup = lr_scheduler.LambdaLR(
+        optimizer, lambda step: start + (1.0 - start) * min(1.0, step / warm)
+    )
     return lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warm])
 
 

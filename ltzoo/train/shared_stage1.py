@@ -39,8 +39,10 @@ def source_config(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"stage1.from_run={str(source)!r} is not allowed: {error}") from None
     heads = read_json(source / "heads" / "heads.json")
     if "stage1" not in heads:
-        raise ConfigError(f"stage1.from_run={str(source)!r} is not allowed: its heads/heads.json has no stage1 head "
-                          f"(it holds {', '.join(heads)})")
+        raise ConfigError(
+            f"stage1.from_run={str(source)!r} is not allowed: its heads/heads.json has no stage1 head "
+            f"(it holds {', '.join(heads)})"
+        )
     return load_config(source / "config.yaml")
 
 
@@ -48,20 +50,30 @@ def adopt_source_stage1(cfg: RunConfig) -> RunConfig:
     """``cfg`` with the source run's ``stage1`` and ``model`` sections (``from_run`` kept); checks
     that both runs train on the same data. Prints what this recipe said differently."""
     source = source_config(cfg)
-    mismatched = [f"data.{name}={getattr(cfg.data, name)!r} (the run has {getattr(source.data, name)!r})"
-                  for name in SAME_DATA_FIELDS if getattr(cfg.data, name) != getattr(source.data, name)]
+    mismatched = [
+        f"data.{name}={getattr(cfg.data, name)!r} (the run has {getattr(source.data, name)!r})"
+        for name in SAME_DATA_FIELDS
+        if getattr(cfg.data, name) != getattr(source.data, name)
+    ]
     if mismatched:
-        raise ConfigError(f"stage1.from_run={cfg.stage1.from_run!r}: its encoder was trained on other data: "
-                          f"{'; '.join(mismatched)}. Set these as in that run, or train stage 1 anew (stage1.from_run=null)")
+        raise ConfigError(
+            f"stage1.from_run={cfg.stage1.from_run!r}: its encoder was trained on other data: "
+            f"{'; '.join(mismatched)}. Set these as in that run, or train stage 1 anew (stage1.from_run=null)"
+        )
     notes: List[str] = []
     if cfg.model.model_dump() != source.model.model_dump():
         notes.append(f"model {cfg.model.model_dump()} -> {source.model.model_dump()}")
-    ignored = {k: v for k, v in cfg.stage1.model_dump().items()
-               if k != "from_run" and v != getattr(source.stage1, k)}
+    ignored = {
+        k: v
+        for k, v in cfg.stage1.model_dump().items()
+        if k != "from_run" and v != getattr(source.stage1, k)
+    }
     if ignored:
         notes.append(f"this recipe's stage1 settings {ignored} are not used")
     if notes:
-        logging.getLogger(__name__).info(f"ltzoo: stage 1 comes from {cfg.stage1.from_run}: " + "; ".join(notes))
+        logging.getLogger(__name__).info(
+            f"ltzoo: stage 1 comes from {cfg.stage1.from_run}: " + "; ".join(notes)
+        )
     stage1 = source.stage1.model_copy(update={"from_run": cfg.stage1.from_run})
     return cfg.model_copy(update={"stage1": stage1, "model": source.model})
 
@@ -74,9 +86,11 @@ def load_stage1_model(cfg: RunConfig, train_set, in_chans: int, accelerator):
     source = Path(cfg.stage1.from_run)
     counts = read_results(source)["class_counts"]
     if [int(c) for c in train_set.class_counts] != [int(c) for c in counts]:
-        raise ConfigError(f"stage1.from_run={str(source)!r}: its training class counts {counts[:5]}... differ from this "
-                          f"run's {[int(c) for c in train_set.class_counts][:5]}... (data.root={cfg.data.root!r}); "
-                          "both runs must read the same training set")
+        raise ConfigError(
+            f"stage1.from_run={str(source)!r}: its training class counts {counts[:5]}... differ from this "
+            f"run's {[int(c) for c in train_set.class_counts][:5]}... (data.root={cfg.data.root!r}); "
+            "both runs must read the same training set"
+        )
     model = build_model(cfg, train_set.num_classes, in_chans=in_chans)
     encoder = encoder_file(source, "stage1")
     if encoder is not None:

@@ -51,7 +51,9 @@ class TrainingInterrupted(RuntimeError):
     """SIGTERM arrived; a checkpoint was saved (``self.checkpoint``) and the run can be resumed."""
 
     def __init__(self, checkpoint: Path):
-        super().__init__(f"stopped by SIGTERM; checkpoint saved at {checkpoint}; continue with --resume")
+        super().__init__(
+            f"stopped by SIGTERM; checkpoint saved at {checkpoint}; continue with --resume"
+        )
         self.checkpoint = checkpoint
 
 
@@ -100,13 +102,23 @@ def build_device_loader(cfg: RunConfig, train_set, accelerator):
     try:
         augment = device_augment(cfg.data.transform, cfg.data.transform_kwargs)
     except ValueError as error:
-        raise ConfigError(f"data.loader=device with data.transform={cfg.data.transform!r}, data.transform_kwargs="
-                          f"{cfg.data.transform_kwargs!r}: {error}") from None
+        raise ConfigError(
+            f"data.loader=device with data.transform={cfg.data.transform!r}, data.transform_kwargs="
+            f"{cfg.data.transform_kwargs!r}: {error}"
+        ) from None
     return DeviceBatchLoader(
-        train_set.data, train_set.targets, build_sampler(cfg, train_set),
-        per_process_batch_size(cfg, accelerator.num_processes), accelerator.device, train_set.mean, train_set.std,
-        seed=cfg.seed, rank=accelerator.process_index, world_size=accelerator.num_processes,
-        channels_last=cfg.engine.channels_last, **augment,
+        train_set.data,
+        train_set.targets,
+        build_sampler(cfg, train_set),
+        per_process_batch_size(cfg, accelerator.num_processes),
+        accelerator.device,
+        train_set.mean,
+        train_set.std,
+        seed=cfg.seed,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        channels_last=cfg.engine.channels_last,
+        **augment,
     )
 
 
@@ -116,34 +128,59 @@ def build_jpeg_loader(cfg: RunConfig, train_set, accelerator):
     from ltzoo.data.jpeg_loader import JpegBatchLoader, jpeg_augment
 
     if getattr(train_set, "samples", None) is None:
-        raise ConfigError(f"data.loader=jpeg needs a dataset read from image files (imagenet_lt, inat2018, folder_lt); "
-                          f"{cfg.data.dataset} is in memory: use data.loader=device")
-    honoured = ("img_size", "crop_pct", "color_jitter")  # the imagenet preset's options the JPEG loader follows
+        raise ConfigError(
+            f"data.loader=jpeg needs a dataset read from image files (imagenet_lt, inat2018, folder_lt); "
+            f"{cfg.data.dataset} is in memory: use data.loader=device"
+        )
+    honoured = (
+        "img_size",
+        "crop_pct",
+        "color_jitter",
+    )  # the imagenet preset's options the JPEG loader follows
     unsupported = sorted(set(cfg.data.transform_kwargs) - set(honoured))
     if unsupported:
-        raise ConfigError(f"data.loader=jpeg does not do data.transform_kwargs {unsupported}; allowed: {', '.join(honoured)} "
-                          "(or data.loader=torch)")
+        raise ConfigError(
+            f"data.loader=jpeg does not do data.transform_kwargs {unsupported}; allowed: {', '.join(honoured)} "
+            "(or data.loader=torch)"
+        )
     try:
         jpeg_augment(cfg.data.transform, True, cfg.data.transform_kwargs)
     except ValueError as error:
-        raise ConfigError(f"data.loader=jpeg with data.transform={cfg.data.transform!r}: {error}") from None
+        raise ConfigError(
+            f"data.loader=jpeg with data.transform={cfg.data.transform!r}: {error}"
+        ) from None
     return JpegBatchLoader(
-        train_set, build_sampler(cfg, train_set), per_process_batch_size(cfg, accelerator.num_processes),
-        accelerator.device, train_set.mean, train_set.std, train=True, seed=cfg.seed,
-        rank=accelerator.process_index, world_size=accelerator.num_processes, channels_last=cfg.engine.channels_last,
-        preset=cfg.data.transform, **cfg.data.transform_kwargs,
+        train_set,
+        build_sampler(cfg, train_set),
+        per_process_batch_size(cfg, accelerator.num_processes),
+        accelerator.device,
+        train_set.mean,
+        train_set.std,
+        train=True,
+        seed=cfg.seed,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        channels_last=cfg.engine.channels_last,
+        preset=cfg.data.transform,
+        **cfg.data.transform_kwargs,
     )
 
 
 def build_train_loader(cfg: RunConfig, train_set, num_processes: int = 1) -> DataLoader:
     sampler = build_sampler(cfg, train_set)
     return DataLoader(
-        train_set, batch_size=per_process_batch_size(cfg, num_processes), sampler=sampler,
-        num_workers=cfg.data.num_workers, drop_last=False, persistent_workers=cfg.data.num_workers > 0,
+        train_set,
+        batch_size=per_process_batch_size(cfg, num_processes),
+        sampler=sampler,
+        num_workers=cfg.data.num_workers,
+        drop_last=False,
+        persistent_workers=cfg.data.num_workers > 0,
     )
 
 
-HOST_SYNC_EVERY = 16  # steps between the host's reads of the non-finite/SIGTERM flags (engine.on_nonfinite=error)
+HOST_SYNC_EVERY = (
+    16  # steps between the host's reads of the non-finite/SIGTERM flags (engine.on_nonfinite=error)
+)
 
 
 class _StepWatch:
@@ -161,7 +198,9 @@ class _StepWatch:
         self.accelerator, self.skip, self.steps_per_epoch = accelerator, skip, steps_per_epoch
         self.stop = False
         device = accelerator.device
-        self.first_bad = torch.tensor([-1.0, 0.0], dtype=torch.float64, device=device)  # (global step, loss)
+        self.first_bad = torch.tensor(
+            [-1.0, 0.0], dtype=torch.float64, device=device
+        )  # (global step, loss)
         self.step = torch.zeros((), dtype=torch.float64, device=device)
 
     def start_epoch(self, global_step: int) -> None:
@@ -172,12 +211,16 @@ class _StepWatch:
         bad = ~torch.isfinite(loss.detach())
         if self.skip:
             flags = torch.stack([bad, torch.tensor(sigterm, device=loss.device)])
-            nonfinite, stop = self.accelerator.reduce(flags.float(), "sum").tolist()  # the step's host sync
+            nonfinite, stop = self.accelerator.reduce(
+                flags.float(), "sum"
+            ).tolist()  # the step's host sync
             self.stop = stop > 0
             return nonfinite > 0
         self.step += 1
         keep = bad & (self.first_bad[0] < 0)
-        self.first_bad = torch.where(keep, torch.stack([self.step, loss.detach().double()]), self.first_bad)
+        self.first_bad = torch.where(
+            keep, torch.stack([self.step, loss.detach().double()]), self.first_bad
+        )
         return False
 
     def due(self, global_step: int) -> bool:
@@ -187,7 +230,12 @@ class _StepWatch:
         """Read the flags of every process (one host sync); raise on a non-finite loss."""
         if self.skip:
             return
-        mine = torch.cat([self.first_bad, torch.tensor([float(sigterm)], dtype=torch.float64, device=self.first_bad.device)])
+        mine = torch.cat(
+            [
+                self.first_bad,
+                torch.tensor([float(sigterm)], dtype=torch.float64, device=self.first_bad.device),
+            ]
+        )
         rows = self.accelerator.gather(mine.unsqueeze(0)).view(-1, 3).tolist()
         self.stop = any(row[2] > 0 for row in rows)
         bad = sorted(row[:2] for row in rows if row[0] >= 0)
@@ -228,7 +276,10 @@ def _weights_finite(model) -> bool:
 
 
 def train_stage1(
-    cfg: RunConfig, accelerator, model: torch.nn.Module, train_set,
+    cfg: RunConfig,
+    accelerator,
+    model: torch.nn.Module,
+    train_set,
     on_epoch_end: Optional[Callable[[int, dict, torch.nn.Module], None]] = None,
 ) -> torch.nn.Module:
     """Train ``model`` on ``train_set`` (resuming per ``engine.resume``); returns it unwrapped.
@@ -250,8 +301,14 @@ def train_stage1(
     loss_fn = create_loss(s1.loss, class_counts=train_set.class_counts, **s1.loss_kwargs)
     if engine.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=s1.lr, momentum=s1.momentum, nesterov=s1.nesterov,
-                                weight_decay=s1.weight_decay, fused=True if engine.fused_optimizer else None)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=s1.lr,
+        momentum=s1.momentum,
+        nesterov=s1.nesterov,
+        weight_decay=s1.weight_decay,
+        fused=True if engine.fused_optimizer else None,
+    )
     if on_device:  # already sharded and on the device: only model and optimizer go through prepare
         model, optimizer = accelerator.prepare(model, optimizer)
     else:
@@ -259,7 +316,9 @@ def train_stage1(
     progress = Progress()
     accelerator.register_for_checkpointing(progress)
     recipe = to_dict(cfg)
-    checkpoints = CheckpointManager(run_dir, keep=engine.keep_checkpoints, settings=trajectory_settings(recipe))
+    checkpoints = CheckpointManager(
+        run_dir, keep=engine.keep_checkpoints, settings=trajectory_settings(recipe)
+    )
     last_good = _resume(engine.resume, checkpoints, accelerator, recipe)
 
     steps_per_epoch = max(1, len(loader))
@@ -270,18 +329,28 @@ def train_stage1(
     log = EpochLog(run_dir, enabled=accelerator.is_main_process, echo=not cfg.progress)
     log.keep_before(progress.epoch)
     kill_at = int(os.environ.get("LTZOO_FAULT_KILL_AT_STEP", "0") or 0)
-    bar = tqdm(total=s1.epochs * steps_per_epoch, initial=progress.global_step, desc="stage 1",
-               disable=not (cfg.progress and accelerator.is_main_process))
+    bar = tqdm(
+        total=s1.epochs * steps_per_epoch,
+        initial=progress.global_step,
+        desc="stage 1",
+        disable=not (cfg.progress and accelerator.is_main_process),
+    )
 
     def save(totals: Optional[torch.Tensor] = None) -> Path:
-        if totals is not None:  # the epoch's sums over all processes, so a mid-epoch resume logs the whole epoch
+        if (
+            totals is not None
+        ):  # the epoch's sums over all processes, so a mid-epoch resume logs the whole epoch
             progress.epoch_totals = accelerator.reduce(totals.clone(), reduction="sum").tolist()
         if not _weights_finite(accelerator.unwrap_model(model, keep_torch_compile=False)):
-            raise NonFiniteLossError(f"refusing to checkpoint non-finite weights at global step {progress.global_step}")
+            raise NonFiniteLossError(
+                f"refusing to checkpoint non-finite weights at global step {progress.global_step}"
+            )
         return checkpoints.save(accelerator, progress.global_step, progress.state_dict())
 
     lr = optimizer.param_groups[0]["lr"]
-    watch = _StepWatch(accelerator, skip=engine.on_nonfinite == "skip", steps_per_epoch=steps_per_epoch)
+    watch = _StepWatch(
+        accelerator, skip=engine.on_nonfinite == "skip", steps_per_epoch=steps_per_epoch
+    )
     with _SigtermFlag() as sigterm:
         for epoch in range(progress.epoch, s1.epochs):
             loader.set_epoch(epoch)
@@ -299,7 +368,9 @@ def train_stage1(
             totals = torch.tensor(done, dtype=torch.float64, device=accelerator.device)
             watch.start_epoch(progress.global_step)
             for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
-                if engine.compile:  # a new iteration for CUDA-graph trees (compile_mode=reduce-overhead)
+                if (
+                    engine.compile
+                ):  # a new iteration for CUDA-graph trees (compile_mode=reduce-overhead)
                     torch.compiler.cudagraph_mark_step_begin()
                 lr = optimizer.param_groups[0]["lr"]  # this step's rate, for the epoch log
                 if engine.channels_last:
@@ -308,7 +379,9 @@ def train_stage1(
                     with accelerator.autocast():
                         logits = model(images)
                     loss = loss_fn(logits.float(), targets)
-                    if watch.record(loss, sigterm.raised):  # skip mode: non-finite, decided before the update
+                    if watch.record(
+                        loss, sigterm.raised
+                    ):  # skip mode: non-finite, decided before the update
                         progress.skipped_steps += 1
                         optimizer.zero_grad(set_to_none=True)
                     else:
@@ -323,9 +396,14 @@ def train_stage1(
                 scheduler.step()
                 progress.step_in_epoch, progress.global_step = i + 1, progress.global_step + 1
                 bar.update(1)
-                checkpoint_due = engine.checkpoint_every_steps and progress.global_step % engine.checkpoint_every_steps == 0
+                checkpoint_due = (
+                    engine.checkpoint_every_steps
+                    and progress.global_step % engine.checkpoint_every_steps == 0
+                )
                 if checkpoint_due or watch.due(progress.global_step):
-                    watch.check(sigterm.raised, last_good)  # raises NonFiniteLossError before anything is saved
+                    watch.check(
+                        sigterm.raised, last_good
+                    )  # raises NonFiniteLossError before anything is saved
                 if checkpoint_due:
                     last_good = save(totals)
                 if watch.stop:
@@ -335,17 +413,34 @@ def train_stage1(
             watch.check(sigterm.raised, last_good)
             if watch.stop:
                 raise TrainingInterrupted(save(totals))
-            progress.epoch, progress.step_in_epoch, progress.epoch_totals = epoch + 1, 0, [0.0, 0.0, 0.0]
-            totals = accelerator.reduce(totals, reduction="sum")  # loss and accuracy over every process's batches
-            stats = dict(epoch=epoch, loss=float(totals[0] / max(1.0, totals[2])), train_acc=float(100 * totals[1] / max(1.0, totals[2])),
-                         images=int(totals[2]), lr=lr, global_step=progress.global_step, skipped_steps=progress.skipped_steps)
+            progress.epoch, progress.step_in_epoch, progress.epoch_totals = (
+                epoch + 1,
+                0,
+                [0.0, 0.0, 0.0],
+            )
+            totals = accelerator.reduce(
+                totals, reduction="sum"
+            )  # loss and accuracy over every process's batches
+            stats = dict(
+                epoch=epoch,
+                loss=float(totals[0] / max(1.0, totals[2])),
+                train_acc=float(100 * totals[1] / max(1.0, totals[2])),
+                images=int(totals[2]),
+                lr=lr,
+                global_step=progress.global_step,
+                skipped_steps=progress.skipped_steps,
+            )
             bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['train_acc']:.1f}")
             log.write(stats)
             if engine.log_with:
                 accelerator.log({k: v for k, v in stats.items() if k != "epoch"}, step=epoch)
-            last_good = save()  # (re)written with the epoch marked done, even if this step was just saved
+            last_good = (
+                save()
+            )  # (re)written with the epoch marked done, even if this step was just saved
             if on_epoch_end is not None:
-                on_epoch_end(epoch, stats, accelerator.unwrap_model(model, keep_torch_compile=False))
+                on_epoch_end(
+                    epoch, stats, accelerator.unwrap_model(model, keep_torch_compile=False)
+                )
     bar.close()
     return accelerator.unwrap_model(model, keep_torch_compile=False)
 

@@ -17,6 +17,17 @@ from ltzoo.tuning.space import Param, SearchSpace, parse_param
 from ltzoo.tuning.study import best_summary, open_storage, open_study, write_best
 
 __all__ = [
-    "tune", "tune_posthoc", "SearchSpace", "Param", "parse_param", "Objective", "METRICS", "POSTHOC",
-    "EpochPruning", "open_storage", "open_study", "best_summary", "write_best",
+    "tune",
+    "tune_posthoc",
+    "SearchSpace",
+    "Param",
+    "parse_param",
+    "Objective",
+    "METRICS",
+    "POSTHOC",
+    "EpochPruning",
+    "open_storage",
+    "open_study",
+    "best_summary",
+    "write_best",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+
 from ltzoo.errors import InputError
 
 EPILOG = """examples:
@@ -20,40 +21,123 @@ EPILOG = """examples:
 
 
 def add_tune_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("tune", help="Optuna search over recipe fields, or post-hoc tau/temperature on a run",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", nargs="?", help="a finished run folder: tune post-hoc parameters on it (see --posthoc)")
+    p = sub.add_parser(
+        "tune",
+        help="Optuna search over recipe fields, or post-hoc tau/temperature on a run",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "run_dir",
+        nargs="?",
+        help="a finished run folder: tune post-hoc parameters on it (see --posthoc)",
+    )
     p.add_argument("--config", help="base recipe YAML (default: the embedded digits-LT recipe)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="fixed recipe override for every trial, e.g. --set stage1.epochs=30 (repeatable)")
-    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=KIND:ARGS",
-                   help="a searched field: uniform:LO:HI[:STEP], loguniform:LO:HI, int:LO:HI[:STEP], logint:LO:HI, "
-                        "choice:A,B (repeatable); post hoc: tau=uniform:0:2, logit_adjust=uniform:0:2")
-    p.add_argument("--objective", default="mean_per_class",
-                   help="validation metric to maximise: top1 (overall), mean_per_class, many, medium, few, head, tail, "
-                        "or a weighted sum such as 0.5*few+0.5*overall or top1-0.5*ece (default: mean_per_class)")
-    p.add_argument("--method", help="stage-2 method whose validation metrics are scored (default: the deployed one; "
-                                    "post hoc: stage1 when tuning tau)")
-    p.add_argument("--trials", type=int, help="finished trials the study should hold (default 20; post hoc 60)")
-    p.add_argument("--storage", help="SQLAlchemy URL of the study database (default: sqlite:///OUTPUT_DIR/study.db; "
-                                     "post hoc: in memory)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fixed recipe override for every trial, e.g. --set stage1.epochs=30 (repeatable)",
+    )
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=KIND:ARGS",
+        help="a searched field: uniform:LO:HI[:STEP], loguniform:LO:HI, int:LO:HI[:STEP], logint:LO:HI, "
+        "choice:A,B (repeatable); post hoc: tau=uniform:0:2, logit_adjust=uniform:0:2",
+    )
+    p.add_argument(
+        "--objective",
+        default="mean_per_class",
+        help="validation metric to maximise: top1 (overall), mean_per_class, many, medium, few, head, tail, "
+        "or a weighted sum such as 0.5*few+0.5*overall or top1-0.5*ece (default: mean_per_class)",
+    )
+    p.add_argument(
+        "--method",
+        help="stage-2 method whose validation metrics are scored (default: the deployed one; "
+        "post hoc: stage1 when tuning tau)",
+    )
+    p.add_argument(
+        "--trials", type=int, help="finished trials the study should hold (default 20; post hoc 60)"
+    )
+    p.add_argument(
+        "--storage",
+        help="SQLAlchemy URL of the study database (default: sqlite:///OUTPUT_DIR/study.db; "
+        "post hoc: in memory)",
+    )
     p.add_argument("--study-name", help="study to create, join or resume (default: tune)")
-    p.add_argument("--output-dir", help="study folder: trial_NNNN run folders, best.yaml (default: runs/tune/STUDY_NAME); "
-                                        "post hoc: RUN_DIR/posthoc")
-    p.add_argument("--pruner", default="median", choices=("median", "none"), help="prune on per-epoch validation (default median)")
-    p.add_argument("--prune-on", default="mean_per_class", metavar="METRIC",
-                   help="per-epoch validation metric of the stage-1 model the pruner compares (default mean_per_class)")
-    p.add_argument("--prune-warmup", type=int, default=1, metavar="EPOCHS", help="epochs before a trial may be pruned (default 1)")
-    p.add_argument("--prune-startup", type=int, default=3, metavar="TRIALS", help="trials that are never pruned (default 3)")
-    p.add_argument("--startup-trials", type=int, default=5, help="random trials before TPE models the space (default 5)")
-    p.add_argument("--seed", type=int, help="sampler seed (reproducible with one worker; leave unset with several)")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop this worker after this long")
-    p.add_argument("--heartbeat", type=int, default=60, metavar="SECONDS",
-                   help="trial heartbeat; a trial silent for 2x this is failed and retried (default 60; 0 = off)")
-    p.add_argument("--keep-checkpoints", action="store_true", help="keep every trial's stage-1 checkpoints")
-    p.add_argument("--verbose", action="store_true", help="print each trial's tables (default: RUN/train.log)")
-    p.add_argument("--posthoc", metavar="NAMES", help="with RUN_DIR: comma list of tau, logit_adjust, temperature (default: all)")
-    p.add_argument("--no-export", action="store_true", help="post hoc: do not write the calibrated model folder")
+    p.add_argument(
+        "--output-dir",
+        help="study folder: trial_NNNN run folders, best.yaml (default: runs/tune/STUDY_NAME); "
+        "post hoc: RUN_DIR/posthoc",
+    )
+    p.add_argument(
+        "--pruner",
+        default="median",
+        choices=("median", "none"),
+        help="prune on per-epoch validation (default median)",
+    )
+    p.add_argument(
+        "--prune-on",
+        default="mean_per_class",
+        metavar="METRIC",
+        help="per-epoch validation metric of the stage-1 model the pruner compares (default mean_per_class)",
+    )
+    p.add_argument(
+        "--prune-warmup",
+        type=int,
+        default=1,
+        metavar="EPOCHS",
+        help="epochs before a trial may be pruned (default 1)",
+    )
+    p.add_argument(
+        "--prune-startup",
+        type=int,
+        default=3,
+        metavar="TRIALS",
+        help="trials that are never pruned (default 3)",
+    )
+    p.add_argument(
+        "--startup-trials",
+        type=int,
+        default=5,
+        help="random trials before TPE models the space (default 5)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="sampler seed (reproducible with one worker; leave unset with several)",
+    )
+    p.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop this worker after this long"
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="trial heartbeat; a trial silent for 2x this is failed and retried (default 60; 0 = off)",
+    )
+    p.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep every trial's stage-1 checkpoints"
+    )
+    p.add_argument(
+        "--verbose", action="store_true", help="print each trial's tables (default: RUN/train.log)"
+    )
+    p.add_argument(
+        "--posthoc",
+        metavar="NAMES",
+        help="with RUN_DIR: comma list of tau, logit_adjust, temperature (default: all)",
+    )
+    p.add_argument(
+        "--no-export",
+        action="store_true",
+        help="post hoc: do not write the calibrated model folder",
+    )
     p.add_argument("--data-root", help="post hoc: dataset root, if it moved since training")
     p.set_defaults(func=cmd_tune)
     return p
@@ -72,29 +156,57 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if args.run_dir or args.posthoc:
         if not args.run_dir:
-            raise InputError("--posthoc needs a run folder: ltzoo tune RUN_DIR --posthoc tau,temperature")
+            raise InputError(
+                "--posthoc needs a run folder: ltzoo tune RUN_DIR --posthoc tau,temperature"
+            )
         if args.config or args.overrides:
-            raise InputError("post-hoc tuning reads the run's own recipe; --config/--set are for training searches")
+            raise InputError(
+                "post-hoc tuning reads the run's own recipe; --config/--set are for training searches"
+            )
         report = tune_posthoc(
-            args.run_dir, posthoc=args.posthoc or "tau,logit_adjust,temperature", method=args.method, objective=args.objective,
-            params=args.params, trials=60 if args.trials is None else args.trials, storage=args.storage,
-            study_name=args.study_name, seed=0 if args.seed is None else args.seed, output_dir=args.output_dir,
-            export=not args.no_export, data_root=args.data_root,
+            args.run_dir,
+            posthoc=args.posthoc or "tau,logit_adjust,temperature",
+            method=args.method,
+            objective=args.objective,
+            params=args.params,
+            trials=60 if args.trials is None else args.trials,
+            storage=args.storage,
+            study_name=args.study_name,
+            seed=0 if args.seed is None else args.seed,
+            output_dir=args.output_dir,
+            export=not args.no_export,
+            data_root=args.data_root,
         )
         print(format_posthoc(report))
         return 0
     best = tune(
-        args.config, params=args.params, overrides=args.overrides, objective=args.objective, method=args.method,
-        trials=20 if args.trials is None else args.trials, storage=args.storage, study_name=args.study_name or "tune",
-        output_dir=args.output_dir, pruner=args.pruner, prune_on=args.prune_on, prune_warmup=args.prune_warmup,
-        prune_startup=args.prune_startup, startup_trials=args.startup_trials, seed=args.seed,
-        heartbeat=args.heartbeat or None, timeout=args.timeout, keep_checkpoints=args.keep_checkpoints, verbose=args.verbose,
+        args.config,
+        params=args.params,
+        overrides=args.overrides,
+        objective=args.objective,
+        method=args.method,
+        trials=20 if args.trials is None else args.trials,
+        storage=args.storage,
+        study_name=args.study_name or "tune",
+        output_dir=args.output_dir,
+        pruner=args.pruner,
+        prune_on=args.prune_on,
+        prune_warmup=args.prune_warmup,
+        prune_startup=args.prune_startup,
+        startup_trials=args.startup_trials,
+        seed=args.seed,
+        heartbeat=args.heartbeat or None,
+        timeout=args.timeout,
+        keep_checkpoints=args.keep_checkpoints,
+        verbose=args.verbose,
     )
     if best.get("value") is None:
         print("no trial has completed yet")
         return 0
-    print(f"best: trial {best['trial']}, {best['objective']} = {best['value']:.4f} (validation, {best['method']}); "
-          f"{json.dumps(best['params'])}")
+    print(
+        f"best: trial {best['trial']}, {best['objective']} = {best['value']:.4f} (validation, {best['method']}); "
+        f"{json.dumps(best['params'])}"
+    )
     print(f"best recipe: {best['best_recipe']}  (ltzoo train --config {best['best_recipe']})")
     return 0
 
@@ -103,11 +215,16 @@ def format_posthoc(report) -> str:
     from ltzoo.evaluation import DEFAULT_COLUMNS, format_table
 
     values = ", ".join(f"{k}={v:.4g}" for k, v in report["values"].items())
-    rows = {f"{split} {when}": metrics for split, key in (("val", "validation"), ("test", "test_for_reporting_only"))
-            for when, metrics in report[key].items()}
+    rows = {
+        f"{split} {when}": metrics
+        for split, key in (("val", "validation"), ("test", "test_for_reporting_only"))
+        for when, metrics in report[key].items()
+    }
     columns = (DEFAULT_COLUMNS[0], ("Bal", "mean_per_class"), *DEFAULT_COLUMNS[1:], ("NLL", "nll"))
-    lines = [f"post hoc on {report['method']} ({report['objective']} on the validation split): {values}",
-             format_table(rows, columns=columns)]
+    lines = [
+        f"post hoc on {report['method']} ({report['objective']} on the validation split): {values}",
+        format_table(rows, columns=columns),
+    ]
     if report.get("model_dir"):
         lines.append(f"calibrated model: {report['model_dir']}")
     if report.get("best_recipe"):

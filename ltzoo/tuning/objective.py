@@ -18,10 +18,31 @@ from typing import Any, Dict, Mapping
 
 from ltzoo.errors import ConfigError, InputError
 
-METRICS = ("top1", "top5", "mean_per_class", "many", "medium", "few", "head", "tail", "per_class_std", "ece", "nll")
-ALIASES = {"overall": "top1", "all": "top1", "accuracy": "top1", "acc": "top1", "balanced": "mean_per_class",
-           "mpc": "mean_per_class", "std": "per_class_std"}
-_TERM = re.compile(r"\s*([+-]?)\s*(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)\s*\*\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*")
+METRICS = (
+    "top1",
+    "top5",
+    "mean_per_class",
+    "many",
+    "medium",
+    "few",
+    "head",
+    "tail",
+    "per_class_std",
+    "ece",
+    "nll",
+)
+ALIASES = {
+    "overall": "top1",
+    "all": "top1",
+    "accuracy": "top1",
+    "acc": "top1",
+    "balanced": "mean_per_class",
+    "mpc": "mean_per_class",
+    "std": "per_class_std",
+}
+_TERM = re.compile(
+    r"\s*([+-]?)\s*(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)\s*\*\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*"
+)
 
 
 class Objective:
@@ -45,8 +66,10 @@ class Objective:
             sign, weight, name = match.groups()
             metric = ALIASES.get(name.lower(), name.lower())
             if metric not in METRICS:
-                raise ConfigError(f"--objective {text!r}: metric {name!r} is not allowed; allowed: {', '.join(METRICS)} "
-                                  f"(aliases: {', '.join(f'{a}={m}' for a, m in ALIASES.items())})")
+                raise ConfigError(
+                    f"--objective {text!r}: metric {name!r} is not allowed; allowed: {', '.join(METRICS)} "
+                    f"(aliases: {', '.join(f'{a}={m}' for a, m in ALIASES.items())})"
+                )
             value = float(weight) if weight else 1.0
             weights[metric] = weights.get(metric, 0.0) + (-value if sign == "-" else value)
             pos = match.end()

@@ -32,7 +32,12 @@ from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
 
 POSTHOC = ("tau", "logit_adjust", "temperature")
-ALIASES = {"la": "logit_adjust", "logit-adjust": "logit_adjust", "t": "temperature", "temp": "temperature"}
+ALIASES = {
+    "la": "logit_adjust",
+    "logit-adjust": "logit_adjust",
+    "t": "temperature",
+    "temp": "temperature",
+}
 DEFAULT_RANGES = {"tau": "tau=uniform:0:2", "logit_adjust": "logit_adjust=uniform:0:2"}
 REPORT_KEYS = ("top1", "mean_per_class", "many", "medium", "few", "per_class_std", "ece", "nll")
 
@@ -43,7 +48,9 @@ def parse_posthoc(names) -> list:
     for name in (n.strip().lower() for n in items if n.strip()):
         name = ALIASES.get(name, name)
         if name not in POSTHOC:
-            raise ConfigError(f"--posthoc {name!r} is not allowed; allowed: {', '.join(POSTHOC)} (aliases: {', '.join(ALIASES)})")
+            raise ConfigError(
+                f"--posthoc {name!r} is not allowed; allowed: {', '.join(POSTHOC)} (aliases: {', '.join(ALIASES)})"
+            )
         if name not in out:
             out.append(name)
     if not out:
@@ -58,7 +65,6 @@ class PosthocHead(torch.nn.Module):
     def __init__(self, head, tau_allowed: bool, counts):
         super().__init__()
         from ltzoo.evaluation import logit_adjustment_bias
-
         from ltzoo.models.lt_classifier import registered_head_name
 
         self.head = head
@@ -67,8 +73,10 @@ class PosthocHead(torch.nn.Module):
         if tau_allowed:
             kind = registered_head_name(head)
             if kind not in ("linear", "tau_norm"):
-                raise ConfigError(f"--posthoc tau needs a linear or tau_norm head; this method's head is {kind!r} "
-                                  "(tune tau on stage1, crt or iwb, or drop tau)")
+                raise ConfigError(
+                    f"--posthoc tau needs a linear or tau_norm head; this method's head is {kind!r} "
+                    "(tune tau on stage1, crt or iwb, or drop tau)"
+                )
             self.weight = head.fc.weight.detach()
             self.bias = head.fc.bias.detach() if head.fc.bias is not None else None
 
@@ -77,7 +85,9 @@ class PosthocHead(torch.nn.Module):
         with torch.no_grad():
             if tau is None:
                 return self.head(features).float()
-            return torch.nn.functional.linear(features, tau_normalize(self.weight, tau), self.bias).float()
+            return torch.nn.functional.linear(
+                features, tau_normalize(self.weight, tau), self.bias
+            ).float()
 
 
 def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:
@@ -85,9 +95,18 @@ def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def tune_posthoc(
-    run_dir, posthoc: Sequence[str] = POSTHOC, method: Optional[str] = None, objective: str = "mean_per_class",
-    params: Sequence[str] = (), trials: int = 60, storage: Optional[str] = None, study_name: Optional[str] = None,
-    seed: int = 0, output_dir: Optional[str] = None, export: bool = True, data_root: Optional[str] = None,
+    run_dir,
+    posthoc: Sequence[str] = POSTHOC,
+    method: Optional[str] = None,
+    objective: str = "mean_per_class",
+    params: Sequence[str] = (),
+    trials: int = 60,
+    storage: Optional[str] = None,
+    study_name: Optional[str] = None,
+    seed: int = 0,
+    output_dir: Optional[str] = None,
+    export: bool = True,
+    data_root: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Tune ``posthoc`` parameters of ``method``'s head (default: ``stage1`` when tau is tuned,
     else the deployed method) on the run's validation split; returns what ``posthoc.json`` holds."""
@@ -95,37 +114,48 @@ def tune_posthoc(
 
     import optuna
 
-    from ltzoo.evaluation import evaluate_logits, fit_temperature
-    from ltzoo.models.calibration import calibrated
-    from ltzoo.hub import load_pretrained
     from ltzoo.atomic import write_json_atomic
+    from ltzoo.evaluation import evaluate_logits, fit_temperature
+    from ltzoo.hub import load_pretrained
+    from ltzoo.models.calibration import calibrated
+    from ltzoo.run_folder import check_run_dir
+    from ltzoo.train.assemble import build_datasets
     from ltzoo.train.config import load_config
     from ltzoo.train.features import extract_features
-    from ltzoo.run_folder import check_run_dir
     from ltzoo.train.reload import load_heads
-    from ltzoo.train.assemble import build_datasets
 
     posthoc = parse_posthoc(posthoc)
     run_dir = check_run_dir(run_dir)
     results = json.loads((run_dir / "results.json").read_text())
     method = method or ("stage1" if "tau" in posthoc else results["deploy"])
-    ranges = {p.key: p for p in SearchSpace.parse([DEFAULT_RANGES[n] for n in posthoc if n in DEFAULT_RANGES]).params}
+    ranges = {
+        p.key: p
+        for p in SearchSpace.parse(
+            [DEFAULT_RANGES[n] for n in posthoc if n in DEFAULT_RANGES]
+        ).params
+    }
     for param in SearchSpace.parse(params).params:
         key = ALIASES.get(param.key, param.key)
         if key not in ranges:
-            raise ConfigError(f"--param {param.spec()}: post-hoc ranges can be given for {', '.join(ranges) or '(none)'}")
+            raise ConfigError(
+                f"--param {param.spec()}: post-hoc ranges can be given for {', '.join(ranges) or '(none)'}"
+            )
         ranges[key] = dataclasses.replace(param, key=key)
     space = SearchSpace(list(ranges.values()))
 
     cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])
     splits = build_datasets(cfg)
     if splits["val"] is None:
-        raise ConfigError(f"run {str(run_dir)!r} has no validation split (data.val_fraction=0): post-hoc tuning needs one; "
-                          "the test split is never used for tuning")
+        raise ConfigError(
+            f"run {str(run_dir)!r} has no validation split (data.val_fraction=0): post-hoc tuning needs one; "
+            "the test split is never used for tuning"
+        )
     model = load_pretrained(run_dir).eval()
     heads = load_heads(run_dir, model.num_features)
     if method not in heads:
-        raise ConfigError(f"--method {method!r} is not allowed; the run's methods are {', '.join(heads)}")
+        raise ConfigError(
+            f"--method {method!r} is not allowed; the run's methods are {', '.join(heads)}"
+        )
     counts = results["class_counts"]
     val, test = extract_features(model, splits["val"]), extract_features(model, splits["test"])
     tuned = PosthocHead(heads[method], tau_allowed="tau" in posthoc, counts=counts)
@@ -138,7 +168,9 @@ def tune_posthoc(
         return fit_temperature(tuned.raw_logits(val.features, tau=tau), val.labels)
 
     def evaluate(features, tau=None, strength=0.0, temperature=1.0):
-        z = calibrated(tuned.raw_logits(features.features, tau=tau), temperature, strength * tuned.prior)
+        z = calibrated(
+            tuned.raw_logits(features.features, tau=tau), temperature, strength * tuned.prior
+        )
         return evaluate_logits(z, features.labels, counts, **thresholds)
 
     def trial_score(trial):
@@ -149,12 +181,19 @@ def tune_posthoc(
     values: Dict[str, Any] = {}
     if len(space):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
-                                    sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10))
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            direction="maximize",
+            load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10),
+        )
         start = {k: tuned.start_tau if k == "tau" else 0.0 for k in space.keys}
         start = {k: v for k, v in start.items() if ranges[k].low <= v <= ranges[k].high}
         if start:
-            study.enqueue_trial(start, skip_if_exists=True)  # the untouched head, so tuning never loses on val
+            study.enqueue_trial(
+                start, skip_if_exists=True
+            )  # the untouched head, so tuning never loses on val
         study.optimize(trial_score, n_trials=trials)
         values.update(study.best_params)
     tau, strength = values.get("tau"), values.get("logit_adjust", 0.0)
@@ -164,22 +203,44 @@ def tune_posthoc(
 
     out = Path(output_dir or run_dir / "posthoc")
     report = {
-        "run_dir": str(run_dir), "method": method, "objective": goal.text, "values": values, "trials": trials if len(space) else 0,
+        "run_dir": str(run_dir),
+        "method": method,
+        "objective": goal.text,
+        "values": values,
+        "trials": trials if len(space) else 0,
         "chosen_on": f"validation split ({len(val.labels)} images)",
-        "validation": {"before": _summary(evaluate(val)),
-                       "after": _summary(evaluate(val, tau, strength, temperature))},
-        "test_for_reporting_only": {"before": _summary(evaluate(test)),
-                                    "after": _summary(evaluate(test, tau, strength, temperature))},
+        "validation": {
+            "before": _summary(evaluate(val)),
+            "after": _summary(evaluate(val, tau, strength, temperature)),
+        },
+        "test_for_reporting_only": {
+            "before": _summary(evaluate(test)),
+            "after": _summary(evaluate(test, tau, strength, temperature)),
+        },
     }
     if export:
-        report["model_dir"] = str(_export(model, heads[method], tau, strength, temperature, counts, run_dir, out / "model", report))
+        report["model_dir"] = str(
+            _export(
+                model,
+                heads[method],
+                tau,
+                strength,
+                temperature,
+                counts,
+                run_dir,
+                out / "model",
+                report,
+            )
+        )
     if tau is not None and method == "stage1":
         report["best_recipe"] = str(_write_recipe(cfg, tau, out / "best.yaml"))
     write_json_atomic(out / "posthoc.json", report)
     return report
 
 
-def _export(model, head, tau, strength, temperature, counts, run_dir: Path, out: Path, report) -> Path:
+def _export(
+    model, head, tau, strength, temperature, counts, run_dir: Path, out: Path, report
+) -> Path:
     """The deployable model: tuned head (tau_norm when tau was tuned) + calibration ``z / T + s * b0``."""
     import json
 
@@ -189,7 +250,13 @@ def _export(model, head, tau, strength, temperature, counts, run_dir: Path, out:
 
     head = copy.deepcopy(head)
     if tau is not None:
-        normalised = create_head("tau_norm", head.in_features, head.num_classes, tau=float(tau), bias=head.fc.bias is not None)
+        normalised = create_head(
+            "tau_norm",
+            head.in_features,
+            head.num_classes,
+            tau=float(tau),
+            bias=head.fc.bias is not None,
+        )
         normalised.load_linear(head.fc.weight, head.fc.bias)
         head = normalised
     model.replace_head(head)
@@ -197,11 +264,18 @@ def _export(model, head, tau, strength, temperature, counts, run_dir: Path, out:
     model.calibration.set(temperature=temperature, bias=logit_adjustment_bias(counts, tau=strength))
     saved = json.loads((run_dir / "config.json").read_text())
     test = report["test_for_reporting_only"]
-    calibration = {"temperature": float(temperature), "target_prior": "uniform", "tau": float(strength),
-                   "fitted_on": report["chosen_on"],
-                   "scores": {"split": "test", "before": test["before"], "after": test["after"]}}
-    extra = dict(saved.get("ltzoo", {}), calibration=calibration,
-                 posthoc={k: report[k] for k in ("method", "objective", "values", "chosen_on")})
+    calibration = {
+        "temperature": float(temperature),
+        "target_prior": "uniform",
+        "tau": float(strength),
+        "fitted_on": report["chosen_on"],
+        "scores": {"split": "test", "before": test["before"], "after": test["after"]},
+    }
+    extra = dict(
+        saved.get("ltzoo", {}),
+        calibration=calibration,
+        posthoc={k: report[k] for k in ("method", "objective", "values", "chosen_on")},
+    )
     return save_pretrained(model, out, label_names=saved.get("label_names"), extra=extra)
 
 

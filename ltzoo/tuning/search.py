@@ -33,19 +33,44 @@ from ltzoo.errors import ConfigError
 from ltzoo.train.config import load_config, to_dict
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
-from ltzoo.tuning.study import best_summary, default_storage, finished_trials, open_storage, open_study, worker_id, write_best
+from ltzoo.tuning.study import (
+    best_summary,
+    default_storage,
+    finished_trials,
+    open_storage,
+    open_study,
+    worker_id,
+    write_best,
+)
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ("top1", "mean_per_class", "many", "medium", "few", "head", "tail", "per_class_std", "ece")
+SUMMARY_KEYS = (
+    "top1",
+    "mean_per_class",
+    "many",
+    "medium",
+    "few",
+    "head",
+    "tail",
+    "per_class_std",
+    "ece",
+)
 
 
 class EpochPruning:
     """``on_epoch_end`` hook: scores the stage-1 model on the validation split, reports it to the
     trial and raises ``optuna.TrialPruned`` when the pruner says so."""
 
-    def __init__(self, trial, val_set, class_counts, metric: Objective, many: float = 100, few: float = 20):
-        self.trial, self.val_set, self.class_counts, self.metric = trial, val_set, class_counts, metric
+    def __init__(
+        self, trial, val_set, class_counts, metric: Objective, many: float = 100, few: float = 20
+    ):
+        self.trial, self.val_set, self.class_counts, self.metric = (
+            trial,
+            val_set,
+            class_counts,
+            metric,
+        )
         self.many, self.few = many, few
 
     def __call__(self, epoch: int, stats: Dict[str, Any], model) -> None:
@@ -55,10 +80,14 @@ class EpochPruning:
         from ltzoo.train.features import predict_logits
 
         logits, labels = predict_logits(model, self.val_set)
-        value = self.metric.score(evaluate_logits(logits, labels, self.class_counts, many=self.many, few=self.few))
+        value = self.metric.score(
+            evaluate_logits(logits, labels, self.class_counts, many=self.many, few=self.few)
+        )
         self.trial.report(value, epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {epoch}: validation {self.metric.text} = {value:.2f}")
+            raise optuna.TrialPruned(
+                f"pruned after epoch {epoch}: validation {self.metric.text} = {value:.2f}"
+            )
 
 
 def retried_from(trial) -> Optional[int]:
@@ -76,12 +105,23 @@ def default_method(cfg) -> str:
 def _check_method(cfg, method: str) -> None:
     allowed = ["stage1", *cfg.stage2.methods]
     if method not in allowed:
-        raise ConfigError(f"--method {method!r} is not allowed; the recipe's methods are {', '.join(allowed)} "
-                          "(add it with --set 'stage2.methods=[...]')")
+        raise ConfigError(
+            f"--method {method!r} is not allowed; the recipe's methods are {', '.join(allowed)} "
+            "(add it with --set 'stage2.methods=[...]')"
+        )
 
 
-def make_objective(config, space: SearchSpace, base_overrides: Sequence[str], objective: Objective, method: str,
-                   prune_metric: Objective, output_dir: Path, keep_checkpoints: bool = False, verbose: bool = False):
+def make_objective(
+    config,
+    space: SearchSpace,
+    base_overrides: Sequence[str],
+    objective: Objective,
+    method: str,
+    prune_metric: Objective,
+    output_dir: Path,
+    keep_checkpoints: bool = False,
+    verbose: bool = False,
+):
     """The Optuna objective: one full run per trial, scored on the validation split."""
     from ltzoo.train.assemble import build_datasets
     from ltzoo.train.run import run
@@ -93,12 +133,23 @@ def make_objective(config, space: SearchSpace, base_overrides: Sequence[str], ob
         original = retried_from(trial)
         run_dir = output_dir / f"trial_{trial.number if original is None else original:04d}"
         # a retried trial continues the crashed one's training from its last checkpoint
-        cfg = load_config(config, list(base_overrides) + space.overrides(values) + [f"output_dir={run_dir}", "engine.resume=auto"])
+        cfg = load_config(
+            config,
+            list(base_overrides)
+            + space.overrides(values)
+            + [f"output_dir={run_dir}", "engine.resume=auto"],
+        )
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("worker", worker_id())
         splits = build_datasets(cfg)
-        hook = EpochPruning(trial, splits["val"], splits["train"].class_counts, prune_metric,
-                            many=cfg.data.many_threshold, few=cfg.data.few_threshold)
+        hook = EpochPruning(
+            trial,
+            splits["val"],
+            splits["train"].class_counts,
+            prune_metric,
+            many=cfg.data.many_threshold,
+            few=cfg.data.few_threshold,
+        )
         run_dir.mkdir(parents=True, exist_ok=True)
         with _trial_log(run_dir / "train.log", echo=verbose):
             try:
@@ -145,20 +196,39 @@ def _report_trial(study, trial) -> None:
         epoch = max(trial.intermediate_values)
         value = f" after epoch {epoch}, {study.user_attrs.get('prune_on')} = {trial.intermediate_values[epoch]:.3f}"
     else:
-        value = "" if trial.value is None else f" {study.user_attrs.get('objective')} = {trial.value:.3f}"
-    params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        value = (
+            ""
+            if trial.value is None
+            else f" {study.user_attrs.get('objective')} = {trial.value:.3f}"
+        )
+    params = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()
+    )
     best = best_summary(study)
     tail = f"; best: trial {best['trial']} = {best['value']:.3f}" if best else ""
     logger.info(f"trial {trial.number} {state}:{value} ({params}){tail}")
 
 
 def tune(
-    config: Optional[str] = None, params: Sequence[str] = (), overrides: Sequence[str] = (),
-    objective: str = "mean_per_class", method: Optional[str] = None, trials: int = 20,
-    storage: Optional[str] = None, study_name: str = "tune", output_dir: Optional[str] = None,
-    pruner: str = "median", prune_on: str = "mean_per_class", prune_warmup: int = 1, prune_startup: int = 3,
-    startup_trials: int = 5, seed: Optional[int] = None, heartbeat: Optional[int] = 60,
-    timeout: Optional[float] = None, keep_checkpoints: bool = False, verbose: bool = False,
+    config: Optional[str] = None,
+    params: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    objective: str = "mean_per_class",
+    method: Optional[str] = None,
+    trials: int = 20,
+    storage: Optional[str] = None,
+    study_name: str = "tune",
+    output_dir: Optional[str] = None,
+    pruner: str = "median",
+    prune_on: str = "mean_per_class",
+    prune_warmup: int = 1,
+    prune_startup: int = 3,
+    startup_trials: int = 5,
+    seed: Optional[int] = None,
+    heartbeat: Optional[int] = 60,
+    timeout: Optional[float] = None,
+    keep_checkpoints: bool = False,
+    verbose: bool = False,
 ) -> Dict[str, Any]:
     """Run (or join, or resume) study ``study_name`` until it holds ``trials`` finished trials.
 
@@ -170,7 +240,9 @@ def tune(
     import optuna
 
     if not params:
-        raise ConfigError("nothing to tune: give at least one --param KEY=KIND:ARGS, e.g. stage1.weight_decay=loguniform:1e-5:1e-1")
+        raise ConfigError(
+            "nothing to tune: give at least one --param KEY=KIND:ARGS, e.g. stage1.weight_decay=loguniform:1e-5:1e-1"
+        )
     if trials < 0:
         raise ConfigError(f"--trials={trials} is not allowed; it must be >= 0")
     if pruner not in ("median", "none"):
@@ -184,30 +256,62 @@ def tune(
     from ltzoo.train.assemble import build_datasets
 
     if build_datasets(cfg)["val"] is None:
-        raise ConfigError(f"{cfg.data.dataset} with data.val_fraction={cfg.data.val_fraction} has no validation split; "
-                          "tuning needs one (e.g. --set data.val_fraction=0.2, seed 000's 80/20 split) and never uses "
-                          "the test split")
+        raise ConfigError(
+            f"{cfg.data.dataset} with data.val_fraction={cfg.data.val_fraction} has no validation split; "
+            "tuning needs one (e.g. --set data.val_fraction=0.2, seed 000's 80/20 split) and never uses "
+            "the test split"
+        )
     goal, prune_metric = Objective.parse(objective), Objective.parse(prune_on)
     out = Path(output_dir or Path("runs") / "tune" / study_name)
     storage_url = storage or default_storage(str(out))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(n_startup_trials=startup_trials, seed=seed, constant_liar=True)
-    prune = (optuna.pruners.MedianPruner(n_startup_trials=prune_startup, n_warmup_steps=prune_warmup)
-             if pruner == "median" else optuna.pruners.NopPruner())
+        sampler = optuna.samplers.TPESampler(
+            n_startup_trials=startup_trials, seed=seed, constant_liar=True
+        )
+    prune = (
+        optuna.pruners.MedianPruner(n_startup_trials=prune_startup, n_warmup_steps=prune_warmup)
+        if pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
     recipe = to_dict(load_config(config, list(overrides)))
-    attrs = {"objective": goal.text, "method": method, "space": space.specs(), "prune_on": prune_metric.text,
-             "recipe": recipe, "output_dir": str(out)}
-    study = open_study(open_storage(storage_url, heartbeat), study_name, attrs, sampler=sampler, pruner=prune)
+    attrs = {
+        "objective": goal.text,
+        "method": method,
+        "space": space.specs(),
+        "prune_on": prune_metric.text,
+        "recipe": recipe,
+        "output_dir": str(out),
+    }
+    study = open_study(
+        open_storage(storage_url, heartbeat), study_name, attrs, sampler=sampler, pruner=prune
+    )
     remaining = trials - len(finished_trials(study))
-    logger.info(f"study {study_name!r} in {storage_url}: {len(finished_trials(study))} finished trials, target {trials}; "
-          f"objective {goal.text} of {method} on the validation split; trial folders in {out}")
+    logger.info(
+        f"study {study_name!r} in {storage_url}: {len(finished_trials(study))} finished trials, target {trials}; "
+        f"objective {goal.text} of {method} on the validation split; trial folders in {out}"
+    )
     if remaining > 0:
-        fn = make_objective(config, space, base_overrides, goal, method, prune_metric, out, keep_checkpoints, verbose)
-        stop = optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+        fn = make_objective(
+            config,
+            space,
+            base_overrides,
+            goal,
+            method,
+            prune_metric,
+            out,
+            keep_checkpoints,
+            verbose,
+        )
+        stop = optuna.study.MaxTrialsCallback(
+            trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        )
         study.optimize(fn, n_trials=remaining, timeout=timeout, callbacks=[stop, _report_trial])
     summary = best_summary(study) or {"study": study_name, "value": None, "params": {}}
-    summary["best_recipe"] = str(write_best(study, str(out), recipe=study.user_attrs.get("recipe", recipe)) or "") or None
+    summary["best_recipe"] = (
+        str(write_best(study, str(out), recipe=study.user_attrs.get("recipe", recipe)) or "")
+        or None
+    )
     summary["storage"] = storage_url
     return summary

@@ -26,7 +26,12 @@ import yaml
 from ltzoo.errors import ConfigError
 
 KINDS = ("uniform", "loguniform", "int", "logint", "choice")
-ALIASES = {"float": "uniform", "log": "loguniform", "logfloat": "loguniform", "categorical": "choice"}
+ALIASES = {
+    "float": "uniform",
+    "log": "loguniform",
+    "logfloat": "loguniform",
+    "categorical": "choice",
+}
 USAGE = (
     "expected KEY=KIND:ARGS with KIND one of uniform:LOW:HIGH[:STEP], loguniform:LOW:HIGH, "
     "int:LOW:HIGH[:STEP], logint:LOW:HIGH, choice:A,B,C; e.g. stage1.weight_decay=loguniform:1e-5:1e-1"
@@ -49,9 +54,16 @@ class Param:
         if self.kind == "choice":
             return trial.suggest_categorical(self.key, list(self.choices))
         if self.kind in ("int", "logint"):
-            return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1),
-                                     log=self.kind == "logint")
-        return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.kind == "loguniform")
+            return trial.suggest_int(
+                self.key,
+                int(self.low),
+                int(self.high),
+                step=int(self.step or 1),
+                log=self.kind == "logint",
+            )
+        return trial.suggest_float(
+            self.key, self.low, self.high, step=self.step, log=self.kind == "loguniform"
+        )
 
     def probe_values(self) -> List[Any]:
         """Values that must fit the recipe schema (the ends of the range, every choice)."""
@@ -65,7 +77,9 @@ class Param:
         """The ``KEY=KIND:ARGS`` text this parameter was parsed from (normalised)."""
         if self.kind == "choice":
             return f"{self.key}=choice:" + ",".join(yaml_text(c) for c in self.choices)
-        parts = [self.kind, repr(self.low), repr(self.high)] + ([repr(self.step)] if self.step else [])
+        parts = [self.kind, repr(self.low), repr(self.high)] + (
+            [repr(self.step)] if self.step else []
+        )
         return f"{self.key}=" + ":".join(parts)
 
 
@@ -91,7 +105,9 @@ def _number(spec: str, text: str, integer: bool) -> float:
     except ValueError:
         raise ConfigError(f"--param {spec!r}: {text!r} is not a number; {USAGE}") from None
     if not math.isfinite(value) or (integer and not value.is_integer()):
-        raise ConfigError(f"--param {spec!r}: {text!r} is not allowed; expected a finite {'integer' if integer else 'number'}")
+        raise ConfigError(
+            f"--param {spec!r}: {text!r} is not allowed; expected a finite {'integer' if integer else 'number'}"
+        )
     return value
 
 
@@ -103,22 +119,30 @@ def parse_param(spec: str) -> Param:
     kind, _, args = dist.partition(":")
     kind = ALIASES.get(kind.strip().lower(), kind.strip().lower())
     if not key or kind not in KINDS:
-        raise ConfigError(f"--param {spec!r}: kind {kind!r} is not allowed; allowed: {', '.join(KINDS)}. {USAGE}")
+        raise ConfigError(
+            f"--param {spec!r}: kind {kind!r} is not allowed; allowed: {', '.join(KINDS)}. {USAGE}"
+        )
     if kind == "choice":
         choices = tuple(_scalar(c.strip()) for c in args.split(",") if c.strip())
         if not choices:
-            raise ConfigError(f"--param {spec!r}: choice needs at least one value, e.g. {key}=choice:a,b")
+            raise ConfigError(
+                f"--param {spec!r}: choice needs at least one value, e.g. {key}=choice:a,b"
+            )
         return Param(key, kind, choices=choices)
     values = args.split(":")
     integer = kind in ("int", "logint")
     if len(values) not in (2, 3) or (len(values) == 3 and kind in ("loguniform", "logint")):
-        raise ConfigError(f"--param {spec!r}: {kind} takes LOW:HIGH{'' if 'log' in kind else '[:STEP]'}; {USAGE}")
+        raise ConfigError(
+            f"--param {spec!r}: {kind} takes LOW:HIGH{'' if 'log' in kind else '[:STEP]'}; {USAGE}"
+        )
     low, high = (_number(spec, v, integer) for v in values[:2])
     step = _number(spec, values[2], integer) if len(values) == 3 else None
     if not low < high:
         raise ConfigError(f"--param {spec!r}: LOW={low:g} must be < HIGH={high:g}")
     if kind.startswith("log") and low <= 0:
-        raise ConfigError(f"--param {spec!r}: {kind} needs LOW > 0, got {low:g}; use uniform for ranges that include 0")
+        raise ConfigError(
+            f"--param {spec!r}: {kind} needs LOW > 0, got {low:g}; use uniform for ranges that include 0"
+        )
     if step is not None and step <= 0:
         raise ConfigError(f"--param {spec!r}: STEP must be > 0, got {step:g}")
     return Param(key, kind, low, high, step)
@@ -163,7 +187,9 @@ class SearchSpace:
         for param in self.params:
             for value in param.probe_values():
                 try:
-                    cfg = load_config(config_path, list(base_overrides) + self.overrides({param.key: value}))
+                    cfg = load_config(
+                        config_path, list(base_overrides) + self.overrides({param.key: value})
+                    )
                     check_stage2_config(cfg.stage2)
                 except (ConfigError, KeyError, ValueError) as error:
                     raise ConfigError(f"--param {param.spec()}: {error}") from None

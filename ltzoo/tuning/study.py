@@ -37,7 +37,9 @@ def open_storage(url: str, heartbeat: Optional[int] = 60):
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     if "://" not in url:
-        raise ConfigError(f"--storage {url!r} is not a database URL; e.g. sqlite:///study.db or postgresql://user@host/db")
+        raise ConfigError(
+            f"--storage {url!r} is not a database URL; e.g. sqlite:///study.db or postgresql://user@host/db"
+        )
     engine_kwargs: Dict[str, Any] = {}
     if url.startswith("sqlite:"):
         engine_kwargs["connect_args"] = {"timeout": 120}
@@ -46,14 +48,26 @@ def open_storage(url: str, heartbeat: Optional[int] = 60):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     kwargs: Dict[str, Any] = {}
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8; we rely on them
+        with (
+            warnings.catch_warnings()
+        ):  # heartbeats are "experimental" in Optuna since 2.8; we rely on them
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = RetryHeartbeatStaleTrialCallback(max_retry=3, inherit_intermediate_values=True) if heartbeat else None
+            retry = (
+                RetryHeartbeatStaleTrialCallback(max_retry=3, inherit_intermediate_values=True)
+                if heartbeat
+                else None
+            )
             if heartbeat:
-                kwargs = dict(heartbeat_interval=int(heartbeat), grace_period=2 * int(heartbeat), heartbeat_stale_trial_callback=retry)
+                kwargs = dict(
+                    heartbeat_interval=int(heartbeat),
+                    grace_period=2 * int(heartbeat),
+                    heartbeat_stale_trial_callback=retry,
+                )
             return _with_retries(lambda: RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs))
     except (ImportError, ModuleNotFoundError) as error:
-        raise ConfigError(f"--storage {url!r}: the database driver is not installed ({error})") from None
+        raise ConfigError(
+            f"--storage {url!r}: the database driver is not installed ({error})"
+        ) from None
     except optuna.exceptions.StorageInternalError as error:
         raise ConfigError(f"--storage {url!r} cannot be opened: {error}") from None
 
@@ -72,13 +86,23 @@ def _with_retries(make, attempts: int = 6):
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
 
 
-def open_study(storage, study_name: str, attrs: Optional[Dict[str, Any]] = None, sampler=None, pruner=None):
+def open_study(
+    storage, study_name: str, attrs: Optional[Dict[str, Any]] = None, sampler=None, pruner=None
+):
     """Create or join study ``study_name``; ``attrs`` are recorded by the first worker and checked
     against the study's by every later one."""
     import optuna
 
-    study = _with_retries(lambda: optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
-                                                      sampler=sampler, pruner=pruner, load_if_exists=True))
+    study = _with_retries(
+        lambda: optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            direction="maximize",
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=True,
+        )
+    )
     if attrs:
         existing = study.user_attrs
         for key in SHARED_ATTRS:
@@ -112,9 +136,14 @@ def best_summary(study) -> Optional[Dict[str, Any]]:
         return None
     best = study.best_trial
     return {
-        "study": study.study_name, "objective": study.user_attrs.get("objective"), "method": study.user_attrs.get("method"),
-        "value": best.value, "params": dict(best.params), "trial": best.number,
-        "run_dir": best.user_attrs.get("run_dir"), "validation": best.user_attrs.get("validation"),
+        "study": study.study_name,
+        "objective": study.user_attrs.get("objective"),
+        "method": study.user_attrs.get("method"),
+        "value": best.value,
+        "params": dict(best.params),
+        "trial": best.number,
+        "run_dir": best.user_attrs.get("run_dir"),
+        "validation": best.user_attrs.get("validation"),
         "finished_trials": len(finished_trials(study)),
     }
 
@@ -134,13 +163,21 @@ def write_best(study, output_dir: str, recipe: Optional[Dict[str, Any]] = None) 
         return None
     recipe = recipe if recipe is not None else study.user_attrs.get("recipe")
     if recipe is None:
-        raise ConfigError(f"study {study.study_name!r} has no base recipe recorded; pass --config to write best.yaml")
+        raise ConfigError(
+            f"study {study.study_name!r} has no base recipe recorded; pass --config to write best.yaml"
+        )
     out = Path(output_dir)
-    values = apply_overrides(recipe, SearchSpace.overrides(summary["params"]) + [f"output_dir={out / 'best'}"])
+    values = apply_overrides(
+        recipe, SearchSpace.overrides(summary["params"]) + [f"output_dir={out / 'best'}"]
+    )
     cfg = from_dict(RunConfig, values)  # validates: what is written loads
-    header = (f"# best trial {summary['trial']} of study {study.study_name!r}: {summary['objective']} = "
-              f"{summary['value']:.4f} on the validation split ({summary['method']})\n"
-              f"# tuned: {', '.join(f'{k}={v!r}' for k, v in summary['params'].items())}\n")
-    path = write_text_atomic(out / "best.yaml", header + yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    header = (
+        f"# best trial {summary['trial']} of study {study.study_name!r}: {summary['objective']} = "
+        f"{summary['value']:.4f} on the validation split ({summary['method']})\n"
+        f"# tuned: {', '.join(f'{k}={v!r}' for k, v in summary['params'].items())}\n"
+    )
+    path = write_text_atomic(
+        out / "best.yaml", header + yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    )
     write_json_atomic(out / "best.json", summary)
     return path

@@ -13,7 +13,9 @@ from ltzoo.train.stage2.spec import Resolved, check_unused_settings, resolve
 def fit_stage2(name, stage1_head, train, val, class_counts, cfg, seed, resolved: Resolved = None):
     """Run stage-2 method ``name`` with its effective settings under ``cfg`` (the ``stage2`` section)."""
     resolved = resolved or resolve(name, cfg)
-    return STAGE2.get(name).fit(stage1_head, train, val, class_counts, resolved.settings, seed, **resolved.options)
+    return STAGE2.get(name).fit(
+        stage1_head, train, val, class_counts, resolved.settings, seed, **resolved.options
+    )
 
 
 def check_stage2_config(cfg) -> dict:
@@ -32,7 +34,9 @@ def check_stage2_config(cfg) -> dict:
             "classes would fine-tune one encoder two ways); allowed with experts: classifier"
         )
     if cfg.deploy is not None and cfg.deploy not in ["stage1", *cfg.methods]:
-        raise ConfigError(f"stage2.deploy={cfg.deploy!r} is not allowed; allowed: stage1, {', '.join(cfg.methods)}")
+        raise ConfigError(
+            f"stage2.deploy={cfg.deploy!r} is not allowed; allowed: stage1, {', '.join(cfg.methods)}"
+        )
     return resolved
 
 

@@ -6,7 +6,8 @@ experts share.
 registered ``sampler``, SGD with ``momentum`` (``nesterov``) and ``weight_decay``, and the rate
 from :func:`ltzoo.train.schedule.build_scheduler` (cosine to 0 by default), stepped per batch.
 ``grad_clip`` caps the gradient norm; ``after_step(head)`` runs after every optimizer step and
-``after_epoch(head)`` after every epoch (the MaxNorm projection of WD+MaxNorm, per step or per epoch). A training source that is not a :class:`FeatureSet` but has
+``after_epoch(head)`` after every epoch (the MaxNorm projection of WD+MaxNorm, per step or per
+epoch). A training source that is not a :class:`FeatureSet` but has
 ``fit_head`` (``ltzoo.train.stage2.on_images.ImageSource``) runs the same schedule itself, on
 images, with encoder layers unfrozen (``stage2.retrain``).
 """
@@ -26,11 +27,18 @@ from ltzoo.train.schedule import build_scheduler
 
 def make_optimizer(params, settings: TrainSettings) -> torch.optim.SGD:
     """SGD as ``settings`` say (``params`` may be parameter groups)."""
-    return torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, nesterov=settings.nesterov,
-                           weight_decay=settings.weight_decay)
+    return torch.optim.SGD(
+        params,
+        lr=settings.lr,
+        momentum=settings.momentum,
+        nesterov=settings.nesterov,
+        weight_decay=settings.weight_decay,
+    )
 
 
-def head_step(head, features, targets, loss_fn, optimizer, params, grad_clip=None, after_step=None) -> None:
+def head_step(
+    head, features, targets, loss_fn, optimizer, params, grad_clip=None, after_step=None
+) -> None:
     """One optimizer step of a head on pooled ``features``: the loss (with the features and the
     class weights for losses that need them, e.g. IWB), backward, optional clipping, step, and
     ``after_step(head)`` (e.g. WD+MaxNorm's projection)."""
@@ -70,13 +78,24 @@ def train_head(
     if settings is None:
         settings = TrainSettings(**setting_values)
     elif setting_values:
-        raise TypeError(f"train_head: give settings or keywords, not both ({', '.join(setting_values)})")
+        raise TypeError(
+            f"train_head: give settings or keywords, not both ({', '.join(setting_values)})"
+        )
     if not isinstance(train, FeatureSet) and hasattr(train, "fit_head"):
-        return train.fit_head(head, params, loss_fn, settings=settings, seed=seed, after_step=after_step,
-                              after_epoch=after_epoch)
+        return train.fit_head(
+            head,
+            params,
+            loss_fn,
+            settings=settings,
+            seed=seed,
+            after_step=after_step,
+            after_epoch=after_epoch,
+        )
 
     params = list(params)
-    index_sampler = create_sampler(settings.sampler, train.labels.numpy(), seed=seed, **settings.sampler_kwargs)
+    index_sampler = create_sampler(
+        settings.sampler, train.labels.numpy(), seed=seed, **settings.sampler_kwargs
+    )
     optimizer = make_optimizer(params, settings)
     steps_per_epoch = math.ceil(len(index_sampler) / settings.batch_size)
     scheduler = build_scheduler(optimizer, settings.schedule_spec(), steps_per_epoch, settings.lr)

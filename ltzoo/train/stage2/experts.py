@@ -50,9 +50,13 @@ def subset_of_classes(train, classes):
 
 def check_options(options) -> None:
     if options["combine"] not in COMBINE:
-        raise ValueError(f"experts: combine={options['combine']!r} is not allowed; allowed: {', '.join(COMBINE)}")
+        raise ValueError(
+            f"experts: combine={options['combine']!r} is not allowed; allowed: {', '.join(COMBINE)}"
+        )
     if options["init"] not in INITS:
-        raise ValueError(f"experts: init={options['init']!r} is not allowed; allowed: {', '.join(INITS)}")
+        raise ValueError(
+            f"experts: init={options['init']!r} is not allowed; allowed: {', '.join(INITS)}"
+        )
 
 
 def fit_experts(stage1_head, train, val, class_counts, settings, seed, combine, init):
@@ -70,10 +74,18 @@ def fit_experts(stage1_head, train, val, class_counts, settings, seed, combine, 
         head.load_linear(stage1_head.fc.weight, getattr(stage1_head.fc, "bias", None))
     head.set_tail_classes(tail_classes)
     for name, classes, offset in (("fc", head_classes, 0), ("fc_tail", tail_classes, 1)):
-        expert = create_head("linear", head.in_features, head.num_classes, bias=head.fc.bias is not None)
+        expert = create_head(
+            "linear", head.in_features, head.num_classes, bias=head.fc.bias is not None
+        )
         expert.fc = getattr(head, name)  # train the expert's own layer in place
-        train_head(expert, expert.parameters(), subset_of_classes(train, classes), create_loss("ce"),
-                   settings=settings, seed=seed + offset)
+        train_head(
+            expert,
+            expert.parameters(),
+            subset_of_classes(train, classes),
+            create_loss("ce"),
+            settings=settings,
+            seed=seed + offset,
+        )
     head.eval()
     if val is not None and len(val.labels):
         scores = {}
@@ -82,12 +94,23 @@ def fit_experts(stage1_head, train, val, class_counts, settings, seed, combine, 
                 head.set_combine(way)
                 scores[way] = mean_per_class_accuracy(head(val.features), val.labels)
         head.set_combine(combine)
-        head.selection = {"combine": combine, "val_mean_per_class_accuracy": scores,
-                          "tail_classes": tail_classes}
+        head.selection = {
+            "combine": combine,
+            "val_mean_per_class_accuracy": scores,
+            "tail_classes": tail_classes,
+        }
     return head
 
 
 # Lee's gradient clipping (max norm 5): training on the tail classes alone gave infinite gradients
-register(Stage2Method("experts", fit_experts, paper="Lee, 2022, Sec. 4.1 and 5.5", loss="ce",
-                      defaults={"sampler": "instance_balanced", "grad_clip": 5.0},
-                      options={"combine": "l1", "init": "stage1"}, check=check_options))
+register(
+    Stage2Method(
+        "experts",
+        fit_experts,
+        paper="Lee, 2022, Sec. 4.1 and 5.5",
+        loss="ce",
+        defaults={"sampler": "instance_balanced", "grad_clip": 5.0},
+        options={"combine": "l1", "init": "stage1"},
+        check=check_options,
+    )
+)

@@ -17,7 +17,14 @@ def fit_iwb(stage1_head, train, val, class_counts, settings, seed, **loss_option
     return train_head(head, head.parameters(), train, loss_fn, settings=settings, seed=seed)
 
 
-register(Stage2Method("iwb", fit_iwb, paper="Dang et al., AAAI'24, Sec. 3.2", loss="iwb",
-                      defaults={"sampler": "instance_balanced", "lr": 0.005},
-                      options=loss_defaults("iwb"),
-                      check=lambda options: create_loss("iwb", class_counts=[2, 1], **options)))
+register(
+    Stage2Method(
+        "iwb",
+        fit_iwb,
+        paper="Dang et al., AAAI'24, Sec. 3.2",
+        loss="iwb",
+        defaults={"sampler": "instance_balanced", "lr": 0.005},
+        options=loss_defaults("iwb"),
+        check=lambda options: create_loss("iwb", class_counts=[2, 1], **options),
+    )
+)

@@ -15,5 +15,12 @@ def fit_lws(stage1_head, train, val, class_counts, settings, seed):
     return train_head(head, [head.scales], train, create_loss("ce"), settings=settings, seed=seed)
 
 
-register(Stage2Method("lws", fit_lws, paper="Kang et al., ICLR'20, Sec. 4", loss="ce",
-                      defaults={"sampler": "class_balanced"}))
+register(
+    Stage2Method(
+        "lws",
+        fit_lws,
+        paper="Kang et al., ICLR'20, Sec. 4",
+        loss="ce",
+        defaults={"sampler": "class_balanced"},
+    )
+)

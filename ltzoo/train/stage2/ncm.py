@@ -11,5 +11,12 @@ def fit_ncm(stage1_head, train, val, class_counts, settings, seed, metric):
     return head.eval()
 
 
-register(Stage2Method("ncm", fit_ncm, paper="Kang et al., ICLR'20, Sec. 4", trains=False,
-                      options={"metric": "cosine"}))
+register(
+    Stage2Method(
+        "ncm",
+        fit_ncm,
+        paper="Kang et al., ICLR'20, Sec. 4",
+        trains=False,
+        options={"metric": "cosine"},
+    )
+)

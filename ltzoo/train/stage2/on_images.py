@@ -47,7 +47,9 @@ def uses_images(stage2_cfg) -> bool:
 def encoder_modules(backbone: torch.nn.Module, retrain: str) -> List[torch.nn.Module]:
     """The backbone modules ``retrain`` unfreezes: none, the last stage and what follows it, or all."""
     if retrain not in RETRAIN:
-        raise ValueError(f"stage2.retrain={retrain!r} is not allowed; allowed: {', '.join(RETRAIN)}")
+        raise ValueError(
+            f"stage2.retrain={retrain!r} is not allowed; allowed: {', '.join(RETRAIN)}"
+        )
     if retrain == "classifier":
         return []
     if retrain == "all":
@@ -63,7 +65,7 @@ def encoder_modules(backbone: torch.nn.Module, retrain: str) -> List[torch.nn.Mo
     modules = [backbone.get_submodule(path)]
     top = path.split(".")[0]
     names = [name for name, _ in backbone.named_children()]
-    modules += [getattr(backbone, name) for name in names[names.index(top) + 1:]]
+    modules += [getattr(backbone, name) for name in names[names.index(top) + 1 :]]
     return modules
 
 
@@ -91,15 +93,28 @@ class ImageSource:
     ``device``; its head, the one returned, on the CPU like every stage-2 head).
     """
 
-    def __init__(self, model, dataset, retrain: str = "classifier", *, features: Optional[FeatureSet] = None,
-                 encoder_lr_scale: float = 1.0, device=None, num_workers: int = 0):
+    def __init__(
+        self,
+        model,
+        dataset,
+        retrain: str = "classifier",
+        *,
+        features: Optional[FeatureSet] = None,
+        encoder_lr_scale: float = 1.0,
+        device=None,
+        num_workers: int = 0,
+    ):
         if retrain not in RETRAIN:
-            raise ValueError(f"stage2.retrain={retrain!r} is not allowed; allowed: {', '.join(RETRAIN)}")
+            raise ValueError(
+                f"stage2.retrain={retrain!r} is not allowed; allowed: {', '.join(RETRAIN)}"
+            )
         if not encoder_lr_scale >= 0:
             raise ValueError(f"stage2.encoder_lr_scale={encoder_lr_scale!r} must be >= 0")
         self.model, self.dataset, self.retrain = model, dataset, retrain
         self._features, self.encoder_lr_scale = features, float(encoder_lr_scale)
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.device = (
+            torch.device(device) if device is not None else next(model.parameters()).device
+        )
         self.num_workers = num_workers
         self.trained_model = None
 
@@ -116,11 +131,24 @@ class ImageSource:
     def subset_of_classes(self, classes) -> "ImageSource":
         keep = torch.isin(self.labels, torch.as_tensor(list(classes), dtype=torch.long))
         idx = torch.nonzero(keep).flatten().tolist()
-        sub = None if self._features is None else FeatureSet(self._features.features[idx], self._features.labels[idx])
-        return ImageSource(self.model, _Labelled(self.dataset, idx), self.retrain, features=sub,
-                           encoder_lr_scale=self.encoder_lr_scale, device=self.device, num_workers=self.num_workers)
+        sub = (
+            None
+            if self._features is None
+            else FeatureSet(self._features.features[idx], self._features.labels[idx])
+        )
+        return ImageSource(
+            self.model,
+            _Labelled(self.dataset, idx),
+            self.retrain,
+            features=sub,
+            encoder_lr_scale=self.encoder_lr_scale,
+            device=self.device,
+            num_workers=self.num_workers,
+        )
 
-    def fit_head(self, head, params, loss_fn, *, settings, seed: int, after_step=None, after_epoch=None):
+    def fit_head(
+        self, head, params, loss_fn, *, settings, seed: int, after_step=None, after_epoch=None
+    ):
         """``train_head``'s schedule on images, with ``retrain``'s encoder modules unfrozen."""
         model = copy.deepcopy(self.model).to(self.device)
         model.replace_head(head.to(self.device))
@@ -137,11 +165,19 @@ class ImageSource:
         if encoder_params:
             groups.append({"params": encoder_params, "lr": settings.lr * self.encoder_lr_scale})
         optimizer = make_optimizer(groups, settings)
-        index_sampler = create_sampler(settings.sampler, self.labels.numpy(), seed=seed, **settings.sampler_kwargs)
-        loader = DataLoader(self.dataset, batch_size=settings.batch_size, sampler=index_sampler,
-                            num_workers=self.num_workers)
+        index_sampler = create_sampler(
+            settings.sampler, self.labels.numpy(), seed=seed, **settings.sampler_kwargs
+        )
+        loader = DataLoader(
+            self.dataset,
+            batch_size=settings.batch_size,
+            sampler=index_sampler,
+            num_workers=self.num_workers,
+        )
         steps_per_epoch = math.ceil(len(index_sampler) / settings.batch_size)
-        scheduler = build_scheduler(optimizer, settings.schedule_spec(), steps_per_epoch, settings.lr)
+        scheduler = build_scheduler(
+            optimizer, settings.schedule_spec(), steps_per_epoch, settings.lr
+        )
         all_params = head_params + encoder_params
         for epoch in range(settings.epochs):
             index_sampler.set_epoch(epoch)
@@ -152,14 +188,25 @@ class ImageSource:
                 images, targets = images.to(self.device), targets.to(self.device)
                 with torch.set_grad_enabled(bool(encoder_params)):
                     x = model.forward_head(model.forward_features(images), pre_logits=True)
-                head_step(model.head, x, targets, loss_fn, optimizer, all_params, settings.grad_clip, after_step)
+                head_step(
+                    model.head,
+                    x,
+                    targets,
+                    loss_fn,
+                    optimizer,
+                    all_params,
+                    settings.grad_clip,
+                    after_step,
+                )
                 scheduler.step()
             if after_epoch is not None:
                 after_epoch(model.head)
         for p, flag in flags:
             p.requires_grad_(flag)
         self.trained_model = model.eval()
-        return model.head.cpu().eval()  # heads are scored on cached (CPU) features; the backbone stays put
+        return (
+            model.head.cpu().eval()
+        )  # heads are scored on cached (CPU) features; the backbone stays put
 
     @staticmethod
     def _set_modes(model, trainable) -> None:
@@ -169,8 +216,16 @@ class ImageSource:
             module.train()
 
 
-def fit_stage2_on_images(method: str, model, splits: Dict[str, Any], val: Optional[FeatureSet],
-                         train_features: Optional[FeatureSet], class_counts, cfg, accelerator=None):
+def fit_stage2_on_images(
+    method: str,
+    model,
+    splits: Dict[str, Any],
+    val: Optional[FeatureSet],
+    train_features: Optional[FeatureSet],
+    class_counts,
+    cfg,
+    accelerator=None,
+):
     """Stage-2 ``method`` on images per ``cfg.stage2.retrain`` / ``augment``.
 
     Returns ``(head, encoder_model)``: ``encoder_model`` is the method's own fine-tuned copy of the
@@ -180,16 +235,30 @@ def fit_stage2_on_images(method: str, model, splits: Dict[str, Any], val: Option
     s2 = cfg.stage2
     dataset = splits["train"] if s2.augment else splits["train_plain"]
     device = accelerator.device if accelerator is not None else None
-    source = ImageSource(model, dataset, s2.retrain, features=train_features, encoder_lr_scale=s2.encoder_lr_scale,
-                         device=device, num_workers=cfg.data.num_workers)
+    source = ImageSource(
+        model,
+        dataset,
+        s2.retrain,
+        features=train_features,
+        encoder_lr_scale=s2.encoder_lr_scale,
+        device=device,
+        num_workers=cfg.data.num_workers,
+    )
     head = fit_stage2(method, model.head, source, val, class_counts, s2, cfg.seed)
     if s2.retrain == "classifier" or source.trained_model is None:
         return head, None
     return head, source.trained_model
 
 
-def evaluate_own_encoders(results: Dict[str, Any], heads: Dict[str, Any], encoders: Dict[str, Any],
-                          splits: Dict[str, Any], class_counts, cfg, accelerator=None) -> None:
+def evaluate_own_encoders(
+    results: Dict[str, Any],
+    heads: Dict[str, Any],
+    encoders: Dict[str, Any],
+    splits: Dict[str, Any],
+    class_counts,
+    cfg,
+    accelerator=None,
+) -> None:
     """Re-score the methods that have their own fine-tuned encoder on features of that encoder
     (``results["methods"]`` / ``["validation"]``, in place), and save each such encoder's backbone
     as ``heads/<method>.encoder.safetensors`` in the run folder (main process)."""
@@ -200,11 +269,19 @@ def evaluate_own_encoders(results: Dict[str, Any], heads: Dict[str, Any], encode
             if results.get(key) is None or splits.get(split) is None:
                 continue
             feats = extract_features(encoder, splits[split], accelerator=accelerator)
-            results[key][method] = evaluate_heads({method: heads[method]}, feats, class_counts, cfg)[method]
+            results[key][method] = evaluate_heads(
+                {method: heads[method]}, feats, class_counts, cfg
+            )[method]
             results[key][method]["retrain"] = cfg.stage2.retrain
         if accelerator is None or accelerator.is_main_process:
             path = Path(cfg.output_dir) / "heads" / f"{method}.encoder.safetensors"
             save_safetensors_atomic(encoder.backbone.state_dict(), path)
 
 
-__all__ = ["ImageSource", "encoder_modules", "evaluate_own_encoders", "fit_stage2_on_images", "uses_images"]
+__all__ = [
+    "ImageSource",
+    "encoder_modules",
+    "evaluate_own_encoders",
+    "fit_stage2_on_images",
+    "uses_images",
+]

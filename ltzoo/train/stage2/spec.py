@@ -20,8 +20,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
-from ltzoo.registry import STAGE2
 from ltzoo.errors import ConfigError
+from ltzoo.registry import STAGE2
 from ltzoo.train.config import TRAINING_KEYS, Stage2Config, TrainSettings, from_dict
 
 
@@ -56,14 +56,19 @@ class Resolved:
 
     def record(self) -> Dict[str, Any]:
         """What really ran, as stored in ``results.json``."""
-        return {"training": self.settings.model_dump() if self.settings else None,
-                "options": dict(self.options), "loss": self.loss}
+        return {
+            "training": self.settings.model_dump() if self.settings else None,
+            "options": dict(self.options),
+            "loss": self.loss,
+        }
 
 
 def register(spec: Stage2Method) -> Stage2Method:
     unknown = set(spec.defaults) - set(TRAINING_KEYS)
     if unknown:
-        raise ValueError(f"stage-2 method {spec.name!r}: defaults {sorted(unknown)} are not training settings")
+        raise ValueError(
+            f"stage-2 method {spec.name!r}: defaults {sorted(unknown)} are not training settings"
+        )
     return STAGE2.register(spec.name)(spec)
 
 
@@ -72,7 +77,11 @@ def loss_defaults(name: str, *, exclude=("class_counts",)) -> Dict[str, Any]:
     from ltzoo.registry import LOSSES
 
     params = inspect.signature(LOSSES.get(name)).parameters
-    return {k: p.default for k, p in params.items() if k not in exclude and p.default is not inspect.Parameter.empty}
+    return {
+        k: p.default
+        for k, p in params.items()
+        if k not in exclude and p.default is not inspect.Parameter.empty
+    }
 
 
 def resolve(name: str, s2: Stage2Config) -> Resolved:
@@ -82,23 +91,36 @@ def resolve(name: str, s2: Stage2Config) -> Resolved:
     usable = (set(TRAINING_KEYS) if spec.trains else set()) | set(spec.options)
     unknown = sorted(set(given) - usable)
     if unknown:
-        raise ConfigError(f"stage2.method_options.{name}: {', '.join(unknown)} not allowed; "
-                          f"options of {name!r}: {', '.join(sorted(usable)) or '(none)'}")
+        raise ConfigError(
+            f"stage2.method_options.{name}: {', '.join(unknown)} not allowed; "
+            f"options of {name!r}: {', '.join(sorted(usable)) or '(none)'}"
+        )
     settings = None
     if spec.trains:
-        values = {**spec.defaults, **s2.explicit_training(), **{k: v for k, v in given.items() if k in TRAINING_KEYS}}
+        values = {
+            **spec.defaults,
+            **s2.explicit_training(),
+            **{k: v for k, v in given.items() if k in TRAINING_KEYS},
+        }
         try:
             settings = from_dict(TrainSettings, values)
         except ConfigError as error:
-            raise ConfigError(f"stage 2 method {name!r} (stage2.* and stage2.method_options.{name}): {error}") from None
-    options = {k: (getattr(s2, k) if v is None and k in Stage2Config.model_fields else v) for k, v in spec.options.items()}
+            raise ConfigError(
+                f"stage 2 method {name!r} (stage2.* and stage2.method_options.{name}): {error}"
+            ) from None
+    options = {
+        k: (getattr(s2, k) if v is None and k in Stage2Config.model_fields else v)
+        for k, v in spec.options.items()
+    }
     options.update({k: v for k, v in given.items() if k in spec.options})
     if spec.check is not None:
         try:
             spec.check(options)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"stage2.method_options.{name}: {error}") from None
-    return Resolved(name, settings, options, spec.loss(options) if callable(spec.loss) else spec.loss)
+    return Resolved(
+        name, settings, options, spec.loss(options) if callable(spec.loss) else spec.loss
+    )
 
 
 def check_unused_settings(s2: Stage2Config) -> None:
@@ -107,8 +129,18 @@ def check_unused_settings(s2: Stage2Config) -> None:
     explicit = s2.explicit_training()
     if explicit and s2.methods and not any(STAGE2.get(m).trains for m in s2.methods):
         keys = ", ".join(f"stage2.{k}" for k in explicit)
-        warnings.warn(f"{keys} not used: none of stage2.methods ({', '.join(s2.methods)}) trains", UserWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{keys} not used: none of stage2.methods ({', '.join(s2.methods)}) trains",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
-__all__ = ["Resolved", "Stage2Method", "check_unused_settings", "loss_defaults", "register", "resolve"]
+__all__ = [
+    "Resolved",
+    "Stage2Method",
+    "check_unused_settings",
+    "loss_defaults",
+    "register",
+    "resolve",
+]

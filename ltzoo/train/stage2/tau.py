@@ -12,9 +12,9 @@ import warnings
 
 import torch
 
+from ltzoo.errors import ConfigError
 from ltzoo.evaluation import mean_per_class_accuracy
 from ltzoo.heads import create_head
-from ltzoo.errors import ConfigError
 from ltzoo.train.stage2.spec import Stage2Method, register
 
 
@@ -24,11 +24,16 @@ def selection_split(val, train, select_on: str, method: str):
     if val is not None and len(val.labels):
         return val, "val"
     if select_on != "train":
-        raise ConfigError(f"stage 2 method {method!r} chooses on a validation split and there is none "
-                          "(data.val_fraction=0); set data.val_fraction > 0, or stage2.select_on=train to "
-                          "choose on the training features")
-    warnings.warn(f"{method}: no validation split; choosing on the training features (stage2.select_on=train)",
-                  UserWarning, stacklevel=2)
+        raise ConfigError(
+            f"stage 2 method {method!r} chooses on a validation split and there is none "
+            "(data.val_fraction=0); set data.val_fraction > 0, or stage2.select_on=train to "
+            "choose on the training features"
+        )
+    warnings.warn(
+        f"{method}: no validation split; choosing on the training features (stage2.select_on=train)",
+        UserWarning,
+        stacklevel=2,
+    )
     return train, "train"
 
 
@@ -43,7 +48,12 @@ def fit_tau(stage1_head, train, val, class_counts, settings, seed, tau_grid, sel
             scores.append(mean_per_class_accuracy(head(selection.features), selection.labels))
     best = max(range(len(tau_grid)), key=lambda i: (scores[i], -tau_grid[i]))
     head.set_tau(tau_grid[best])
-    head.selection = {"split": split, "tau_grid": list(tau_grid), "mean_per_class_accuracy": scores, "tau": tau_grid[best]}
+    head.selection = {
+        "split": split,
+        "tau_grid": list(tau_grid),
+        "mean_per_class_accuracy": scores,
+        "tau": tau_grid[best],
+    }
     return head.eval()
 
 
@@ -57,9 +67,19 @@ def check_options(options) -> None:
         TypeAdapter(TauGrid).validate_python(options["tau_grid"], strict=True)
     except ValidationError as error:
         problem = error.errors(include_url=False)[0]
-        raise ValueError(f"tau_grid={options['tau_grid']!r} is not allowed: {problem['msg'].lower()} "
-                         "(a non-empty list of taus >= 0)") from None
+        raise ValueError(
+            f"tau_grid={options['tau_grid']!r} is not allowed: {problem['msg'].lower()} "
+            "(a non-empty list of taus >= 0)"
+        ) from None
 
 
-register(Stage2Method("tau", fit_tau, paper="Kang et al., ICLR'20, Eq. 2", trains=False,
-                      options={"tau_grid": None, "select_on": None}, check=check_options))
+register(
+    Stage2Method(
+        "tau",
+        fit_tau,
+        paper="Kang et al., ICLR'20, Eq. 2",
+        trains=False,
+        options={"tau_grid": None, "select_on": None},
+        check=check_options,
+    )
+)

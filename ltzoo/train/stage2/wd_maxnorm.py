@@ -46,16 +46,24 @@ class MaxNormProjection:
         self.delta = float(delta)
 
     @classmethod
-    def from_weight(cls, weight: torch.Tensor, thresh: float, mode: str = "relative") -> "MaxNormProjection":
+    def from_weight(
+        cls, weight: torch.Tensor, thresh: float, mode: str = "relative"
+    ) -> "MaxNormProjection":
         if mode not in THRESH_MODES:
-            raise ValueError(f"wd_maxnorm: thresh_mode={mode!r} is not allowed; allowed: {', '.join(THRESH_MODES)}")
+            raise ValueError(
+                f"wd_maxnorm: thresh_mode={mode!r} is not allowed; allowed: {', '.join(THRESH_MODES)}"
+            )
         if isinstance(thresh, bool) or not isinstance(thresh, (int, float)) or not thresh >= 0:
-            raise ValueError(f"wd_maxnorm: thresh={thresh!r} must be a number >= 0 (relative: in [0, 1])")
+            raise ValueError(
+                f"wd_maxnorm: thresh={thresh!r} must be a number >= 0 (relative: in [0, 1])"
+            )
         if mode == "absolute":
             return cls(thresh)
         if thresh > 1:
-            raise ValueError(f"wd_maxnorm: thresh={thresh} with thresh_mode='relative' must lie in [0, 1] "
-                             "(0: the smallest class norm, 1: the largest)")
+            raise ValueError(
+                f"wd_maxnorm: thresh={thresh} with thresh_mode='relative' must lie in [0, 1] "
+                "(0: the smallest class norm, 1: the largest)"
+            )
         norms = weight.detach().float().norm(dim=1)
         return cls(float(norms.min() + thresh * (norms.max() - norms.min())))
 
@@ -69,34 +77,70 @@ class MaxNormProjection:
 
 def check_options(options) -> None:
     if options["base"] not in BASE_LOSSES:
-        raise ValueError(f"base={options['base']!r} is not allowed; allowed: {', '.join(BASE_LOSSES)}")
+        raise ValueError(
+            f"base={options['base']!r} is not allowed; allowed: {', '.join(BASE_LOSSES)}"
+        )
     if options["project_every"] not in PROJECT_EVERY:
-        raise ValueError(f"project_every={options['project_every']!r} is not allowed; allowed: {', '.join(PROJECT_EVERY)}")
+        raise ValueError(
+            f"project_every={options['project_every']!r} is not allowed; allowed: {', '.join(PROJECT_EVERY)}"
+        )
     MaxNormProjection.from_weight(torch.ones(2, 1), options["thresh"], options["thresh_mode"])
-    create_loss("class_balanced", class_counts=[2, 1], beta=options["beta"], loss_type=options["cb_loss_type"])
+    create_loss(
+        "class_balanced",
+        class_counts=[2, 1],
+        beta=options["beta"],
+        loss_type=options["cb_loss_type"],
+    )
 
 
 def fit_wd_maxnorm(stage1_head, train, val, class_counts, settings, seed, **options):
     check_options(options)
     head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
     head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
-    project = MaxNormProjection.from_weight(head.fc.weight, options["thresh"], options["thresh_mode"])
+    project = MaxNormProjection.from_weight(
+        head.fc.weight, options["thresh"], options["thresh_mode"]
+    )
     per_step = options["project_every"] == "step"
     if per_step:
         project(head)  # start inside the constraint set
     if options["base"] == "ce":
         loss_fn = create_loss("ce")
     else:
-        loss_fn = create_loss("class_balanced", class_counts=class_counts, beta=options["beta"],
-                              loss_type=options["cb_loss_type"])
-    head = train_head(head, head.parameters(), train, loss_fn, settings=settings, seed=seed,
-                      after_step=project if per_step else None, after_epoch=None if per_step else project)
+        loss_fn = create_loss(
+            "class_balanced",
+            class_counts=class_counts,
+            beta=options["beta"],
+            loss_type=options["cb_loss_type"],
+        )
+    head = train_head(
+        head,
+        head.parameters(),
+        train,
+        loss_fn,
+        settings=settings,
+        seed=seed,
+        after_step=project if per_step else None,
+        after_epoch=None if per_step else project,
+    )
     head.selection = {"max_norm": project.delta, **options}
     return head
 
 
-register(Stage2Method("wd_maxnorm", fit_wd_maxnorm, paper="Alshammari et al., CVPR'22, Sec. 3.3-3.4", loss=lambda o: "ce" if o["base"] == "ce" else f"class_balanced ({o['cb_loss_type']})",
-                      defaults={"sampler": "instance_balanced"},
-                      options={"thresh": 0.1, "thresh_mode": "relative", "base": "ce", "beta": 0.9999,
-                               "cb_loss_type": "softmax", "project_every": "step"},
-                      check=check_options))
+register(
+    Stage2Method(
+        "wd_maxnorm",
+        fit_wd_maxnorm,
+        paper="Alshammari et al., CVPR'22, Sec. 3.3-3.4",
+        loss=lambda o: "ce" if o["base"] == "ce" else f"class_balanced ({o['cb_loss_type']})",
+        defaults={"sampler": "instance_balanced"},
+        options={
+            "thresh": 0.1,
+            "thresh_mode": "relative",
+            "base": "ce",
+            "beta": 0.9999,
+            "cb_loss_type": "softmax",
+            "project_every": "step",
+        },
+        check=check_options,
+    )
+)
