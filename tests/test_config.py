@@ -74,6 +74,15 @@ def test_yaml_floats_in_exponent_form(tmp_path):
     )  # not a number: stays a string
 
 
+def test_yaml_booleans_are_true_and_false_only():
+    """YAML 1.1 reads no/yes/on/off as booleans; `--set mixed_precision=no` must stay the string."""
+    cfg = load_config(
+        overrides=["mixed_precision=no", "progress=false", "engine.compile=true", "data.root=off"]
+    )
+    assert cfg.mixed_precision == "no" and cfg.progress is False and cfg.engine.compile is True
+    assert cfg.data.root == "off"
+
+
 def test_every_problem_is_reported_in_one_pass():
     with pytest.raises(ConfigError) as error:
         load_config(overrides=["stage1.lr=0", "stage1.epoch=3", "engine.on_nonfinite=ignore"])

@@ -28,9 +28,16 @@ from ltzoo.train.schedule import SCHEDULES, Schedule
 
 # ---- YAML with YAML 1.2 floats ------------------------------------------------------------------
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader with the YAML 1.2 core schema's numbers and booleans: ``5e-4`` is a float, and
+    only true/false are booleans (YAML 1.1 also reads ``no``/``yes``/``on``/``off`` as booleans,
+    which would turn ``--set mixed_precision=no`` into ``False``)."""
 
 
+_BOOL, _FLOAT_TAG = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 _FLOAT = re.compile(
     r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
@@ -39,7 +46,10 @@ _FLOAT = re.compile(
     |\.(?:nan|NaN|NAN))$""",
     re.X,
 )
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+_Loader.add_implicit_resolver(_FLOAT_TAG, _FLOAT, list("-+0123456789."))
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def load_yaml(text: str) -> Any:

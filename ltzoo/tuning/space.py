@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import yaml
 
 from ltzoo.errors import ConfigError
+from ltzoo.train.config import load_yaml
 
 KINDS = ("uniform", "loguniform", "int", "logint", "choice")
 ALIASES = {
@@ -90,7 +91,7 @@ def yaml_text(value: Any) -> str:
 
 def _scalar(text: str) -> Any:
     """A choice value: YAML, except that ``1e-5`` is the number PyYAML would read as a string."""
-    value = yaml.safe_load(text)
+    value = load_yaml(text)
     if isinstance(value, str):
         try:
             return float(value)
