@@ -61,7 +61,7 @@ def subset_rule_record(rule: str) -> Dict[str, str]:
 def parse_imbalance(value) -> float:
     """The imbalance factor ``IF = n_max / n_min`` as a float > 1.
 
-    Accepts the factor itself (``100``) or the ratio spelling of the seeds, ``n_min / n_max``
+    Accepts the factor itself (``100``) or the ratio spelling some papers use, ``n_min / n_max``
     in (0, 1): ``0.01 -> 100.0``, ``0.1 -> 10.0``. Anything else (<= 0, exactly 1, nan, inf,
     a bool or a non-number) raises ``ValueError`` naming the value.
     """
@@ -173,7 +173,7 @@ def stratified_split(targets, val_fraction: float, seed: int = 0) -> Tuple[np.nd
     Class ``c`` with ``n_c`` images gives ``min(round(n_c * val_fraction), n_c - 1)`` images
     (round half up) to validation, chosen by a permutation from
     ``numpy.random.default_rng([seed, 1, c])``, so every class keeps >= 1 training image.
-    Seed 000 carves its 80/20 split from the training set (``val_fraction=0.2``), never from
+    Weight-decay and tau tuning use an 80/20 split carved from the training set (``val_fraction=0.2``), never from
     the test set.
     """
     targets = _as_targets(targets)

@@ -8,12 +8,12 @@ Representation and Classifier", ICLR'20, Sec. 3.1, ``p_j = n_j^q / sum_i n_i^q``
 * ``square_root``: ``p_j ∝ n_j^q`` with ``q = 1/2`` by default (Mahajan et al., ECCV'18);
 * ``progressive``: ``p_j(t) = (1 - t/T) p_j^IB + (t/T) p_j^CB``, ``t`` the epoch (clipped to ``T = num_epochs``);
 * ``uniform_batch``: every consecutive chunk of ``s * C`` indices holds exactly ``s`` images of
-  every class (seed 003's uniform mini-batch). Use ``DataLoader(batch_size=sampler.batch_size)``
+  every class (Park, Piao and Kim (Korea University)'s uniform mini-batch). Use ``DataLoader(batch_size=sampler.batch_size)``
   (``s * C``, or a multiple of it); under Accelerate each process then gets whole uniform
   batches and the global batch is ``num_processes * s * C`` (with ``split_batches=True`` one
   batch is split across processes and only the global batch is uniform);
 * ``oversample`` / ``undersample``: random over-/under-sampling to a flat profile, every class
-  ``max n_j`` / ``min n_j`` images per epoch (seed 001's ROS / RUS; Buda et al. 2018).
+  ``max n_j`` / ``min n_j`` images per epoch (Lee (Yonsei University, 2022)'s ROS / RUS; Buda et al. 2018).
 
 ``uniform_batch``, ``oversample`` and ``undersample`` live in :mod:`ltzoo.data.batch_samplers`.
 

@@ -23,7 +23,7 @@ DEFAULT_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("Std", "per_class_std"),
     ("ECE", "ece"),
 )
-#: the split of seeds 000 / 001
+#: the head/tail split of Lee (Yonsei University, 2022)
 HEAD_TAIL_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("All", "top1"),
     ("Head", "head"),

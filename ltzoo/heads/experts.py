@@ -1,13 +1,13 @@
-"""Head/tail experts (seed 001, Lee, "long-tail problem", 2022, Sec. 4.1): two classifiers, one
+"""Head/tail experts (Lee, "long-tail problem", Yonsei University, 2022, Sec. 4.1): two classifiers, one
 trained on the head half of the classes (the ``C // 2`` with most training images), one on the tail
 half; each scores all ``C`` classes, and at test time each class takes its score from the expert
 that owns it.
 
 ``combine`` says how the two outputs are put together:
 
-* ``"concat"`` (the seed's first version, the baseline): ``z_c = z^head_c`` for a head class,
+* ``"concat"`` (Lee's first version, the baseline): ``z_c = z^head_c`` for a head class,
   ``z_c = z^tail_c`` for a tail class;
-* ``"l1"`` (the normalisation the seed proposes, Sec. 5.5): each expert's output vector is first
+* ``"l1"`` (the normalisation Lee proposes, Sec. 5.5): each expert's output vector is first
   divided by the sum of its absolute values over all ``C`` classes, ``z^e / sum_j |z^e_j|``, so
   that neither expert's scale dominates the argmax; then as ``"concat"``.
 

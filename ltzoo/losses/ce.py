@@ -1,4 +1,4 @@
-"""Cross-entropy, the stage-1 loss of every two-stage recipe (seed 002, Kang et al. ICLR'20)."""
+"""Cross-entropy, the stage-1 loss of every two-stage recipe (Kang et al. ICLR'20)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Inverse Weight-Balancing (IWB) stage-2 loss (Dang, Yang, Dong, Li and Shi, "Inverse
-Weight-Balancing for Deep Long-Tailed Learning", AAAI'24; seed 004).
+Weight-Balancing for Deep Long-Tailed Learning", AAAI'24).
 
 The paper, with ``W`` (C x D) the classifier weight, ``x`` a pooled feature (D) and ``y`` its label:
 
@@ -64,7 +64,7 @@ _DEFAULT_CB_TYPE = {"paper": "softmax", "reference": "softmax_bce"}
 
 
 def iwb_number_coefficient(class_counts: Any, loss: str = "iwb") -> torch.Tensor:
-    """``NC_j = log2(N / (N_j + 1))`` (seed 004 Eq. 3), float64 of shape (C,)."""
+    """``NC_j = log2(N / (N_j + 1))`` (Dang et al., Eq. 3), float64 of shape (C,)."""
     counts = as_class_counts(class_counts, loss, allow_zero=True)
     if counts.sum() <= 0:
         raise ValueError(f"{loss}: class_counts must contain at least one training image")

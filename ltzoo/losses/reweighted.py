@@ -1,4 +1,4 @@
-"""Clipped inverse-frequency re-weighting for uniform mini-batches (seed 003: Park, Piao and Kim,
+"""Clipped inverse-frequency re-weighting for uniform mini-batches (Park, Piao and Kim,
 "A Study of a Method for Maintaining Accuracy Uniformity When Using Long-tailed Dataset")."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def uniform_reweighting(
     max_weight: Optional[float] = None,
     loss: str = "reweighted_uniform",
 ) -> torch.Tensor:
-    """``W_i = N_total / (N_i * C)`` (seed 003 Eq. 3) clipped to ``[min_weight, max_weight]`` (float64).
+    """``W_i = N_total / (N_i * C)`` (Park, Piao and Kim, Eq. 3) clipped to ``[min_weight, max_weight]`` (float64).
 
     ``max_weight=None`` means ``C ** (1/4)``, the paper's bound. A class with no images gets the
     upper bound.
@@ -39,7 +39,7 @@ def uniform_reweighting(
 
 @LOSSES.register("reweighted_uniform")
 class ReweightedUniformLoss(LossBase):
-    """``L = 1/(s n) sum_i W_{y_i} (-log P_{y_i})`` over a mini-batch (seed 003 Eq. 4).
+    """``L = 1/(s n) sum_i W_{y_i} (-log P_{y_i})`` over a mini-batch (Park, Piao and Kim, Eq. 4).
 
     Per-class weights ``W_i = N_total / (N_i * n)`` (Eq. 3, n = number of classes) clipped to
     ``[1, n^{1/4}]`` (Sec. 2.2; bounds configurable). Eq. 4 divides by the batch size ``s * n``,

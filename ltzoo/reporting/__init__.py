@@ -23,7 +23,7 @@ from ltzoo.reporting.runs import RunData, load_run, reliability_bins
 RUN_FIGURES = {
     "class_counts": ("Training images per class (the long tail)", F.class_counts),
     "weight_norms": (
-        "Per-class classifier weight norms, classes sorted by training count (seed 004, Fig. 1/4)",
+        "Per-class classifier weight norms, classes sorted by training count (Dang et al. AAAI'24, Fig. 1/4)",
         F.weight_norms,
     ),
     "accuracy_vs_count": (
@@ -31,7 +31,7 @@ RUN_FIGURES = {
         F.accuracy_vs_count,
     ),
     "accuracy_box": (
-        "Distribution of per-class test accuracy per method (seed 003, Fig. 2)",
+        "Distribution of per-class test accuracy per method (Park, Piao and Kim, Fig. 2)",
         F.accuracy_box,
     ),
     "group_accuracy": ("Test accuracy of the Many / Medium / Few class groups", F.group_bars),

@@ -2,9 +2,9 @@
 
 - class counts: the training long tail (log scale when it spans a decade);
 - weight norms: per-class ``||w_i||`` of stage 1 and every stage-2 head, classes sorted by training
-  count (Dang et al. AAAI'24 = seed 004, Fig. 1 and 4; Kang et al. ICLR'20 Fig. 2);
+  count (Dang et al. AAAI'24, Fig. 1 and 4; Kang et al. ICLR'20 Fig. 2);
 - per-class accuracy against the training count, and its box plot per method with mean and
-  standard deviation (seed 003, Fig. 2);
+  standard deviation (Park, Piao and Kim, Fig. 2);
 - Many / Medium / Few accuracy bars (Liu et al. CVPR'19 groups);
 - reliability diagrams (Guo et al. ICML'17, Fig. 1);
 - the stage-1 training curves from ``log.jsonl``.
@@ -121,7 +121,7 @@ def class_counts(runs: Sequence[RunData], path: Path) -> Path:
 
 def weight_norms(runs: Sequence[RunData], path: Path) -> Path:
     """Per-class weight norms of every head, classes sorted by training count; left the raw norms
-    (seed 004, Fig. 4), right each head's norms over its mean, to compare the shapes."""
+    (Dang et al. AAAI'24, Fig. 4), right each head's norms over its mean, to compare the shapes."""
     fig = figure(12, 3.8 * len(runs))
     axes = fig.subplots(len(runs), 2, squeeze=False)
     for row, run in enumerate(runs):
@@ -239,7 +239,8 @@ def _run_separators(ax, runs: Sequence[RunData], offset: float) -> None:
 
 
 def accuracy_box(runs: Sequence[RunData], path: Path) -> Path:
-    """Box plot of per-class accuracy per method, with the mean and the standard deviation (seed 003, Fig. 2)."""
+    """Box plot of per-class accuracy per method, with the mean and the standard deviation
+    (Park, Piao and Kim, Fig. 2)."""
     entries = _entries(runs)
     fig = figure(min(16.0, max(6.0, 1.1 * len(entries) + 1.5)), 4.6)
     ax = fig.add_subplot()

@@ -1,4 +1,4 @@
-"""Figures of an Optuna study written by ``ltzoo tune`` (seed 000's weight-decay search):
+"""Figures of an Optuna study written by ``ltzoo tune`` (a weight-decay search, as in Alshammari et al., CVPR'22):
 the optimisation history and the objective against every searched parameter."""
 
 from __future__ import annotations

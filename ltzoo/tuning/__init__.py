@@ -2,7 +2,7 @@
 
 - :func:`tune`: TPE search over any recipe field given as a range, full two-stage runs scored on
   the validation split, median pruning on per-epoch validation accuracy, studies in an RDB
-  (SQLite by default, any SQLAlchemy URL), best trial written as a recipe YAML (seed 000's
+  (SQLite by default, any SQLAlchemy URL), best trial written as a recipe YAML (e.g. a
   weight-decay search on an 80/20 split).
 - :func:`tune_posthoc`: tau, logit-adjustment strength and temperature of a finished run, tuned
   on its cached validation features in seconds.

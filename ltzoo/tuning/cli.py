@@ -8,7 +8,7 @@ import json
 from ltzoo.errors import InputError
 
 EPILOG = """examples:
-  # seed 000: weight decay by TPE, scored by Few accuracy of LWS on the 80/20 validation split
+  # weight decay by TPE, scored by Few accuracy of LWS on the 80/20 validation split
   ltzoo tune --config recipes/digits_lt/two_stage.yaml --param stage1.weight_decay=loguniform:1e-5:1e-1 \\
       --param stage2.method_options.iwb.lam=uniform:0.01:0.3 --objective few --method lws --trials 20 \\
       --storage sqlite:///study.db --study-name wd

@@ -2,7 +2,7 @@
 
 ``--objective`` takes a metric name or a linear combination, always maximised::
 
-    mean_per_class          balanced accuracy (the default; seed 000 picks tau by it)
+    mean_per_class          balanced accuracy (the default; tau is picked by it)
     few                     Few-shot accuracy (classes with < 20 training images)
     0.5*few+0.5*overall     a weighted combination
     top1-0.5*ece            subtract what should be small (ECE, NLL, per-class std)

@@ -1,7 +1,7 @@
 """Post-hoc parameters tuned on a finished run's cached validation features, without retraining.
 
 - ``tau``: tau-normalisation ``w_i / ||w_i||^tau`` of a linear classifier (Kang et al. ICLR'20;
-  seed 000 chooses tau on its 80/20 validation split);
+  tau chosen on an 80/20 validation split);
 - ``temperature``: temperature scaling fitted by validation NLL (Guo et al. ICML'17);
 - ``logit_adjust``: strength ``s`` of the post-hoc logit adjustment ``b = s * (-log pi_train)``
   (Menon et al. ICLR'21), towards a uniform deployment prior.

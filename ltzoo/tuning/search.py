@@ -1,4 +1,4 @@
-"""Hyper-parameter search over full two-stage runs (seed 000: weight decay by Optuna TPE on an
+"""Hyper-parameter search over full two-stage runs (e.g. weight decay by Optuna TPE on an
 80/20 split of the training set).
 
 Every trial is one ``ltzoo train`` run with the trial's values set on the base recipe, written to
@@ -258,7 +258,7 @@ def tune(
     if build_datasets(cfg)["val"] is None:
         raise ConfigError(
             f"{cfg.data.dataset} with data.val_fraction={cfg.data.val_fraction} has no validation split; "
-            "tuning needs one (e.g. --set data.val_fraction=0.2, seed 000's 80/20 split) and never uses "
+            "tuning needs one (e.g. --set data.val_fraction=0.2, an 80/20 split) and never uses "
             "the test split"
         )
     goal, prune_metric = Objective.parse(objective), Objective.parse(prune_on)

@@ -2,7 +2,7 @@
 
 Kinds (``--param`` on the command line)::
 
-    stage1.weight_decay=loguniform:1e-5:1e-1     log-uniform float (seed 000's weight-decay range)
+    stage1.weight_decay=loguniform:1e-5:1e-1     log-uniform float (a weight-decay range)
     stage2.method_options.iwb.lam=uniform:0.01:0.3
     stage1.lr=uniform:0.01:0.2:0.01              uniform float on a grid of step 0.01
     stage1.epochs=int:30:90:10                   integer (optional step)

@@ -8,7 +8,7 @@ processes search one study. Each trial heart-beats; a trial whose worker died (n
 (``RetryHeartbeatStaleTrialCallback``), and its training resumes from the trial folder's last
 checkpoint.
 
-The sampler is TPE (Bergstra et al., NeurIPS'11), as in seed 000's weight-decay search.
+The sampler is TPE (Bergstra et al., NeurIPS'11), as in weight-decay searches for long-tailed recognition.
 """
 
 from __future__ import annotations
