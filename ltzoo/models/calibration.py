@@ -43,10 +43,5 @@ class LogitCalibration(nn.Module):
                 )
             self.bias.copy_(bias)
 
-    @property
-    def is_identity(self) -> bool:
-        """True when the buffers leave logits unchanged (reads them on the host: not for hot paths)."""
-        return float(self.temperature) == 1.0 and not bool(self.bias.any())
-
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         return calibrated(logits, self.temperature.to(logits.dtype), self.bias.to(logits.dtype))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -162,7 +163,8 @@ def tune_posthoc(
     goal = Objective.parse(objective)
     thresholds = dict(many=cfg.data.many_threshold, few=cfg.data.few_threshold)
 
-    def temperature_for(tau):
+    @functools.lru_cache(maxsize=None)
+    def temperature_for(tau):  # fitted once per tau, not once per trial
         if "temperature" not in posthoc:
             return 1.0
         return fit_temperature(tuned.raw_logits(val.features, tau=tau), val.labels)

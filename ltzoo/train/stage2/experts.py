@@ -60,7 +60,6 @@ def check_options(options) -> None:
 
 
 def fit_experts(stage1_head, train, val, class_counts, settings, seed, combine, init):
-    check_options(dict(combine=combine, init=init))
     if getattr(train, "retrain", "classifier") != "classifier":
         raise ValueError(
             f"experts trains two classifiers on different classes; stage2.retrain={train.retrain!r} would "

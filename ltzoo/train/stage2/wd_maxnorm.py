@@ -94,7 +94,6 @@ def check_options(options) -> None:
 
 
 def fit_wd_maxnorm(stage1_head, train, val, class_counts, settings, seed, **options):
-    check_options(options)
     head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
     head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
     project = MaxNormProjection.from_weight(
