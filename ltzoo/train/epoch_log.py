@@ -3,11 +3,14 @@ when the progress bar is off. Main process only.
 
 A resumed run first drops the rows of the epochs it is about to train again (those after its
 checkpoint), so each epoch appears once; a run started over (``--overwrite``) starts clean files.
+``log.jsonl`` is the record; ``log.csv`` is rewritten from it whenever a row brings columns the CSV
+header lacks (a run resumed by a newer ltzoo that logs more), so every row stays under its header.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from pathlib import Path
@@ -34,10 +37,24 @@ class EpochLog:
         if len(kept) == len(rows):
             return
         write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
-        csv_path = self.run_dir / LOG_CSV
-        if csv_path.is_file():
-            lines = csv_path.read_text().splitlines(keepends=True)
-            write_text_atomic(csv_path, "".join(lines[: 1 + len(kept)]) if kept else "")
+        self._rewrite_csv(kept)
+
+    def _rewrite_csv(self, rows) -> None:
+        """``log.csv`` from ``rows``, one column per key any row has (empty where a row lacks it)."""
+        fields = list(dict.fromkeys(key for row in rows for key in row))
+        text = io.StringIO(newline="")
+        if rows:
+            writer = csv.DictWriter(text, fieldnames=fields, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        write_text_atomic(self.run_dir / LOG_CSV, text.getvalue())
+
+    def _csv_header(self):
+        path = self.run_dir / LOG_CSV
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        with open(path, newline="") as handle:
+            return next(csv.reader(handle), None)
 
     def write(self, stats: Dict[str, Any]) -> None:
         if not self.enabled:
@@ -47,13 +64,17 @@ class EpochLog:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             with open(path, "a") as handle:
                 handle.write(json.dumps(stats) + "\n")
-            path = self.run_dir / LOG_CSV
-            new = not path.exists() or path.stat().st_size == 0
-            with open(path, "a", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(stats))
-                if new:
-                    writer.writeheader()
-                writer.writerow(stats)
+            header = self._csv_header()
+            if header is not None and not set(stats) <= set(header):
+                rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+                self._rewrite_csv(rows)
+            else:
+                path = self.run_dir / LOG_CSV
+                with open(path, "a", newline="") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=header or list(stats), restval="")
+                    if header is None:
+                        writer.writeheader()
+                    writer.writerow(stats)
         except OSError as error:
             converted = storage_error(error, path)
             if converted is None:
