@@ -113,3 +113,51 @@ def test_recipe_schedule_reaches_stage1_optimizer(tmp_path):
     with open(tmp_path / "log.csv") as f:
         logged = [float(row["lr"]) for row in csv.DictReader(f)]
     assert logged == pytest.approx([0.1, 0.1, 0.01, 0.001])  # the rate of each epoch's last step
+
+
+def test_multistep_run_killed_after_a_milestone_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL after the first decay, resume: the replayed scheduler gives the same rates and
+    weights as a run never interrupted (a resume that restarted the schedule would train the
+    rest of the run at the undecayed rate)."""
+    import csv
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import safetensors.torch
+    import torch
+
+    from ltzoo.train.run import run
+
+    overrides = [
+        "progress=false",
+        "stage1.epochs=3",
+        "stage1.lr=0.1",
+        "stage1.schedule=multistep",
+        "stage1.milestones=[1, 2]",
+        "stage1.gamma=0.1",
+        "engine.checkpoint_every_steps=3",
+        "stage2.methods=[]",
+    ]
+    killed = tmp_path / "killed"
+    args = [a for o in overrides for a in ("--set", o)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(killed), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "LTZOO_FAULT_KILL_AT_STEP": "10"},  # 7 steps/epoch: epoch 1, step 3
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run(load_config(overrides=[f"output_dir={killed}", "engine.resume=auto", *overrides]))
+    whole = tmp_path / "whole"
+    run(load_config(overrides=[f"output_dir={whole}", *overrides]))
+
+    def rates(folder):
+        with open(folder / "log.csv") as f:
+            return [float(row["lr"]) for row in csv.DictReader(f)]
+
+    assert rates(killed) == rates(whole) == pytest.approx([0.1, 0.01, 0.001])
+    a, b = (safetensors.torch.load_file(str(d / "model.safetensors")) for d in (killed, whole))
+    assert all(torch.equal(a[k], b[k]) for k in a)
