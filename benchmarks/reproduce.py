@@ -24,9 +24,9 @@ again, and its record replaced, when a selected stage-2 row needs it.
 
 ``--parallel N`` runs up to N rows side by side (one ResNet-32 leaves a large GPU mostly idle; on a CPU
 the cores are shared out among them). ``--time-limit SECONDS`` starts no row whose estimated cost
-exceeds the time left (``--start-partial`` starts a stage-1 row anyway: it checkpoints and resumes in
-the next call) and sends SIGTERM to the running rows at the limit, so they save a checkpoint. A failed
-row is reported with its id and log and does not stop the others.
+exceeds the time left (``--start-partial`` starts a stage-1 row anyway while 2 minutes are left: it
+checkpoints and resumes in the next call) and sends SIGTERM to the running rows at the limit, so they
+save a checkpoint. A failed row is reported with its id and log and does not stop the others.
 
 As soon as a row finishes, its record is written atomically to ``RESULTS/<row id>.json`` and the tables
 ``RESULTS/<dataset>/<backbone>.md`` are redrawn (``benchmarks/reproduction/records.py``), so a call cut
@@ -318,7 +318,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--time-limit", type=float, metavar="SECONDS", help="start nothing that would not finish"
     )
     p.add_argument(
-        "--start-partial", action="store_true", help="with --time-limit: start stage-1 rows anyway"
+        "--start-partial",
+        action="store_true",
+        help="with --time-limit: start stage-1 rows anyway (2 min left)",
     )
     p.add_argument(
         "--grace", type=float, default=60.0, help="seconds between SIGTERM and SIGKILL (default 60)"

@@ -404,11 +404,22 @@ def test_time_limit_refuses_a_row_whose_estimate_exceeds_the_time_left(tmp_path)
     outcomes = Runner(parallel=1, time_limit=30, echo=lambda line: None).run(jobs, set(), finish)
     assert outcomes["big"] == Outcome("refused", "estimated 60.0 min, 0.5 min left")
     assert outcomes["small"].status == "recorded" and not (tmp_path / "big").exists()
-    partial = [runner_job(tmp_path, "resumable", 0.1, estimate=3600, resumable=True)]
-    outcomes = Runner(time_limit=30, start_partial=True, echo=lambda line: None).run(
+    partial = [
+        runner_job(tmp_path, "resumable", 0.1, estimate=3600, resumable=True),
+        runner_job(tmp_path, "stage2", 0.1, estimate=3600),
+    ]
+    outcomes = Runner(time_limit=300, start_partial=True, echo=lambda line: None).run(
         partial, set(), finish
     )
     assert outcomes["resumable"].status == "recorded"  # started anyway: it checkpoints
+    assert outcomes["stage2"].status == "refused"  # nothing to checkpoint: it would be lost
+    late = [runner_job(tmp_path, "late", 0.1, estimate=3600, resumable=True)]
+    outcomes = Runner(time_limit=60, start_partial=True, echo=lambda line: None).run(
+        late, set(), finish
+    )
+    assert (
+        outcomes["late"].status == "refused"
+    )  # under min_partial (120 s) left: no progress to keep
 
 
 def test_at_the_time_limit_running_rows_get_sigterm(tmp_path):

@@ -3,10 +3,10 @@
 - A row starts when a slot is free and the row whose encoder it reuses has finished (in this call or
   an earlier one). A row whose encoder failed, stopped or was not started is reported, not started.
 - ``time_limit`` (seconds from the start): a row whose estimate exceeds the time left is not started;
-  ``start_partial`` lets a row that trains a resumable stage 1 start anyway (it checkpoints when
-  stopped and resumes in the next call). At the limit, and on SIGTERM or Ctrl-C to this process,
-  every running row gets SIGTERM (the engine saves a checkpoint and exits, see
-  ``ltzoo.train.stage1``) and, ``grace`` seconds later, SIGKILL.
+  ``start_partial`` lets a row that trains a resumable stage 1 start anyway while at least
+  ``min_partial`` seconds are left (it checkpoints when stopped and resumes in the next call). At
+  the limit, and on SIGTERM or Ctrl-C to this process, every running row gets SIGTERM (the engine
+  saves a checkpoint and exits, see ``ltzoo.train.stage1``) and, ``grace`` seconds later, SIGKILL.
 - Each process that ends is handed to ``finish`` at once (which packs its record and redraws the
   tables) while the others keep running, so a call cut short loses no finished row.
 """
@@ -55,11 +55,12 @@ class Runner:
         grace: float = 60.0,
         poll: float = 0.2,
         echo: Callable[[str], None] = print,
+        min_partial: float = 120.0,
     ):
         if parallel < 1:
             raise ValueError(f"parallel={parallel} must be >= 1")
         self.parallel, self.time_limit, self.start_partial = parallel, time_limit, start_partial
-        self.grace, self.poll, self.echo = grace, poll, echo
+        self.grace, self.poll, self.echo, self.min_partial = grace, poll, echo, min_partial
         self.stop_requested = False
 
     def run(
@@ -117,7 +118,7 @@ class Runner:
             left = self.left()
             if left is None or job.estimate is None or job.estimate <= left:
                 return job
-            if self.start_partial and job.resumable:
+            if self.start_partial and job.resumable and left >= self.min_partial:
                 return job
             pending.remove(job)
             outcomes[job.id] = Outcome(
