@@ -27,6 +27,8 @@ EXPECTED = {
     "iwb_cb",
     "experts",
     "uniform_batch_reweighted",
+    "focal",
+    "class_balanced",
 }
 RECIPES = sorted(RECIPE_DIR.glob("*.yaml"))
 DIGITS = [

@@ -1,0 +1,105 @@
+"""Estimated minutes of a plan row: the images it pushes through its network, divided by its
+backbone's stage-1 training throughput on the device, plus a start-up cost.
+
+Stage-1 training throughput, img/s (forward + backward + SGD step, per-epoch bookkeeping included):
+
+- CPU, the project's 2-core AMD EPYC (fp32, 2 torch threads, ``data.loader=device``):
+  ``resnet32`` 418: the CIFAR-100-LT IF 100 CE record
+  (``benchmarks/results/cifar100_lt/if100/resnet32/ce.json``): 200 epochs x 10,847 images in
+  5,185 s of stage 1. ``resnet34_cifar`` 79 and ``resnet32_x8`` 27: 418 divided by how much slower
+  one training step of batch 64 (fp32, random 32x32 inputs) ran than ResNet-32's on the same CPU at
+  the same moment, 5.3x and 15.4x (best of two rounds, measured while another training shared the
+  CPU: rough figures).
+- GPU, one H100/H200-class GPU (bf16, ``torch.compile``, data on the device): ESTIMATES, not
+  measured yet. ``GPU_IMG_PER_S`` is the one constant to replace with ``benchmarks/throughput.py``'s
+  figures after a GPU session. ResNet-32's is set by the project's target (the 200 + 10 epoch IWB
+  recipe in under 2 minutes on one H100), the others by their multiply-adds per image.
+
+Images only read forward (stage-2 features, stage-2 epochs on images, the test set) count a third
+of a training image: a stage-2 row on the shared CPU encoder reads 10,847 + 10,000 images in about
+15 s (its record: 20 s in all), 3.3 times the training rate. A row that trains stage 1 and stopped
+part-way is charged only the epochs left after its newest checkpoint. Several rows sharing one GPU
+each run slower than these figures say; the estimates are for one row at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Dict, Optional
+
+CPU_IMG_PER_S: Dict[str, float] = {"resnet32": 418.0, "resnet34_cifar": 79.0, "resnet32_x8": 27.0}
+GPU_IMG_PER_S: Dict[str, float] = {  # estimate: replace with measured figures
+    "resnet32": 20000.0,
+    "resnet34_cifar": 6000.0,
+    "resnet32_x8": 3000.0,
+}
+IMG_PER_S = {"cpu": CPU_IMG_PER_S, "gpu": GPU_IMG_PER_S}
+STARTUP_S = {
+    "cpu": 10.0,
+    "gpu": 60.0,
+}  # imports, data, model; on the GPU also torch.compile (estimate)
+FORWARD_SHARE = 1 / 3  # of a training image
+# images per class before the long-tail profile, classes, test images
+DATASETS = {"cifar100_lt": (500, 100, 10000), "cifar10_lt": (5000, 10, 10000)}
+
+
+def training_images(cfg) -> Optional[int]:
+    """Training images of a recipe (its long-tail profile, less its validation split); None for a
+    dataset this table does not know."""
+    from ltzoo.data.longtail import make_profile
+
+    if cfg.data.dataset not in DATASETS:
+        return None
+    n_max, classes, _ = DATASETS[cfg.data.dataset]
+    total = int(make_profile(cfg.data.profile, n_max, classes, cfg.data.imbalance).sum())
+    return total - int(round(total * cfg.data.val_fraction))
+
+
+def done_fraction(run_dir: Path, cfg, n_train: int) -> float:
+    """How much of stage 1 the newest checkpoint in ``run_dir`` holds (0 without one)."""
+    steps = [
+        int(p.name.split("_")[1])
+        for p in (Path(run_dir) / "checkpoints").glob("step_*")
+        if p.name.split("_")[1].isdigit()
+    ]
+    total = cfg.stage1.epochs * math.ceil(n_train / cfg.stage1.batch_size)
+    return min(1.0, max(steps) / total) if steps and total else 0.0
+
+
+def row_seconds(
+    cfg, backbone: str, device: str, *, from_encoder: bool, trials: int = 1, done: float = 0.0
+) -> Optional[float]:
+    """Estimated seconds of one row on ``device`` ("cpu" or "gpu"); None when unknown.
+
+    ``cfg`` is the row's resolved recipe; ``from_encoder``: stage 1 is loaded, not trained;
+    ``trials``: full runs a search makes; ``done``: the fraction of stage 1 already checkpointed.
+    """
+    n_train = training_images(cfg)
+    rate = IMG_PER_S[device].get(backbone)
+    if n_train is None or rate is None:
+        return None
+    n_val = int(round(n_train / (1 - cfg.data.val_fraction))) - n_train
+    n_test = DATASETS[cfg.data.dataset][2] * (2 if cfg.eval.tta == "flip" else 1)
+    trained = 0 if from_encoder else cfg.stage1.epochs * n_train * (1.0 - done)
+    forward = n_test  # the final evaluation; the stage-2 heads are scored on the same test features
+    s2 = cfg.stage2
+    if s2.methods:
+        forward += n_train + n_val  # the features stage 2 fits on
+        epochs = 10 if s2.epochs is None else s2.epochs
+        if s2.retrain != "classifier":
+            trained += epochs * n_train
+        elif s2.augment:
+            forward += epochs * n_train
+    work = trained + FORWARD_SHARE * forward
+    return trials * work / rate + STARTUP_S[device]
+
+
+def minutes(seconds: Optional[float]) -> str:
+    return (
+        "?"
+        if seconds is None
+        else f"{seconds / 60:.0f}"
+        if seconds >= 600
+        else f"{seconds / 60:.1f}"
+    )

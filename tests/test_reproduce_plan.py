@@ -1,0 +1,478 @@
+"""benchmarks/reproduce.py: the plan's rows and order, the cost model against the measured records,
+the scheduler (side by side, encoders first, records written at once, time limit, failures) on fake
+rows that only sleep, and one real tiny run end to end (digits: an encoder and a stage-2 row on it)."""
+
+import json
+import shlex
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+BENCHMARKS = REPO_ROOT / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import reproduce  # noqa: E402
+from reproduction import costs, records  # noqa: E402
+from reproduction.plan import GPU_BACKBONES, PLAN, Row  # noqa: E402
+from reproduction.runner import Job, Outcome, Runner  # noqa: E402
+
+from ltzoo.train.config import load_config  # noqa: E402
+from ltzoo.train.stage2.spec import resolve  # noqa: E402
+
+COMMITTED = BENCHMARKS / "results"
+DIGITS = "recipes/digits_lt/two_stage.yaml"
+
+# a row that only sleeps: argv run_dir seconds [paths to look at]; writes what it saw and when,
+# then results.json (exit 0), or exits 143 on SIGTERM like ltzoo train, or exits 3 when seconds < 0
+FAKE = r"""
+import json, os, signal, sys, time
+run_dir, seconds, watch = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+os.makedirs(run_dir, exist_ok=True)
+seen = {"start": time.time(), "at_start": {w: os.path.exists(w) for w in watch}}
+stopped = []
+signal.signal(signal.SIGTERM, lambda *_: stopped.append(time.time()))
+if seconds < 0:
+    print("something broke in this row")
+    sys.exit(3)
+end = time.time() + seconds
+while time.time() < end and not stopped:
+    time.sleep(0.02)
+seen.update(end=time.time(), at_end={w: os.path.exists(w) for w in watch}, sigterm=bool(stopped))
+json.dump(seen, open(os.path.join(run_dir, "fake.json"), "w"))
+if stopped:
+    sys.exit(143)
+metrics = {"top1": 50.0, "many": None, "medium": 60.0, "few": 40.0, "per_class_std": 5.0}
+json.dump({"dataset": "digits_lt", "deploy": "stage1", "methods": {"stage1": metrics},
+           "protocol": {"model": "last epoch", "tta": "none"}, "seconds": {"total": seconds}},
+          open(os.path.join(run_dir, "results.json"), "w"))
+"""
+
+
+def digits_row(name, encoder=None, **kwargs):
+    return Row("digits_lt", 20, "resnet32", name, name.upper(), DIGITS, encoder=encoder, **kwargs)
+
+
+def fake_command(work, seconds, watch=None):
+    """row -> the FAKE command; ``seconds[name]`` how long each row sleeps, ``watch[name]`` the rows
+    whose records it looks for."""
+    watch = watch or {}
+
+    def command(row):
+        paths = [
+            str(work / "results" / f"{row.id.rsplit('/', 1)[0]}/{w}.json")
+            for w in watch.get(row.name, [])
+        ]
+        return [
+            sys.executable,
+            "-c",
+            FAKE,
+            str(work / "runs" / row.id),
+            str(seconds[row.name]),
+            *paths,
+        ]
+
+    return command
+
+
+def run_fake(work, plan, seconds, *extra, watch=None):
+    argv = [
+        "--out",
+        str(work / "runs"),
+        "--results",
+        str(work / "results"),
+        "--device",
+        "cpu",
+        *extra,
+    ]
+    return reproduce.main(argv, plan=plan, command=fake_command(work, seconds, watch))
+
+
+def seen(work, row):
+    return json.loads((work / "runs" / row.id / "fake.json").read_text())
+
+
+# ---- the plan ---------------------------------------------------------------------------------------
+def test_paper_backbones_at_if100_come_first_then_if50_then_resnet32():
+    blocks = [(r.backbone in GPU_BACKBONES, r.dataset, r.imbalance) for r in PLAN]
+    assert blocks[:6] == [(True, "cifar100_lt", 100)] * 6
+    assert blocks[6:12] == [(True, "cifar100_lt", 50)] * 6
+    assert {r.backbone for r in PLAN[12:]} == {"resnet32"}
+    assert [
+        r.imbalance for r in PLAN if r.dataset == "cifar100_lt" and r.backbone == "resnet32"
+    ] == [100] * 18 + [50] * 18
+    assert PLAN.index(next(r for r in PLAN if r.dataset == "cifar10_lt")) == 48
+    # both paper encoders before any stage-2 row, so two can train side by side
+    assert [r.id for r in PLAN[:2]] == [
+        "cifar100_lt/if100/resnet32_x8/ce",
+        "cifar100_lt/if100/resnet34_cifar/ce",
+    ]
+
+
+def test_every_stage2_row_reuses_the_ce_encoder_of_its_own_block_listed_before_it():
+    index = {r.id: i for i, r in enumerate(PLAN)}
+    stage2 = [r for r in PLAN if r.needs]
+    assert len(stage2) == 2 * 4 + 2 * 10 + 2 * 2
+    for row in stage2:
+        encoder = PLAN[index[row.needs]]
+        assert index[row.needs] < index[row.id] and encoder.name == "ce" and encoder.needs is None
+        assert (encoder.dataset, encoder.imbalance, encoder.backbone) == (
+            row.dataset,
+            row.imbalance,
+            row.backbone,
+        )
+    ids = {r.id for r in PLAN}
+    assert (
+        "cifar100_lt/if100/resnet32/tau" in ids
+        and PLAN[index["cifar100_lt/if100/resnet32/tau"]].needs is None
+    )
+    assert {
+        r.imbalance
+        for r in PLAN
+        if r.name == "uniform_batch_reweighted" and r.dataset == "cifar10_lt"
+    } == {10, 50, 100, 500}
+
+
+def test_each_row_resolves_to_the_settings_it_claims():
+    from ltzoo.train.run import check_names
+    from ltzoo.train.stage2 import check_stage2_config
+
+    by_id = {r.id: r for r in PLAN}
+    for row in PLAN:  # every recipe + overrides is a valid run: keys, names, stage-2 options
+        checked = load_config(
+            REPO_ROOT / row.recipe, [*row.overrides, f"data.imbalance={row.imbalance:g}"]
+        )
+        check_stage2_config(checked.stage2)
+        check_names(checked)
+        assert (checked.data.dataset, checked.data.imbalance) == (row.dataset, row.imbalance)
+        assert (checked.model.backbone or checked.model.name.rsplit("_", 1)[0]) == row.backbone
+
+    def cfg(row_id):
+        row = by_id[row_id]
+        return load_config(
+            REPO_ROOT / row.recipe, [*row.overrides, f"data.imbalance={row.imbalance:g}"]
+        )
+
+    cb = resolve("wd_maxnorm", cfg("cifar100_lt/if50/resnet32/wd_maxnorm_cb_bce").stage2).options
+    assert cb["cb_loss_type"] == "softmax_bce" and cb["base"] == "class_balanced"
+    assert (
+        resolve("wd_maxnorm", cfg("cifar100_lt/if50/resnet32/wd_maxnorm_cb").stage2).options[
+            "cb_loss_type"
+        ]
+        == "softmax"
+    )
+    iwb = resolve("iwb", cfg("cifar100_lt/if100/resnet32/iwb_cb_reference").stage2).options
+    assert (iwb["variant"], iwb["lam"], iwb["base"]) == ("reference", 0.0069315, "class_balanced")
+    step = cfg("cifar10_lt/if100/resnet32/tau_step")
+    assert (
+        step.data.profile,
+        step.data.val_fraction,
+        step.stage1.weight_decay,
+        step.stage1.epochs,
+    ) == ("step", 0.2, 2.88e-3, 200)
+    cosine = cfg("cifar10_lt/if100/resnet32/ce_cosine").stage1
+    assert (cosine.schedule, cosine.milestones, cosine.epochs) == ("cosine", [], 200)
+    assert (
+        cfg("cifar100_lt/if50/resnet32_x8/ce").stage2.methods == []
+        and cfg("cifar100_lt/if50/resnet32_x8/ce").data.imbalance == 50
+    )
+    assert cfg("cifar10_lt/if10/resnet32/experts").stage2.methods == ["experts"]
+    paper = {r.id: r.paper for r in PLAN}
+    assert (
+        paper["cifar10_lt/if100/resnet32/ce"] == 70.36
+        and paper["cifar10_lt/if100/resnet32/ldam_drw"] == 77.03
+    )
+    assert (
+        paper["cifar100_lt/if50/resnet32_x8/iwb_cb"] == 57.82
+        and paper["cifar100_lt/if100/resnet32/crt"] is None
+    )
+
+
+def test_every_row_command_is_one_the_ltzoo_command_accepts(tmp_path, capsys):
+    from ltzoo.cli import build_parser
+
+    out = tmp_path / "runs"
+    reproduce.main(["--commands", "--out", str(out), "--root", "cifar10_lt=/data/c10"])
+    commands = capsys.readouterr().out.splitlines()
+    assert len(commands) == len(PLAN)
+    for row, line in zip(PLAN, commands):
+        argv = shlex.split(line)
+        assert argv[:3] == ["python", "-m", "ltzoo"]
+        args = build_parser().parse_args(argv[3:])
+        assert args.config == row.recipe and args.command == ("tune" if row.tune else "train")
+        if row.dataset == "cifar10_lt":
+            assert "data.root=/data/c10" in args.overrides
+    search = dict(zip(PLAN, commands))[next(r for r in PLAN if r.tune)]
+    assert (
+        f"--output-dir {out}/cifar10_lt/if100/resnet32/wd_search" in search
+        and "--trials 12" in search
+    )
+
+
+def test_cost_model_reproduces_the_measured_cpu_records():
+    """The ResNet-32 CE stage 1 took 5,203 s on the CPU and each stage-2 row on its encoder about 20 s."""
+    by_id = {r.id: r for r in PLAN}
+    for name, low, high in (("ce", 0.95, 1.05), ("iwb", 0.5, 2.0), ("ncm", 0.5, 2.0)):
+        row = by_id[f"cifar100_lt/if100/resnet32/{name}"]
+        cfg = load_config(REPO_ROOT / row.recipe)
+        estimate = costs.row_seconds(cfg, "resnet32", "cpu", from_encoder=row.needs is not None)
+        measured = json.loads(records.record_path(COMMITTED, row).read_text())["wall_seconds"]
+        assert low < estimate / measured < high, (name, estimate, measured)
+    half = costs.row_seconds(cfg, "resnet32", "cpu", from_encoder=False, done=0.5)
+    full = costs.row_seconds(cfg, "resnet32", "cpu", from_encoder=False)
+    assert half < 0.55 * full  # a stage 1 checkpointed half-way is charged half its epochs
+    assert (
+        costs.training_images(load_config(REPO_ROOT / "recipes/cifar100_lt/tau.yaml"))
+        == 10847 - 2169
+    )
+
+
+def test_committed_records_belong_to_their_rows_and_tables_are_drawn_from_them(tmp_path):
+    recorded = records.load_records(COMMITTED, PLAN)
+    assert len(recorded) >= 8
+    for row_id, record in recorded.items():
+        row = next(r for r in PLAN if r.id == row_id)
+        assert record["recipe"] == row.recipe and record["imbalance"] == row.imbalance
+        assert (
+            record["results"]["dataset"] == row.dataset
+            and record["backbone"]["name"] == row.backbone
+        )
+    for (dataset, backbone), block in records.blocks(PLAN).items():
+        committed = records.table_path(COMMITTED, dataset, backbone).read_text()
+        assert committed == records.render_block(block, recorded)
+
+
+def test_tables_show_unrun_rows_with_their_command():
+    x8 = records.table_path(COMMITTED, "cifar100_lt", "resnet32_x8").read_text()
+    assert (
+        "| ce | 100 | CE (the encoder) | — | — | — | — | — | — | — | needs a GPU: "
+        "`python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32_x8/ce` |" in x8
+    )
+    r32 = records.table_path(COMMITTED, "cifar100_lt", "resnet32").read_text()
+    assert (
+        "| tau | 100 | tau-norm (own encoder, 80/20 split) | — | — | — | — | — | 47.73 | — | not run yet: "
+        "`python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32/tau` |" in r32
+    )
+    assert (
+        "| iwb_cb | 100 | IWB+CB | 44.07 | 62.49 | 41.20 | 25.93 | 21.83 | 54.80 | last epoch, no TTA | "
+        "10.73 under the paper |" in r32
+    )
+
+
+def test_list_and_filters(capsys):
+    assert (
+        reproduce.main(
+            ["--list", "--only", "resnet32_x8", "--imbalance", "50", "--results", str(COMMITTED)]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:-1]] == [
+        "cifar100_lt/if50/resnet32_x8/ce",
+        "cifar100_lt/if50/resnet32_x8/iwb_cb",
+        "cifar100_lt/if50/resnet32_x8/iwb",
+    ]
+    ce = lines[1].split()
+    assert (
+        ce[-1] == "no" and ce[-4] == "-" and float(ce[-3]) > 60 * float(ce[-2])
+    )  # CPU hours, GPU minutes
+    reproduce.main(
+        [
+            "--list",
+            "--only",
+            "cifar100_lt/if100/resnet32",
+            "iwb*",
+            "--backbone",
+            "resnet32",
+            "--dataset",
+            "cifar100_lt",
+            "--results",
+            str(COMMITTED),
+        ]
+    )
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:-1]]
+    assert len(rows) == 18 + 4  # the IF 100 block, and the IWB rows of IF 50
+    recorded = {
+        r[0].rsplit("/", 1)[1]
+        for r in rows
+        if r[0].startswith("cifar100_lt/if100/") and r[-1] == "yes"
+    }
+    assert recorded == {"ce", "crt", "lws", "ncm", "wd_maxnorm", "wd_maxnorm_cb", "iwb", "iwb_cb"}
+    with pytest.raises(SystemExit, match="--only 'resnet99' matches no row"):
+        reproduce.main(["--list", "--only", "resnet99"])
+
+
+# ---- the scheduler on fake rows -------------------------------------------------------------------
+def test_parallel_2_runs_two_rows_at_once_and_parallel_1_one_after_the_other(tmp_path):
+    plan = [digits_row("a"), digits_row("b")]
+    assert run_fake(tmp_path / "two", plan, {"a": 1.0, "b": 1.0}, "--parallel", "2") == 0
+    a, b = seen(tmp_path / "two", plan[0]), seen(tmp_path / "two", plan[1])
+    assert a["start"] < b["end"] and b["start"] < a["end"]  # they overlap
+    assert run_fake(tmp_path / "one", plan, {"a": 0.3, "b": 0.3}, "--parallel", "1") == 0
+    a, b = seen(tmp_path / "one", plan[0]), seen(tmp_path / "one", plan[1])
+    assert b["start"] >= a["end"]
+
+
+def test_a_finished_row_is_recorded_while_the_next_still_runs(tmp_path):
+    plan = [digits_row("short"), digits_row("long")]
+    run_fake(
+        tmp_path, plan, {"short": 0.1, "long": 3.0}, "--parallel", "2", watch={"long": ["short"]}
+    )
+    long = seen(tmp_path, plan[1])
+    assert long["at_start"] == {str(records.record_path(tmp_path / "results", plan[0])): False}
+    assert all(
+        long["at_end"].values()
+    )  # the short row's record was there before the long one ended
+    record = json.loads(records.record_path(tmp_path / "results", plan[0]).read_text())
+    assert (
+        record["id"] == "digits_lt/if20/resnet32/short"
+        and record["results"]["methods"]["stage1"]["top1"] == 50.0
+    )
+    assert "seed=0" in record["overrides"] and record["protocol"] == {
+        "model": "last epoch",
+        "tta": "none",
+    }
+
+
+def test_a_stage2_row_waits_for_its_encoder_while_an_independent_row_takes_the_slot(tmp_path):
+    plan = [digits_row("ce"), digits_row("lws", encoder="ce"), digits_row("other")]
+    run_fake(
+        tmp_path,
+        plan,
+        {"ce": 1.0, "lws": 0.1, "other": 0.1},
+        "--parallel",
+        "2",
+        watch={"lws": ["ce"]},
+    )
+    encoder, stage2, other = (seen(tmp_path, row) for row in plan)
+    assert all(stage2["at_start"].values()) and stage2["start"] >= encoder["end"]
+    assert other["start"] < encoder["end"]
+    command = json.loads(records.record_path(tmp_path / "results", plan[1]).read_text())[
+        "overrides"
+    ]
+    assert f"stage1.from_run={tmp_path / 'runs' / plan[0].id}" in command
+
+
+def test_recorded_rows_are_skipped_and_force_runs_them_again(tmp_path, capsys):
+    plan = [digits_row("a"), digits_row("b")]
+    run_fake(tmp_path, plan, {"a": 0.1, "b": 0.1})
+    first = seen(tmp_path, plan[0])["start"]
+    assert run_fake(tmp_path, plan, {"a": 0.1, "b": 0.1}) == 0
+    assert "2 row(s) selected, 0 to run (none)" in capsys.readouterr().out
+    assert seen(tmp_path, plan[0])["start"] == first
+    run_fake(tmp_path, plan, {"a": 0.1, "b": 0.1}, "--force", "--only", "a")
+    assert seen(tmp_path, plan[0])["start"] > first
+    assert "1 to run (digits_lt/if20/resnet32/a)" in capsys.readouterr().out
+
+
+def test_a_failed_row_is_reported_with_its_log_and_blocks_only_its_dependents(tmp_path, capsys):
+    plan = [digits_row("ce"), digits_row("lws", encoder="ce"), digits_row("other")]
+    assert run_fake(tmp_path, plan, {"ce": -1, "lws": 0.1, "other": 0.1}, "--parallel", "2") == 1
+    out = capsys.readouterr().out
+    log = tmp_path / "runs" / "logs" / "digits_lt/if20/resnet32/ce.log"
+    assert f"FAILED digits_lt/if20/resnet32/ce: something broke in this row; log {log}" in out
+    assert (
+        "[not started] digits_lt/if20/resnet32/lws: its encoder digits_lt/if20/resnet32/ce was failed"
+        in out
+    )
+    assert records.record_path(tmp_path / "results", plan[2]).is_file()
+    assert not (tmp_path / "runs" / plan[1].id).exists()
+
+
+def runner_job(tmp_path, name, seconds, estimate, resumable=False):
+    run_dir = tmp_path / name
+    return Job(
+        name,
+        [sys.executable, "-c", FAKE, str(run_dir), str(seconds)],
+        tmp_path / f"{name}.log",
+        estimate=estimate,
+        resumable=resumable,
+    )
+
+
+def finish(job, code):
+    return Outcome("recorded" if code == 0 else "stopped" if code == 143 else "failed")
+
+
+def test_time_limit_refuses_a_row_whose_estimate_exceeds_the_time_left(tmp_path):
+    jobs = [
+        runner_job(tmp_path, "big", 0.1, estimate=3600),
+        runner_job(tmp_path, "small", 0.1, estimate=1),
+    ]
+    outcomes = Runner(parallel=1, time_limit=30, echo=lambda line: None).run(jobs, set(), finish)
+    assert outcomes["big"] == Outcome("refused", "estimated 60.0 min, 0.5 min left")
+    assert outcomes["small"].status == "recorded" and not (tmp_path / "big").exists()
+    partial = [
+        runner_job(tmp_path, "resumable", 0.1, estimate=3600, resumable=True),
+        runner_job(tmp_path, "stage2", 0.1, estimate=3600),
+    ]
+    outcomes = Runner(time_limit=300, start_partial=True, echo=lambda line: None).run(
+        partial, set(), finish
+    )
+    assert outcomes["resumable"].status == "recorded"  # started anyway: it checkpoints
+    assert outcomes["stage2"].status == "refused"  # nothing to checkpoint: it would be lost
+    late = [runner_job(tmp_path, "late", 0.1, estimate=3600, resumable=True)]
+    outcomes = Runner(time_limit=60, start_partial=True, echo=lambda line: None).run(
+        late, set(), finish
+    )
+    assert (
+        outcomes["late"].status == "refused"
+    )  # under min_partial (120 s) left: no progress to keep
+
+
+def test_at_the_time_limit_running_rows_get_sigterm(tmp_path):
+    jobs = [runner_job(tmp_path, "long", 60, estimate=1)]
+    start = time.monotonic()
+    outcomes = Runner(time_limit=1.5, grace=20, echo=lambda line: None).run(jobs, set(), finish)
+    assert outcomes["long"].status == "stopped" and time.monotonic() - start < 15
+    assert json.loads((tmp_path / "long" / "fake.json").read_text())["sigterm"] is True
+
+
+# ---- one real tiny run -----------------------------------------------------------------------------
+def test_real_digits_encoder_and_stage2_row_end_to_end(tmp_path, capsys):
+    """ltzoo train for real, as the plan runs it: the encoder, then LWS on it, records and table; a
+    record lost after its run finished is recovered from the run folder, not trained again."""
+    plan = [
+        digits_row("ce", overrides=("stage2.methods=[]",)),
+        digits_row("lws", encoder="ce", overrides=("stage2.methods=[lws]",)),
+    ]
+    argv = [
+        "--out",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "results"),
+        "--parallel",
+        "2",
+        "--device",
+        "cpu",
+        "--set",
+        "stage1.epochs=1",
+        "--set",
+        "stage2.epochs=1",
+    ]
+    assert reproduce.main(argv, plan=plan) == 0
+    ce, lws = (
+        json.loads(records.record_path(tmp_path / "results", row).read_text()) for row in plan
+    )
+    assert lws["results"]["stage1_from_run"] == str(tmp_path / "runs" / plan[0].id)
+    assert (
+        lws["results"]["methods"]["stage1"]["per_class_accuracy"]
+        == ce["results"]["methods"]["stage1"]["per_class_accuracy"]
+    )
+    assert lws["results"]["deploy"] == "lws" and ce["results"]["deploy"] == "stage1"
+    assert lws["command"].startswith(f"python -m ltzoo train --config {DIGITS} --set output_dir=")
+    assert ce["backbone"] == {"name": "resnet32", "parameters_at_100_classes": 470004}
+    table = records.table_path(tmp_path / "results", "digits_lt", "resnet32").read_text()
+    top1 = lws["results"]["methods"]["lws"]["top1"]
+    assert f"| lws | 20 | LWS | {top1:.2f} |" in table and "not run yet" not in table
+    records.record_path(tmp_path / "results", plan[1]).unlink()
+    capsys.readouterr()
+    assert reproduce.main(argv, plan=plan) == 0
+    out = capsys.readouterr().out
+    assert "[recovered] digits_lt/if20/resnet32/lws" in out and "0 to run (none)" in out
+    assert (
+        json.loads(records.record_path(tmp_path / "results", plan[1]).read_text())["results"]
+        == lws["results"]
+    )
