@@ -109,7 +109,9 @@ class Call:
 
     def overrides(self, row: Row) -> List[str]:
         out = [] if row.tune else [f"output_dir={self.run_dir(row)}"]
+        # eval.tta=flip: every record holds the flip-averaged numbers beside the last-epoch headline
         out += [f"data.imbalance={row.imbalance:g}", f"seed={row.seed}", "progress=false"]
+        out.append("eval.tta=flip")
         if not row.tune and not self.args.force:
             out.append("engine.resume=auto")
         if row.dataset in self.roots:

@@ -59,7 +59,7 @@ OWNED = (
 )
 
 # settings that do not change what stage 1 computes: how it is run, logged, checkpointed or
-# sped up, and everything stage 2 does (stage 2 is re-run in full after a resume)
+# sped up, and everything stage 2 and the final evaluation do (both re-run in full after a resume)
 NOT_TRAJECTORY = (
     "output_dir",
     "progress",
@@ -94,12 +94,12 @@ def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 def trajectory_settings(config: Dict[str, Any]) -> Dict[str, Any]:
     """The recipe's settings that shape stage 1 (flat ``section.key`` names): seed, data, model,
-    stage 1 and the precision/accumulation of the engine."""
+    stage 1 and the precision/accumulation of the engine; not ``stage2.*`` or ``eval.*``."""
     flat = _flat(config)
     return {
         k: v
         for k, v in sorted(flat.items())
-        if not k.startswith("stage2.") and k not in NOT_TRAJECTORY
+        if not k.startswith(("stage2.", "eval.")) and k not in NOT_TRAJECTORY
     }
 
 

@@ -462,6 +462,9 @@ def test_real_digits_encoder_and_stage2_row_end_to_end(tmp_path, capsys):
         == ce["results"]["methods"]["stage1"]["per_class_accuracy"]
     )
     assert lws["results"]["deploy"] == "lws" and ce["results"]["deploy"] == "stage1"
+    # every record: the last-epoch headline and, beside it, the flip-averaged numbers
+    assert "eval.tta=flip" in lws["overrides"] and set(lws["flip"]) >= {"protocol", "top1"}
+    assert lws["flip"]["top1"] == lws["results"]["tta"]["flip"]["methods"]["lws"]["top1"]
     assert lws["command"].startswith(f"python -m ltzoo train --config {DIGITS} --set output_dir=")
     assert ce["backbone"] == {"name": "resnet32", "parameters_at_100_classes": 470004}
     table = records.table_path(tmp_path / "results", "digits_lt", "resnet32").read_text()

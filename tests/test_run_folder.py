@@ -107,7 +107,14 @@ def test_checkpoint_of_another_run_is_refused(three_epoch_run, tmp_path, capsys)
 
 def test_trajectory_settings_ignore_how_the_run_is_run():
     a = to_dict(
-        load_config(overrides=["engine.channels_last=true", "output_dir=x", "stage2.lr=0.3"])
+        load_config(
+            overrides=[
+                "engine.channels_last=true",
+                "output_dir=x",
+                "stage2.lr=0.3",
+                "eval.tta=flip",
+            ]
+        )
     )
     b = to_dict(load_config())
     assert differences(trajectory_settings(a), trajectory_settings(b)) == []

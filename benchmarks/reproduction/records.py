@@ -3,9 +3,9 @@
 Record (``RESULTS/<row id>.json``, written atomically): the run's ``results.json`` with the recipe, the
 overrides, the command that ran, the machine (``benchmarks/machine.py``), the wall time, the backbone
 and its size, and the protocol: the headline is the last-epoch model without test-time augmentation;
-``flip`` holds the deployed head's flip-averaged numbers when the recipe asked for them
-(``eval.tta: flip``). A search row's record is its best trial's run (chosen on the validation split)
-with the search's summary under ``search``.
+``flip`` holds the deployed head's flip-averaged numbers (the plan runs every row with
+``eval.tta=flip``; records written before it have none). A search row's record is its best
+trial's run (chosen on the validation split) with the search's summary under ``search``.
 
 Tables: one markdown file per dataset / backbone, ``RESULTS/<dataset>/<backbone>.md``, every row of
 the plan in it: a recorded row shows top-1 All / Many / Medium / Few and the standard deviation of the
