@@ -269,11 +269,13 @@ def check_checkpoint(
     recorded: Optional[Dict[str, Any]], config: Dict[str, Any], where: str
 ) -> None:
     """Refuse to resume from a checkpoint whose recorded trajectory settings differ (naming them).
-    Keys the checkpoint does not record (added to the schema since) are not compared."""
+    Only keys both sides hold are compared: one the checkpoint does not record was added to the
+    schema since, and one this version does not count (``eval.*`` once was) no longer shapes stage 1."""
     if recorded is None:
         return  # written before checkpoints recorded their settings; the folder's recipe was checked
     current = trajectory_settings(config)
-    changed = differences(recorded, {k: v for k, v in current.items() if k in recorded})
+    shared = set(recorded) & set(current)
+    changed = differences({k: recorded[k] for k in shared}, {k: current[k] for k in shared})
     if changed:
         raise ConfigError(
             f"engine.resume: checkpoint {where} was written by a run with other settings "

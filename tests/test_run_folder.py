@@ -6,7 +6,8 @@ import json
 import pytest
 
 from ltzoo.cli import main
-from ltzoo.run_folder import differences, trajectory_settings
+from ltzoo.errors import ConfigError
+from ltzoo.run_folder import check_checkpoint, differences, trajectory_settings
 from ltzoo.train.config import load_config, to_dict
 
 
@@ -122,3 +123,14 @@ def test_trajectory_settings_ignore_how_the_run_is_run():
     assert differences(trajectory_settings(b), trajectory_settings(c)) == [
         "stage1.weight_decay: 0.0005 -> 0.005"
     ]
+
+
+def test_a_checkpoint_is_checked_on_the_settings_both_versions_count():
+    config = to_dict(load_config())
+    recorded = trajectory_settings(config)
+    # written by an older ltzoo: it counted eval.tta, and lacked a key added since
+    older = {**recorded, "eval.tta": "none"}
+    del older["stage1.grad_clip"]
+    check_checkpoint(older, config, "ckpt")
+    with pytest.raises(ConfigError, match=r"other settings \(seed: 0 -> 3\)"):
+        check_checkpoint(older, to_dict(load_config(overrides=["seed=3"])), "ckpt")
