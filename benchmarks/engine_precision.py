@@ -1,15 +1,11 @@
 """Stage-1 speed and accuracy of ltzoo's training engine on the CPU: fp32 vs bf16 autocast, each
 with and without channels-last, through ``ltzoo.train.run`` itself (loader, loss, checkpoints,
 epoch log), not a hand-written loop. Prints, per setting, img/s over the epochs after the first
-(warm-up excluded), the seconds taken, and the stage-1 test accuracy (All / Many / Medium / Few).
+(warm-up excluded), the wall time, and the stage-1 test accuracy (All / Many / Medium / Few).
 
   python benchmarks/engine_precision.py --config recipes/cifar100_lt/ce.yaml \\
       --set data.root=../shared/data/cifar100 --epochs 3
   python benchmarks/engine_precision.py --epochs 30            # the embedded digits-LT recipe
-
-``--clock cpu`` times with the process's CPU seconds on one thread instead of the wall clock: on a
-machine that other jobs share, wall time measures them too, CPU time of a one-thread run does not
-(img/s then means images per CPU-second of one core).
 
 bf16 autocast needs a CPU with native bf16 (AVX512-BF16 or AMX: ``lscpu | grep -o 'avx512_bf16\\|amx'``);
 without one it runs, slower than fp32. ``benchmarks/throughput.py`` measures the training step
@@ -23,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from machine import describe_machine  # benchmarks/machine.py
 
 from ltzoo.train.config import load_config
@@ -37,7 +32,7 @@ SETTINGS = {
 }
 
 
-def measure(config, overrides, epochs, out, clock=time.perf_counter):
+def measure(config, overrides, epochs, out):
     stamps = []
     cfg = load_config(
         config,
@@ -49,18 +44,18 @@ def measure(config, overrides, epochs, out, clock=time.perf_counter):
             *overrides,
         ],
     )
-    start = clock()
+    start = time.perf_counter()
     results = run(
         cfg,
         on_epoch_end=lambda epoch, stats, model: stamps.append(
             (time.perf_counter(), stats["images"])
         ),
     )
-    seconds = clock() - start
+    wall = time.perf_counter() - start
     timed = stamps[1:] if len(stamps) > 1 else stamps
     first = stamps[0][0] if len(stamps) > 1 else start
     images = sum(n for _, n in timed)
-    return images / (timed[-1][0] - first), seconds, results["methods"]["stage1"]
+    return images / (timed[-1][0] - first), wall, results["methods"]["stage1"]
 
 
 def main():
@@ -73,35 +68,23 @@ def main():
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument(
-        "--clock",
-        choices=("wall", "cpu"),
-        default="wall",
-        help="wall clock, or CPU seconds of a one-thread run (for a shared machine)",
-    )
     args = parser.parse_args()
-    clock = time.perf_counter
-    if args.clock == "cpu":
-        torch.set_num_threads(1)
-        clock = time.process_time
     print(
         f"machine: {describe_machine('cpu')}; recipe {args.config or 'digits_lt (default)'} "
-        f"{' '.join(args.overrides)}; {args.epochs} epochs; clock: "
-        f"{'CPU seconds, 1 thread' if args.clock == 'cpu' else 'wall'}",
+        f"{' '.join(args.overrides)}; {args.epochs} epochs",
         flush=True,
     )
-    print(f"{'setting':20s} {'img/s':>7s} {'s':>7s}   All   Many  Medium   Few")
+    print(f"{'setting':20s} {'img/s':>7s} {'wall s':>7s}   All   Many  Medium   Few")
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(args.settings):
-            speed, seconds, top1 = measure(
+            speed, wall, top1 = measure(
                 args.config,
                 ["device=cpu", *args.overrides, *SETTINGS[name]],
                 args.epochs,
                 Path(tmp) / str(i),
-                clock,
             )
             print(
-                f"{name:20s} {speed:7.0f} {seconds:7.1f} {top1['top1']:6.2f} {top1['many']:6.2f} "
+                f"{name:20s} {speed:7.0f} {wall:7.1f} {top1['top1']:6.2f} {top1['many']:6.2f} "
                 f"{top1['medium']:6.2f} {top1['few']:6.2f}",
                 flush=True,
             )
