@@ -18,9 +18,12 @@ of the id: ``resnet32_x8``, ``if50``, ``'tau*'``), and narrow with ``--dataset``
 Each row runs as ``python -m ltzoo train --config RECIPE --set ...`` (a search row: ``python -m ltzoo
 tune``) in the run folder ``OUT/<row id>``, its output in ``OUT/logs/<row id>.log``; ``--commands``
 prints them. A row whose record exists is skipped (``--force`` runs it again); a stage 1 stopped
-part-way resumes from its newest checkpoint (``engine.resume=auto``); a stage-2 row starts once its
-encoder's run has finished. An encoder recorded on another machine (no run folder here) is trained
-again, and its record replaced, when a selected stage-2 row needs it.
+part-way resumes from its newest checkpoint (``engine.resume=auto``), even over an older record; a
+stage-2 row starts once its encoder's run has finished. An encoder recorded on another machine (no
+run folder here) is trained again, and its record replaced, when a selected stage-2 row needs it.
+A selected stage-2 row runs again when its encoder trains in the call, or when its record was made
+on another encoder than the encoder row's record (their stage-1 per-class accuracies differ), so a
+table never mixes encoders silently.
 
 ``--parallel N`` runs up to N rows side by side (one ResNet-32 leaves a large GPU mostly idle; on a CPU
 the cores are shared out among them). ``--time-limit SECONDS`` starts no row whose estimated cost
@@ -112,7 +115,7 @@ class Call:
         # eval.tta=flip: every record holds the flip-averaged numbers beside the last-epoch headline
         out += [f"data.imbalance={row.imbalance:g}", f"seed={row.seed}", "progress=false"]
         out.append("eval.tta=flip")
-        if not row.tune and not self.args.force:
+        if not row.tune and not self.anew(row):
             out.append("engine.resume=auto")
         if row.dataset in self.roots:
             out.append(f"data.root={self.roots[row.dataset]}")
@@ -124,12 +127,17 @@ class Call:
     def config(self, row: Row):
         return load_config(REPO / row.recipe, self.overrides(row))
 
+    def anew(self, row: Row) -> bool:
+        """Start the row's run over (``--overwrite``) rather than resume it: with --force, and always
+        for a stage-2 row, which keeps nothing between calls (its stage 1 is its encoder's)."""
+        return self.args.force or row.needs is not None
+
     def ltzoo_command(self, row: Row) -> List[str]:
         recipe = os.path.relpath(REPO / row.recipe)
         if row.tune:
             head = ["tune", "--config", recipe, "--output-dir", str(self.run_dir(row)), *row.tune]
         else:
-            head = ["train", "--config", recipe] + (["--overwrite"] if self.args.force else [])
+            head = ["train", "--config", recipe] + (["--overwrite"] if self.anew(row) else [])
         return [sys.executable, "-m", "ltzoo", *head] + [
             a for o in self.overrides(row) for a in ("--set", o)
         ]
@@ -139,6 +147,30 @@ class Call:
 
     def recorded(self, row: Row) -> bool:
         return records.record_path(self.results, row).is_file()
+
+    def in_progress(self, row: Row) -> bool:
+        """Does the row's run folder hold a stage 1 stopped part-way (a checkpoint, no results)?"""
+        folder = self.run_dir(row)
+        return (
+            row.needs is None
+            and not row.tune
+            and not self.finished(row)
+            and any((folder / "checkpoints").glob("step_*"))
+        )
+
+    def on_its_encoder(self, row: Row) -> bool:
+        """Was a stage-2 row's record made on the encoder its encoder row's record holds? Both runs
+        score the encoder's own stage-1 classifier: the same per-class accuracy, or another encoder."""
+        if row.needs is None:
+            return True
+        paths = [records.record_path(self.results, r) for r in (row, self.by_id[row.needs])]
+        if not all(path.is_file() for path in paths):
+            return True  # nothing to compare with
+        mine, encoder = (
+            json.loads(path.read_text())["results"]["methods"]["stage1"].get("per_class_accuracy")
+            for path in paths
+        )
+        return mine is None or encoder is None or mine == encoder
 
     def estimate(self, row: Row, device: str) -> Optional[float]:
         cfg = self.config(row)
@@ -168,13 +200,23 @@ class Call:
 
     # ---- the call ---------------------------------------------------------------------------------
     def todo(self, selected: Sequence[Row]) -> List[Row]:
-        """The selected rows without a record (all with --force), with every encoder they need that has
-        no finished run folder, in plan order."""
-        todo = {row.id for row in selected if self.args.force or not self.recorded(row)}
+        """In plan order: the selected rows without a record (all with --force), with a stage 1
+        stopped part-way (it resumes), or, for a stage-2 row, whose record was made on another
+        encoder than its encoder row's record; every encoder they need that has no finished run
+        folder; and the selected stage-2 rows whose encoder trains in this call (they follow it)."""
+        todo = {
+            row.id
+            for row in selected
+            if self.args.force
+            or not self.recorded(row)
+            or self.in_progress(row)
+            or not self.on_its_encoder(row)
+        }
         for row_id in list(todo):
             needs = self.by_id[row_id].needs
             if needs is not None and needs not in todo and not self.finished(self.by_id[needs]):
                 todo.add(needs)
+        todo |= {row.id for row in selected if row.needs in todo}
         return [row for row in self.plan if row.id in todo]
 
     def job(self, row: Row) -> Job:
@@ -224,11 +266,15 @@ class Call:
         )
 
     def recover(self, todo: List[Row]) -> List[Row]:
-        """Records for runs that finished after the last call was stopped, before it packed them."""
-        left = []
+        """Records for runs that finished after the last call was stopped, before it packed them
+        (not for a row that has a record, nor one whose encoder trains again in this call: their
+        finished run folders hold what is to be replaced)."""
+        left, training = [], {row.id for row in todo}
         for row in todo:
             if (
                 not self.args.force
+                and not self.recorded(row)
+                and row.needs not in training
                 and not row.tune
                 and self.finished(row)
                 and self.same_recipe(row)

@@ -367,6 +367,43 @@ def test_recorded_rows_are_skipped_and_force_runs_them_again(tmp_path, capsys):
     assert "1 to run (digits_lt/if20/resnet32/a)" in capsys.readouterr().out
 
 
+def _set_stage1_accuracy(work, row, per_class):
+    path = records.record_path(work / "results", row)
+    record = json.loads(path.read_text())
+    record["results"]["methods"]["stage1"]["per_class_accuracy"] = per_class
+    path.write_text(json.dumps(record))
+
+
+def test_stage2_rows_follow_a_retrained_encoder_and_a_stopped_stage1_resumes(tmp_path, capsys):
+    plan = [digits_row("ce"), digits_row("lws", encoder="ce"), digits_row("other")]
+    times = {"ce": 0.1, "lws": 0.1, "other": 0.1}
+    run_fake(tmp_path, plan, times)
+    for row in plan:
+        _set_stage1_accuracy(tmp_path, row, [50.0, 50.0])
+    capsys.readouterr()
+    assert run_fake(tmp_path, plan, times) == 0
+    assert "0 to run (none)" in capsys.readouterr().out
+    # the encoder's record now holds another encoder: the stage-2 row made on the old one runs again
+    _set_stage1_accuracy(tmp_path, plan[0], [60.0, 40.0])
+    run_fake(tmp_path, plan, times)
+    assert "1 to run (digits_lt/if20/resnet32/lws)" in capsys.readouterr().out
+    # an encoder stopped part-way over an older record resumes, and its stage-2 row follows it
+    (tmp_path / "runs" / plan[0].id / "results.json").unlink()
+    (tmp_path / "runs" / plan[0].id / "checkpoints" / "step_000000007").mkdir(parents=True)
+    capsys.readouterr()
+    run_fake(tmp_path, plan, times)
+    assert "2 to run (digits_lt/if20/resnet32/ce, digits_lt/if20/resnet32/lws)" in (
+        capsys.readouterr().out
+    )
+    real = reproduce.Call(
+        reproduce.parse_args(["--out", str(tmp_path / "runs"), "--device", "cpu"]), plan
+    )
+    assert "--overwrite" not in real.ltzoo_command(plan[0])  # the encoder resumes
+    assert "engine.resume=auto" in real.overrides(plan[0])
+    assert "--overwrite" in real.ltzoo_command(plan[1])  # a stage-2 row starts over
+    assert "engine.resume=auto" not in real.overrides(plan[1])
+
+
 def test_a_failed_row_is_reported_with_its_log_and_blocks_only_its_dependents(tmp_path, capsys):
     plan = [digits_row("ce"), digits_row("lws", encoder="ce"), digits_row("other")]
     assert run_fake(tmp_path, plan, {"ce": -1, "lws": 0.1, "other": 0.1}, "--parallel", "2") == 1
@@ -465,7 +502,11 @@ def test_real_digits_encoder_and_stage2_row_end_to_end(tmp_path, capsys):
     # every record: the last-epoch headline and, beside it, the flip-averaged numbers
     assert "eval.tta=flip" in lws["overrides"] and set(lws["flip"]) >= {"protocol", "top1"}
     assert lws["flip"]["top1"] == lws["results"]["tta"]["flip"]["methods"]["lws"]["top1"]
-    assert lws["command"].startswith(f"python -m ltzoo train --config {DIGITS} --set output_dir=")
+    assert lws["command"].startswith(
+        f"python -m ltzoo train --config {DIGITS} --overwrite --set output_dir="
+    )  # a stage-2 row starts over; an encoder resumes
+    assert ce["command"].startswith(f"python -m ltzoo train --config {DIGITS} --set output_dir=")
+    assert "engine.resume=auto" in ce["overrides"]
     assert ce["backbone"] == {"name": "resnet32", "parameters_at_100_classes": 470004}
     table = records.table_path(tmp_path / "results", "digits_lt", "resnet32").read_text()
     top1 = lws["results"]["methods"]["lws"]["top1"]
