@@ -434,6 +434,7 @@ def train_stage1(
             log.write(stats)
             if engine.log_with:
                 accelerator.log({k: v for k, v in stats.items() if k != "epoch"}, step=epoch)
+            share_main_buffers(accelerator, model)
             last_good = (
                 save()
             )  # (re)written with the epoch marked done, even if this step was just saved
@@ -443,6 +444,19 @@ def train_stage1(
                 )
     bar.close()
     return accelerator.unwrap_model(model, keep_torch_compile=False)
+
+
+def share_main_buffers(accelerator, model: torch.nn.Module) -> None:
+    """Give every process the main process's buffers (BatchNorm's running statistics). DDP copies
+    them from the main process at the start of each forward, then each process's own batch updates
+    its copy: after the last step they differ, while checkpoints and the run folder save the main
+    process's. Without this, the final evaluation, whose test shards every process scores with its
+    own model, would not be that of the saved model."""
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast
+
+        for buffer in model.buffers():
+            buffer.copy_(broadcast(buffer.clone(), from_process=0))
 
 
 def checked_checkpoint(resume: str, recipe) -> Path:
