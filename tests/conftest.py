@@ -25,6 +25,44 @@ def _seed():
     torch.manual_seed(0)
 
 
+# ---- scheduling on pytest-xdist workers (setup.cfg: --dist loadgroup --no-loadscope-reorder) ------
+# the module whose shared setup runs longest (minutes: four CIFAR-shaped runs): queued before all
+LONGEST = ("tests/test_reproduce_script.py",)
+
+
+def _shared_setup(item) -> str:
+    """The group of tests that share ``item``'s expensive setup ('' for none): the session's trained
+    digits run, or a fixture of its module built once for the module."""
+    if "digits_run" in item.fixturenames:
+        return "digits_run"
+    for defs in item._fixtureinfo.name2fixturedefs.values():
+        if defs[-1].scope == "module" and defs[-1].baseid == item.nodeid.split("::")[0]:
+            return item.nodeid.split("::")[0]
+    return ""
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    """Tests that share a fixture's setup run on one worker (one xdist_group each), so it is built
+    once; and the longest work is queued first, so that on two workers it overlaps the rest: the
+    LONGEST module, then the groups holding a ``slow`` test, then the other groups, then the rest."""
+    groups = {item.nodeid: _shared_setup(item) for item in items}
+    slow = {groups[i.nodeid] or i.nodeid for i in items if i.get_closest_marker("slow")}
+    for item in items:
+        if groups[item.nodeid]:
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+
+    def rank(item):
+        group = groups[item.nodeid]
+        if item.nodeid.split("::")[0] in LONGEST:
+            return 0
+        if group == "digits_run" or (group or item.nodeid) in slow:  # the digits run trains too
+            return 1
+        return 2 if group else 3
+
+    items.sort(key=rank)
+
+
 # ---- one trained digits run for the whole session ----------------------------------------------
 def _digest(folder: Path) -> dict:
     return {

@@ -34,6 +34,7 @@ def _train_killed(out, *extra, step):
     )
 
 
+@pytest.mark.slow
 def test_device_path_matches_dataloader_path_accuracy(tmp_path):
     """Same recipe, both loaders, seeds 0 and 1: test top-1 of stage 1 within noise of each other.
 
@@ -60,6 +61,7 @@ def test_device_path_matches_dataloader_path_accuracy(tmp_path):
     assert abs(sum(top1["torch"]) / 2 - sum(top1["device"]) / 2) < 4, top1
 
 
+@pytest.mark.slow
 def test_device_path_resumes_exactly_after_sigkill(tmp_path, capsys):
     args = [
         "--set",

@@ -65,6 +65,7 @@ def _assert_same_run(a, b):
     assert strip(a) == strip(b)  # per-epoch loss and accuracy identical, no duplicated epoch lines
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(reference, tmp_path, capsys):
     out = tmp_path / "killed"
     proc = subprocess.run(  # 7 steps/epoch: mid epoch 2
@@ -88,6 +89,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(reference, tmp_path,
     _assert_same_run(reference, out)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_completes(reference, tmp_path):
     out = tmp_path / "terminated"
     cmd = _command(out, "--set", "engine.checkpoint_every_steps=0")
@@ -228,6 +230,7 @@ def test_tensorboard_tracker_gets_the_epoch_metrics(tmp_path):
     assert losses == pytest.approx(logged, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_compiled_fused_run_saves_plain_weights(tmp_path):
     """engine.compile (torch.compile via Accelerate; reduce-overhead, the CUDA-graph mode, which
     PyTorch runs without graphs on the CPU) + engine.fused_optimizer: the run folder's weights carry

@@ -46,6 +46,7 @@ def two_process_run(tmp_path_factory):
     return out, proc.stdout
 
 
+@pytest.mark.slow
 def test_two_process_training_completes(two_process_run):
     out, stdout = two_process_run
     assert "ltzoo: 2 process(es) (MULTI_CPU)" in stdout

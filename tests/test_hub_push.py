@@ -271,6 +271,7 @@ print("FILES", json.dumps(sorted(s.rfilename for s in info.siblings)), info.priv
 """
 
 
+@pytest.mark.slow
 def test_push_and_download_through_huggingface_hub(hub, tmp_path):
     run_dir = make_run_dir(tmp_path / "run")
     x_digits, x_cifar = torch.randn(4, 1, 8, 8), torch.randn(2, 3, 32, 32)
