@@ -92,3 +92,16 @@ def test_trajectory_settings_ignore_how_the_run_is_run():
     assert differences(trajectory_settings(b), trajectory_settings(c)) == [
         "stage1.weight_decay: 0.0005 -> 0.005"
     ]
+
+
+def test_resume_from_a_checkpoint_path_hashes_it_once(digits_run_copy, monkeypatch):
+    """`--resume PATH` checks every file of the checkpoint against its SHA-256 before anything is
+    written, then loads it without hashing it again."""
+    import ltzoo.train.checkpoint as checkpoint
+
+    hashed, real = [], checkpoint._digest
+    monkeypatch.setattr(checkpoint, "_digest", lambda path: hashed.append(path.name) or real(path))
+    folder = sorted((digits_run_copy / "checkpoints").iterdir())[-1]  # the last: nothing to train
+    assert _train(digits_run_copy, "--resume", str(folder)) == 0
+    files = [p.name for p in folder.iterdir() if p.name != checkpoint.MANIFEST]
+    assert sorted(hashed) == sorted(files) and len(files) >= 3
