@@ -14,7 +14,7 @@ from ltzoo.registry import STAGE2
 from ltzoo.train.config import load_config
 from ltzoo.train.stage2 import check_stage2_config
 from ltzoo.train.stage2.spec import resolve
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SHARED_CIFAR100
 
 RECIPE_DIR = REPO_ROOT / "recipes"
 ALL = sorted(p for p in RECIPE_DIR.rglob("*.yaml") if "accelerate" not in p.parts)
@@ -41,6 +41,16 @@ def _id(path):
 def test_every_stage2_method_has_a_cifar100_lt_recipe():
     listed = {m for p in ALL if "cifar100_lt" in p.parts for m in load_config(p).stage2.methods}
     assert set(STAGE2.names()) <= listed
+
+
+def test_the_cifar100_lt_recipes_read_one_dataset():
+    """The CIFAR-100-LT recipes compare methods: each reads the same long-tailed training set, from
+    the shared data folder the README's commands and the suite's real-data tests read."""
+    data = {
+        (c.dataset, (REPO_ROOT / c.root).resolve(), c.imbalance, c.profile)
+        for c in (load_config(p).data for p in ALL if "cifar100_lt" in p.parts)
+    }
+    assert data == {("cifar100_lt", SHARED_CIFAR100.resolve(), 100.0, "exp")}
 
 
 def test_no_two_recipes_write_the_same_run_folder():
