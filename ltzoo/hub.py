@@ -4,7 +4,8 @@ A folder written by :func:`save_pretrained` loads with ``timm.create_model("loca
 (after ``import ltzoo``) or :func:`load_pretrained`; :func:`push_to_hub` (``ltzoo push``) puts the
 same files, plus the run's ``results.json``, its recipe ``config.yaml`` and a model card, in a
 Hugging Face Hub repository that loads with ``hf-hub:org/name``. Weights are safetensors only:
-:func:`safe_weights_overlay` makes every Hub or ``local-dir:`` load refuse pickled weights.
+:func:`~ltzoo.models.weights.safe_weights_overlay` makes every Hub or ``local-dir:`` load refuse
+pickled weights.
 Tokens come only from huggingface_hub's own mechanisms (``HF_TOKEN``, ``hf auth login``).
 """
 
@@ -19,12 +20,11 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 import timm
 
 from ltzoo.errors import HubError, InputError
+from ltzoo.models.weights import WEIGHTS_NAME, safe_weights_overlay  # noqa: F401  (part of the Hub API)
 from ltzoo.run_folder import load_tensors, read_json
 
 CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 RUN_FILES = ("config.yaml", "results.json")  # copied from a run folder when present
-PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl", ".tar")
 
 
 def model_args_of(model) -> Dict[str, Any]:
@@ -103,48 +103,6 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
     except SafetensorError:
         load_tensors(directory / WEIGHTS_NAME)  # raises InputError naming the damaged file
         raise
-
-
-def safe_weights_overlay(
-    variant: str, pretrained_cfg: Any = None, overlay: Optional[Dict[str, Any]] = None
-) -> Dict[str, Any]:
-    """The ``pretrained_cfg_overlay`` that makes Hub and ``local-dir:`` loads read safetensors only.
-
-    timm falls back to ``pytorch_model.bin`` (``torch.load``) when a Hub repository has no
-    safetensors file: the overlay pins ``hf_hub_filename`` to ``model.safetensors``, so such a
-    repository fails with huggingface_hub's "entry not found" instead. A ``local-dir:`` folder
-    without ``model.safetensors`` is refused here, naming the pickles it holds.
-    """
-    from timm.models._builder import resolve_pretrained_cfg
-
-    cfg = resolve_pretrained_cfg(
-        variant, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay
-    )
-    overlay = dict(overlay or {})
-    if cfg.hf_hub_filename and not cfg.hf_hub_filename.endswith(".safetensors"):
-        raise InputError(
-            f"hf_hub_filename={cfg.hf_hub_filename!r} is not a .safetensors file; ltzoo loads Hub weights "
-            "from safetensors only (pickled weights can run code when loaded)"
-        )
-    if cfg.source == "local-dir" and cfg.file:
-        folder = Path(cfg.file)
-        if not (folder / WEIGHTS_NAME).is_file():
-            pickles = (
-                sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
-                if folder.is_dir()
-                else []
-            )
-            raise FileNotFoundError(
-                f"{folder} has no {WEIGHTS_NAME}"
-                + (
-                    f"; refusing to load the pickled {', '.join(pickles)} (convert it to safetensors)"
-                    if pickles
-                    else ""
-                )
-            )
-    elif cfg.hf_hub_id and not cfg.hf_hub_filename:
-        overlay["hf_hub_filename"] = WEIGHTS_NAME
-    return overlay
 
 
 def _write_recipe(recipe: Any, path: Path) -> None:

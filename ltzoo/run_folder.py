@@ -77,16 +77,17 @@ NOT_TRAJECTORY = (
 )
 
 
-def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+# option mappings compared as one setting (a changed option of a loss is one changed setting)
+WHOLE = ("kwargs", "transform_kwargs", "loss_kwargs", "sampler_kwargs")
+
+
+def flatten(tree: Dict[str, Any], prefix: str = "", whole=()) -> Dict[str, Any]:
+    """A nested recipe as ``{"section.key": value}``; the mappings under a key named in ``whole``
+    stay values (the others are flattened in turn, an empty one disappears)."""
     out: Dict[str, Any] = {}
     for key, value in tree.items():
-        if isinstance(value, dict) and key not in (
-            "kwargs",
-            "transform_kwargs",
-            "loss_kwargs",
-            "sampler_kwargs",
-        ):
-            out.update(_flat(value, f"{prefix}{key}."))
+        if isinstance(value, dict) and key not in whole:
+            out.update(flatten(value, f"{prefix}{key}.", whole))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -95,7 +96,7 @@ def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 def trajectory_settings(config: Dict[str, Any]) -> Dict[str, Any]:
     """The recipe's settings that shape stage 1 (flat ``section.key`` names): seed, data, model,
     stage 1 and the precision/accumulation of the engine; not ``stage2.*`` or ``eval.*``."""
-    flat = _flat(config)
+    flat = flatten(config, whole=WHOLE)
     return {
         k: v
         for k, v in sorted(flat.items())
@@ -301,6 +302,7 @@ __all__ = [
     "claim",
     "differences",
     "fingerprint",
+    "flatten",
     "load_tensors",
     "read_config",
     "read_json",

@@ -1,8 +1,15 @@
+import contextlib
+import hashlib
+import io
+import json
+import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 # The suite runs as 2 pytest-xdist workers on 2 cores: one thread each (and in every training
 # subprocess they start), or torch's thread pools oversubscribe the cores and stall.
@@ -16,3 +23,90 @@ SHARED_CIFAR100 = REPO_ROOT.parent / "shared" / "data" / "cifar100"
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# ---- scheduling on pytest-xdist workers (setup.cfg: --dist loadgroup --no-loadscope-reorder) ------
+
+
+def _shared_setup(item) -> str:
+    """The group of tests that share ``item``'s expensive setup ('' for none): the session's trained
+    digits run, or a fixture of its module built once for the module."""
+    if "digits_run" in item.fixturenames:
+        return "digits_run"
+    for defs in item._fixtureinfo.name2fixturedefs.values():
+        if defs[-1].scope == "module" and defs[-1].baseid == item.nodeid.split("::")[0]:
+            return item.nodeid.split("::")[0]
+    return ""
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    """Tests that share a fixture's setup run on one worker (one xdist_group each), so it is built
+    once; and the longest work is queued first, so that on two workers it overlaps the rest: the
+    groups holding a ``slow`` test (the session's digits run among them), then the other groups,
+    then the rest."""
+    groups = {item.nodeid: _shared_setup(item) for item in items}
+    slow = {groups[i.nodeid] or i.nodeid for i in items if i.get_closest_marker("slow")}
+    for item in items:
+        if groups[item.nodeid]:
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+
+    def rank(item):
+        group = groups[item.nodeid]
+        if group == "digits_run" or (group or item.nodeid) in slow:  # the digits run trains too
+            return 1
+        return 2 if group else 3
+
+    items.sort(key=rank)
+
+
+# ---- one trained digits run for the whole session ----------------------------------------------
+def _digest(folder: Path) -> dict:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _train_default_run(out: Path) -> str:
+    """``ltzoo train`` with the embedded default recipe, in this process; returns what it printed."""
+    from ltzoo.cli import main
+
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            assert main(["train", "--output-dir", str(out), "--set", "progress=false"]) == 0
+    finally:  # the CLI's log handler writes to the buffer above: drop it
+        logger = logging.getLogger("ltzoo")
+        for handler in [h for h in logger.handlers if getattr(h, "ltzoo_cli", False)]:
+            logger.removeHandler(handler)
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """``(run_dir, stdout)`` of the main job, ``ltzoo train`` with the default recipe (digits-LT,
+    60 + 10 epochs, every stage-2 method), trained once per test session and READ-ONLY: a test that
+    writes into a run folder takes ``digits_run_copy``. Under pytest-xdist the workers share it: the
+    first one to ask trains it under a file lock, the others wait for it (the run takes ~20 s, and
+    two workers would otherwise each train the same run). A test that changed it fails the session."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder above every worker's own
+    out, record = root / "digits_run", root / "digits_run.json"
+    with FileLock(str(root / "digits_run.lock")):
+        if not record.is_file():  # none yet, or a worker died while training: train from scratch
+            shutil.rmtree(out, ignore_errors=True)
+            stdout = _train_default_run(out)
+            record.write_text(json.dumps({"stdout": stdout, "files": _digest(out)}))
+    saved = json.loads(record.read_text())
+    yield out, saved["stdout"]
+    changed = sorted({name for name, _ in set(saved["files"].items()) ^ set(_digest(out).items())})
+    assert not changed, f"a test changed the shared run {out} (use digits_run_copy): {changed}"
+
+
+@pytest.fixture
+def digits_run_copy(digits_run, tmp_path):
+    """A copy of the shared run folder, in the test's ``tmp_path``, for a test that changes it."""
+    return Path(shutil.copytree(digits_run[0], tmp_path / "digits_run"))

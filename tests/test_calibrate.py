@@ -1,7 +1,6 @@
 """`ltzoo calibrate`: temperature on validation, prior adjustment, stored in the model, reloaded bitwise."""
 
 import json
-import shutil
 
 import pytest
 import timm
@@ -14,38 +13,15 @@ from ltzoo.train.assemble import build_datasets
 from ltzoo.train.calibrate import calibrate_run, parse_target_prior
 from ltzoo.train.config import load_config
 from ltzoo.train.features import predict_logits
-from ltzoo.train.run import run
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("run")
-    cfg = load_config(
-        None,
-        [
-            "progress=false",
-            f"output_dir={out}",
-            "stage1.epochs=3",
-            "stage2.epochs=2",
-            "stage2.methods=[lws]",
-        ],
-    )
-    run(cfg)
-    torch.set_num_threads(threads)
-    return out, cfg
 
 
 @pytest.fixture
-def run_dir(trained, tmp_path):
-    out = tmp_path / "run"
-    shutil.copytree(trained[0], out)
-    return out
+def run_dir(digits_run_copy):
+    return digits_run_copy  # the session's trained run, copied: calibration writes into it
 
 
-def test_calibration_is_fitted_on_validation_stored_and_reloaded_bitwise(run_dir, trained):
-    cfg = trained[1]
+def test_calibration_is_fitted_on_validation_stored_and_reloaded_bitwise(run_dir):
+    cfg = load_config(run_dir / "config.yaml")
     raw = load_pretrained(run_dir).eval()
     splits = build_datasets(cfg)
     val_logits, val_targets = predict_logits(raw, splits["val"])
@@ -65,7 +41,7 @@ def test_calibration_is_fitted_on_validation_stored_and_reloaded_bitwise(run_dir
         assert torch.equal(reloaded(x), via_timm(x))  # the calibration travels with the weights
     config = json.loads((run_dir / "config.json").read_text())
     assert config["ltzoo"]["calibration"]["target_prior"] == "uniform"
-    assert config["ltzoo"]["deployed_method"] == "lws" and config["label_names"] == [
+    assert config["ltzoo"]["deployed_method"] == "iwb" and config["label_names"] == [
         str(i) for i in range(10)
     ]
     test = report["test"]

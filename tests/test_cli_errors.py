@@ -2,8 +2,8 @@
 traceback, and nothing written or the files already there byte-identical (no temporary file left).
 Any other exception is a bug and keeps its traceback.
 
-The rows run in-process (``ltzoo.cli.main``), except the Hub ones: ``HF_ENDPOINT`` is read when
-huggingface_hub is imported, so those run the command in a subprocess.
+The rows run in-process (``ltzoo.cli.main``); the Hub ones against a fake Hub on 127.0.0.1
+(``tests.test_hub_push.use_hub``).
 """
 
 import errno
@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,9 +18,8 @@ from PIL import Image
 
 from ltzoo import __version__
 from ltzoo.cli import main
-from tests.conftest import REPO_ROOT
 from tests.test_hub_local import FAKE_TOKEN, make_run_dir
-from tests.test_hub_push import FakeHub
+from tests.test_hub_push import FakeHub, use_hub
 
 
 def _snapshot(folder):
@@ -461,46 +458,20 @@ PUSH_FAILURES = [
 @pytest.mark.parametrize(
     "case, repo_id, token, names", PUSH_FAILURES, ids=[c for c, *_ in PUSH_FAILURES]
 )
-def test_push_failure_says_what_is_on_the_hub(case, repo_id, token, names, hub, run_dir, tmp_path):
+def test_push_failure_says_what_is_on_the_hub(
+    case, repo_id, token, names, hub, run_dir, tmp_path, capsys, monkeypatch
+):
     endpoint = f"http://127.0.0.1:{_closed_port()}" if case == "unreachable" else hub.endpoint
-    env = dict(
-        os.environ,
-        HF_ENDPOINT=endpoint,
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_CACHE=str(tmp_path / "cache"),
-        HF_HOME=str(tmp_path / "home"),
-        HF_TOKEN=token,
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        PYTHONPATH=str(REPO_ROOT),
-    )
-    env.pop("HF_HUB_OFFLINE", None)
+    use_hub(monkeypatch, endpoint, tmp_path, token)
     before = _snapshot(run_dir)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from ltzoo.cli import main; sys.exit(main(sys.argv[1:]))",
-            "push",
-            str(run_dir),
-            "--repo-id",
-            repo_id,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    _one_line(proc.stderr, "ltzoo push: error:", *names)
+    assert main(["push", str(run_dir), "--repo-id", repo_id]) == 2
+    out, err = capsys.readouterr()
+    _one_line(err, "ltzoo push: error:", *names)
     # what was going to be uploaded was said before anything was sent
-    assert (
-        "uploading 6 files" in proc.stdout
-        and f"to {repo_id}, revision main, in one commit" in proc.stdout
-    )
+    assert "uploading 6 files" in out and f"to {repo_id}, revision main, in one commit" in out
     size = (run_dir / "model.safetensors").stat().st_size
-    assert f"model.safetensors  {size:,} bytes" in proc.stdout
-    assert token not in proc.stdout + proc.stderr
+    assert f"model.safetensors  {size:,} bytes" in out
+    assert token not in out + err
     assert _snapshot(run_dir) == before
     assert "org/x" not in hub.repos and not any(hub.repos["org/readonly"]["commits"].values())
 

@@ -152,3 +152,35 @@ def test_registry_names_checked_before_any_data_is_read(override, message, tmp_p
     with pytest.raises(ValueError, match=message):
         run(load_config(overrides=[override, f"output_dir={tmp_path}"]))
     assert not (tmp_path / "config.yaml").exists()  # nothing was started
+
+
+def test_stage2_takes_every_training_setting_optional_with_stage1s_ranges():
+    """stage2.<key> for every TrainSettings key: null by default, and a value stage 1 refuses is
+    refused with the same message."""
+    from ltzoo.train.config import TRAINING_KEYS, Stage2Config, TrainSettings, from_dict
+
+    refused = {
+        "epochs": -1,
+        "batch_size": 0,
+        "lr": 0,
+        "momentum": 1.0,
+        "nesterov": "yes",
+        "weight_decay": -1e-4,
+        "schedule": "linear",
+        "milestones": [3, -1],
+        "gamma": 1.5,
+        "warmup_epochs": -1,
+        "warmup_start_lr": -0.1,
+        "sampler": 3,
+        "sampler_kwargs": [1],
+        "grad_clip": 0,
+    }
+    assert set(refused) == set(TRAINING_KEYS)  # a new training setting gets a row here
+    assert Stage2Config().explicit_training() == {}
+    for key, value in refused.items():
+        with pytest.raises(ConfigError) as stage1:
+            from_dict(TrainSettings, {key: value})
+        with pytest.raises(ConfigError) as stage2:
+            from_dict(Stage2Config, {key: value})
+        assert str(stage2.value) == str(stage1.value), key
+        assert getattr(from_dict(Stage2Config, {key: None}), key) is None

@@ -186,6 +186,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_accelerate_two_processes_cover_the_epoch_without_overlap(tmp_path):
     kinds = {
         "instance_balanced": {},

@@ -11,50 +11,58 @@ import pytest
 import safetensors.torch
 import torch
 
+from ltzoo.cli import main
 
-def _train(out, *extra, env=None):
+
+def _args(out, *extra):
+    return ["train", "--output-dir", str(out), "--set", "progress=false", *extra]
+
+
+def _train(out, *extra):
+    """``ltzoo train`` in this process (stage 2: LWS only)."""
+    assert main(_args(out, "--set", "stage2.methods=[lws]", *extra)) == 0
+
+
+def _train_killed(out, *extra, step):
+    """``ltzoo train`` in a fresh interpreter that SIGKILLs itself after global step ``step``."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ltzoo.cli",
-            "train",
-            "--output-dir",
-            str(out),
-            "--set",
-            "progress=false",
-            "--set",
-            "stage2.methods=[lws]",
-            *extra,
-        ],
+        [sys.executable, "-m", "ltzoo.cli", *_args(out, "--set", "stage2.methods=[lws]", *extra)],
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "LTZOO_FAULT_KILL_AT_STEP": str(step)},
     )
 
 
+@pytest.mark.slow
 def test_device_path_matches_dataloader_path_accuracy(tmp_path):
-    """Same recipe, both loaders, seeds 0 and 1: mean test top-1 within noise of each other.
+    """Same recipe, both loaders, seeds 0 and 1: test top-1 of stage 1 within noise of each other.
 
-    On 300 test images one run's top-1 has a binomial sd of about 1.7 points, and the seed alone
-    moves stage 1 by several points (benchmarks/device_vs_dataloader.py printed 90.0 / 91.3 / 89.0
-    for the DataLoader path and 84.3 / 93.3 / 90.7 for the device path, seeds 0-2), so the means
-    of two seeds must agree within 4 points and no run may collapse below 80."""
+    Stage 1 only, 12 epochs, on the thinnest CIFAR ResNet (ResNet-20: the loader, not the network,
+    is compared). A seed fixes the initial weights and the sampler's order on both paths; only the
+    augmentation draws differ. Over seeds 0-5 the two paths scored 81.0 / 85.7 / 87.0 / 81.7 / 85.0
+    / 80.0 (DataLoader) and 79.7 / 83.3 / 89.3 / 81.0 / 87.0 / 81.7 (device): per-seed differences
+    with a standard deviation of about 2 points, so the mean difference over two seeds has one of
+    about 1.4, and 4 points is ~3 of them. A device path that feeds other pixels fails by far more:
+    normalising with the wrong scale gave 10 %, a 2-pixel instead of 1-pixel crop 30-38 %."""
     top1 = {"torch": [], "device": []}
     for loader in top1:
         for seed in (0, 1):
             out = tmp_path / f"{loader}{seed}"
-            proc = _train(out, "--set", f"data.loader={loader}", "--set", f"seed={seed}")
-            assert proc.returncode == 0, proc.stderr[-2000:]
-            top1[loader].append(
-                json.loads((out / "results.json").read_text())["methods"]["stage1"]["top1"]
+            _train(
+                out,
+                *("--set", f"data.loader={loader}", "--set", f"seed={seed}"),
+                *("--set", "stage1.epochs=12", "--set", "stage2.methods=[]"),
+                *("--set", "model.name=lt_classifier", "--set", "model.backbone=resnet20"),
             )
-    assert min(top1["torch"] + top1["device"]) > 80, top1
+            results = json.loads((out / "results.json").read_text())
+            top1[loader].append(results["methods"]["stage1"]["top1"])
+    assert min(top1["torch"] + top1["device"]) > 70, top1
     assert abs(sum(top1["torch"]) / 2 - sum(top1["device"]) / 2) < 4, top1
 
 
-def test_device_path_resumes_exactly_after_sigkill(tmp_path):
+@pytest.mark.slow
+def test_device_path_resumes_exactly_after_sigkill(tmp_path, capsys):
     args = [
         "--set",
         "data.loader=device",
@@ -63,17 +71,18 @@ def test_device_path_resumes_exactly_after_sigkill(tmp_path):
         "--set",
         "engine.checkpoint_every_steps=4",
     ]
-    assert _train(tmp_path / "a", *args).returncode == 0
-    killed = _train(tmp_path / "b", *args, env={"LTZOO_FAULT_KILL_AT_STEP": "10"})
-    assert killed.returncode == -signal.SIGKILL
-    resumed = _train(tmp_path / "b", *args, "--resume")
-    assert resumed.returncode == 0 and "step_000000008" in resumed.stdout
+    _train(tmp_path / "a", *args)
+    killed = _train_killed(tmp_path / "b", *args, step=10)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    capsys.readouterr()
+    _train(tmp_path / "b", *args, "--resume")
+    assert "step_000000008" in capsys.readouterr().out
     a = safetensors.torch.load_file(str(tmp_path / "a" / "model.safetensors"))
     b = safetensors.torch.load_file(str(tmp_path / "b" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_device_path_refuses_file_datasets(tmp_path):
+def test_device_path_refuses_file_datasets(tmp_path, capsys):
     from PIL import Image
 
     for split in ("train", "test"):
@@ -83,26 +92,21 @@ def test_device_path_refuses_file_datasets(tmp_path):
                 Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(
                     tmp_path / "tree" / split / label / f"{i}.png"
                 )
-    proc = _train(
+    argv = _args(
         tmp_path / "x",
-        "--set",
-        "data.loader=device",
-        "--set",
-        "data.dataset=folder_lt",
-        "--set",
-        f"data.root={tmp_path / 'tree'}",
-        "--set",
-        "data.profile=none",
-        "--set",
-        "data.transform=cifar",
+        *("--set", "data.loader=device", "--set", "data.dataset=folder_lt"),
+        *("--set", f"data.root={tmp_path / 'tree'}", "--set", "data.profile=none"),
+        *("--set", "data.transform=cifar"),
     )
-    assert proc.returncode == 2
-    assert "data.loader=device needs an in-memory dataset (digits_lt" in proc.stderr
-    assert "folder_lt is read from files: use data.loader=torch" in proc.stderr
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "data.loader=device needs an in-memory dataset (digits_lt" in err
+    assert "folder_lt is read from files: use data.loader=torch" in err
 
 
 def test_jpeg_loader_trains_a_folder_dataset(tmp_path):
-    """data.loader=jpeg: a folder of JPEGs decoded in batches (on the CPU here, nvjpeg on CUDA)."""
+    """data.loader=jpeg: a folder of JPEGs decoded in batches (on the CPU here, nvjpeg on CUDA),
+    at 32x32 (the imagenet preset's img_size option) to keep the network's work small."""
     from PIL import Image
 
     rng = __import__("numpy").random.default_rng(0)
@@ -116,31 +120,20 @@ def test_jpeg_loader_trains_a_folder_dataset(tmp_path):
                     tmp_path / "tree" / split / label / f"{i}.jpg", quality=90
                 )
     out = tmp_path / "run"
-    proc = _train(
+    _train(
         out,
-        "--set",
-        "data.loader=jpeg",
-        "--set",
-        "data.dataset=folder_lt",
-        "--set",
-        f"data.root={tmp_path / 'tree'}",
-        "--set",
-        "data.profile=none",
-        "--set",
-        "data.transform=imagenet",
-        "--set",
-        "data.val_fraction=0.0",
-        "--set",
-        "stage1.epochs=2",
-        "--set",
-        "stage1.batch_size=8",
-        "--set",
-        "stage2.methods=[ncm]",
+        *("--set", "data.loader=jpeg", "--set", "data.dataset=folder_lt"),
+        *("--set", f"data.root={tmp_path / 'tree'}", "--set", "data.profile=none"),
+        *("--set", "data.transform=imagenet", "--set", "data.transform_kwargs={img_size: 32}"),
+        *("--set", "data.val_fraction=0.0", "--set", "stage1.epochs=2"),
+        *("--set", "stage1.batch_size=8", "--set", "stage2.methods=[ncm]"),
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [line["global_step"] for line in log] == [2, 4]  # 16 images, global batch 8
-    assert json.loads((out / "results.json").read_text())["methods"]["ncm"]["num_samples"] == 6
+    results = json.loads((out / "results.json").read_text())
+    assert results["methods"]["ncm"]["num_samples"] == 6
+    config = json.loads((out / "config.json").read_text())
+    assert config["pretrained_cfg"]["input_size"] == [3, 32, 32]
 
 
 def test_transform_kwargs_reach_both_loaders_and_wrong_ones_are_named(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 import safetensors.torch
 import torch
 
+from ltzoo.cli import main
 from ltzoo.train.checkpoint import CheckpointManager, seal, verify
 
 ARGS = [
@@ -28,17 +29,14 @@ ARGS = [
 ]
 
 
-def _train(out, *extra, env=None, check=True):
-    proc = subprocess.run(
-        [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), *ARGS, *extra],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+def _train(out, *extra):
+    """``ltzoo train`` with ``ARGS`` in this process; returns its exit status."""
+    return main(["train", "--output-dir", str(out), *ARGS, *extra])
+
+
+def _command(out, *extra):
+    """The same ``ltzoo train`` for a fresh interpreter (where a signal is what is tested)."""
+    return [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(out), *ARGS, *extra]
 
 
 def _weights(out):
@@ -48,7 +46,7 @@ def _weights(out):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
-    _train(out)
+    assert _train(out) == 0
     return out
 
 
@@ -67,36 +65,34 @@ def _assert_same_run(a, b):
     assert strip(a) == strip(b)  # per-epoch loss and accuracy identical, no duplicated epoch lines
 
 
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(reference, tmp_path):
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(reference, tmp_path, capsys):
     out = tmp_path / "killed"
-    proc = _train(
-        out, env={"LTZOO_FAULT_KILL_AT_STEP": "10"}, check=False
-    )  # 7 steps/epoch: mid epoch 2
-    assert proc.returncode == -signal.SIGKILL
+    proc = subprocess.run(  # 7 steps/epoch: mid epoch 2
+        _command(out),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "LTZOO_FAULT_KILL_AT_STEP": "10"},
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert not (out / "results.json").exists()
     steps = [
         json.loads((f / "ltzoo_checkpoint.json").read_text())["progress"]["global_step"]
         for f in CheckpointManager(out).folders()
     ]
     assert max(steps) == 9
-    resumed = _train(out, "--resume")
-    assert "resumed from" in resumed.stdout and "step_000000009" in resumed.stdout
+    capsys.readouterr()
+    assert _train(out, "--resume") == 0
+    resumed = capsys.readouterr().out
+    assert "resumed from" in resumed and "step_000000009" in resumed
     _assert_same_run(reference, out)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_completes(reference, tmp_path):
     out = tmp_path / "terminated"
-    cmd = [
-        sys.executable,
-        "-m",
-        "ltzoo.cli",
-        "train",
-        "--output-dir",
-        str(out),
-        *ARGS,
-        "--set",
-        "engine.checkpoint_every_steps=0",
-    ]
+    cmd = _command(out, "--set", "engine.checkpoint_every_steps=0")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "log.csv").exists() and time.time() < deadline:
@@ -107,7 +103,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_completes(reference, tmp_path):
     assert "stopped by SIGTERM; checkpoint saved at" in stderr
     saved = CheckpointManager(out).latest_valid()
     assert saved is not None
-    _train(out, "--resume", "--set", "engine.checkpoint_every_steps=0")
+    assert _train(out, "--resume", "--set", "engine.checkpoint_every_steps=0") == 0
     _assert_same_run(reference, out)
 
 
@@ -204,25 +200,28 @@ def test_nonfinite_loss_skipped_when_asked(tmp_path):
     assert [line["skipped_steps"] for line in lines] == [1, 2]  # the poisoned batch, once per epoch
 
 
-def test_resume_from_a_bad_path_is_refused_before_training(tmp_path):
-    proc = _train(tmp_path / "x", "--resume", str(tmp_path / "nope"), check=False)
-    assert (
-        proc.returncode == 2 and "engine.resume=" in proc.stderr and "does not exist" in proc.stderr
-    )
+def test_resume_from_a_bad_path_is_refused_before_training(tmp_path, capsys):
+    assert _train(tmp_path / "x", "--resume", str(tmp_path / "nope")) == 2
+    err = capsys.readouterr().err
+    assert "engine.resume=" in err and "does not exist" in err
+    assert not (tmp_path / "x").exists()
 
 
 def test_tensorboard_tracker_gets_the_epoch_metrics(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "tb"
-    _train(
-        out,
-        "--set",
-        "stage1.epochs=2",
-        "--set",
-        "engine.checkpoint_every_steps=0",
-        "--set",
-        "engine.log_with=[tensorboard]",
+    assert (
+        _train(
+            out,
+            "--set",
+            "stage1.epochs=2",
+            "--set",
+            "engine.checkpoint_every_steps=0",
+            "--set",
+            "engine.log_with=[tensorboard]",
+        )
+        == 0
     )
     events = EventAccumulator(str(out / "ltzoo"))
     events.Reload()
@@ -231,23 +230,27 @@ def test_tensorboard_tracker_gets_the_epoch_metrics(tmp_path):
     assert losses == pytest.approx(logged, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_compiled_fused_run_saves_plain_weights(tmp_path):
     """engine.compile (torch.compile via Accelerate; reduce-overhead, the CUDA-graph mode, which
     PyTorch runs without graphs on the CPU) + engine.fused_optimizer: the run folder's weights carry
     the model's own key names, not the compile wrapper's."""
     out = tmp_path / "compiled"
-    _train(
-        out,
-        "--set",
-        "stage1.epochs=1",
-        "--set",
-        "engine.checkpoint_every_steps=0",
-        "--set",
-        "engine.compile=true",
-        "--set",
-        "engine.compile_mode=reduce-overhead",
-        "--set",
-        "engine.fused_optimizer=true",
+    assert (
+        _train(
+            out,
+            "--set",
+            "stage1.epochs=1",
+            "--set",
+            "engine.checkpoint_every_steps=0",
+            "--set",
+            "engine.compile=true",
+            "--set",
+            "engine.compile_mode=reduce-overhead",
+            "--set",
+            "engine.fused_optimizer=true",
+        )
+        == 0
     )
     keys = list(_weights(out))
     assert "backbone.conv1.weight" in keys and not any(k.startswith("_orig_mod.") for k in keys)

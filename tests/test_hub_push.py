@@ -4,8 +4,10 @@
 ``create_repo``, ``create_branch``, ``upload_folder`` (``validate-yaml``, ``preupload``, the NDJSON
 ``commit``), ``model_info`` and ``hf_hub_download`` (HEAD + GET with the ``X-Repo-Commit`` /
 ``ETag`` headers). It listens on 127.0.0.1 only, in a thread, and stops at the end of the module.
-The client runs in a subprocess because ``HF_ENDPOINT`` is read when huggingface_hub is imported;
-``HF_HUB_DISABLE_XET=1`` keeps the upload on the plain (non-Xet) commit path.
+The client runs in a subprocess because ``HF_ENDPOINT`` is read when huggingface_hub is imported
+(this is the route a user takes); ``HF_HUB_DISABLE_XET=1`` keeps the upload on the plain (non-Xet)
+commit path. Other tests talk to a fake Hub in their own process through :func:`use_hub`, which
+sets what those variables set.
 """
 
 from __future__ import annotations
@@ -222,6 +224,20 @@ def hub():
     server.thread.join(timeout=5)
 
 
+def use_hub(monkeypatch, endpoint: str, tmp_path, token: str = FAKE_TOKEN) -> None:
+    """huggingface_hub in this process talks to ``endpoint`` with ``token``, as with ``HF_ENDPOINT``,
+    ``HF_TOKEN``, ``HF_HUB_DISABLE_XET=1`` and an empty ``HF_HUB_CACHE`` set before its import."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_TOKEN", token)
+
+
 CLIENT = r"""
 import json, sys, torch
 from huggingface_hub import HfApi
@@ -255,6 +271,7 @@ print("FILES", json.dumps(sorted(s.rfilename for s in info.siblings)), info.priv
 """
 
 
+@pytest.mark.slow
 def test_push_and_download_through_huggingface_hub(hub, tmp_path):
     run_dir = make_run_dir(tmp_path / "run")
     x_digits, x_cifar = torch.randn(4, 1, 8, 8), torch.randn(2, 3, 32, 32)

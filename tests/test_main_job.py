@@ -1,39 +1,15 @@
-"""The main job end to end: `ltzoo train` on the embedded digits-LT data, then `ltzoo eval`."""
+"""The main job end to end: `ltzoo train` on the embedded digits-LT data (the session's shared run,
+``digits_run`` in conftest.py), then `ltzoo eval`."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from ltzoo.cli import main
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    # exactly what `ltzoo train` runs, in a fresh interpreter, as a user would
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ltzoo.cli",
-            "train",
-            "--output-dir",
-            str(out),
-            "--set",
-            "progress=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, proc.stdout
-
-
-def test_run_folder_and_printed_table(run_dir):
-    out, stdout = run_dir
+def test_run_folder_and_printed_table(digits_run):
+    out, stdout = digits_run
     for name in (
         "model.safetensors",
         "config.json",
@@ -57,8 +33,8 @@ def test_run_folder_and_printed_table(run_dir):
     assert "test-time augmentation" not in stdout
 
 
-def test_stage2_raises_few_accuracy(run_dir):
-    results = json.loads((run_dir[0] / "results.json").read_text())
+def test_stage2_raises_few_accuracy(digits_run):
+    results = json.loads((digits_run[0] / "results.json").read_text())
     methods = results["methods"]
     assert results["num_test"] == 300 and len(results["class_counts"]) == 10
     counts = results["class_counts"]
@@ -72,8 +48,8 @@ def test_stage2_raises_few_accuracy(run_dir):
     assert methods["stage1"]["top1"] > 80.0  # the encoder really learned the digits
 
 
-def test_eval_reproduces_the_numbers(run_dir, capsys):
-    out, stdout = run_dir
+def test_eval_reproduces_the_numbers(digits_run, capsys):
+    out, stdout = digits_run
     assert main(["eval", str(out)]) == 0
     printed = capsys.readouterr().out
     saved = json.loads((out / "results.json").read_text())["methods"]
@@ -89,14 +65,14 @@ def test_eval_reproduces_the_numbers(run_dir, capsys):
         assert again[method]["per_class_accuracy"] == metrics["per_class_accuracy"], method
 
 
-def test_deployed_model_loads_with_timm(run_dir):
+def test_deployed_model_loads_with_timm(digits_run):
     import timm
     import torch
 
     import ltzoo
     from ltzoo.data import create_dataset
 
-    out = run_dir[0]
+    out = digits_run[0]
     model = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
     assert isinstance(model, ltzoo.models.LongTailClassifier) and model.num_classes == 10
     assert model.pretrained_cfg["input_size"] == (1, 8, 8)
@@ -120,8 +96,8 @@ def test_eval_missing_files_are_named(tmp_path, capsys):
     )
 
 
-def test_checkpoint_num_classes_mismatch_names_both(run_dir):
+def test_checkpoint_num_classes_mismatch_names_both(digits_run):
     from ltzoo.hub import load_pretrained
 
     with pytest.raises(ValueError, match="num_classes=5 does not match .* which has 10 classes"):
-        load_pretrained(run_dir[0], num_classes=5)
+        load_pretrained(digits_run[0], num_classes=5)

@@ -1,11 +1,8 @@
-"""`ltzoo predict` and `ltzoo.predict` on a trained digits-LT run: PNG files of the test split get
-the predictions the evaluation code computes, calibration included; bad files are named and skipped."""
+"""`ltzoo predict` and `ltzoo.predict` on the session's trained digits-LT run (``digits_run``): PNG
+files of the test split get the predictions the evaluation code computes, calibration included; bad
+files are named and skipped."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,34 +11,11 @@ from PIL import Image
 
 import ltzoo
 from ltzoo.cli import main
-from tests.conftest import REPO_ROOT
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ltzoo.cli",
-            "train",
-            "--output-dir",
-            str(out),
-            "--set",
-            "progress=false",
-            "--set",
-            "stage1.epochs=2",
-            "--set",
-            "stage2.epochs=1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
+@pytest.fixture
+def run_dir(digits_run):
+    return digits_run[0]  # the session's trained run (read-only)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +89,7 @@ def test_predictions_equal_evaluation(run_dir, test_pngs):
     assert top1 == pytest.approx(results["methods"][results["deploy"]]["top1"])
 
 
-def test_calibration_is_in_the_probabilities(run_dir, test_pngs, tmp_path):
+def test_calibration_is_in_the_probabilities(digits_run_copy, test_pngs):
     from safetensors.torch import load_file
 
     from ltzoo.train.assemble import build_datasets
@@ -124,7 +98,7 @@ def test_calibration_is_in_the_probabilities(run_dir, test_pngs, tmp_path):
     from ltzoo.train.features import extract_features, head_logits
     from ltzoo.train.reload import load_heads
 
-    run = shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints"))
+    run = digits_run_copy
     calibrate_run(run, target_prior="uniform")
     state = load_file(str(run / "model.safetensors"))
     temperature, bias = state["calibration.temperature"], state["calibration.bias"]

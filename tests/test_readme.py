@@ -1,21 +1,27 @@
 """The README's promises: its first two commands, the generated model table, the default recipe."""
 
 import re
+import shlex
 
+from ltzoo.cli import main
 from ltzoo.model_table import model_table_markdown
-from ltzoo.train.config import RunConfig, load_config
+from ltzoo.train.config import RunConfig, load_config, load_yaml, to_dict
 from tests.conftest import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
 
 
-def test_readme_opens_with_the_two_commands_and_ci_runs_the_second():
+def test_readme_commands_train_the_default_recipe_and_run_what_ci_runs(capsys):
+    """The README's first block: `ltzoo train` with no arguments is the embedded default recipe (the
+    session's ``digits_run`` trains it), and the test command is the one `.ci/run` runs."""
     block = re.search(r"```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
-    assert len(block) == 2
-    assert block[0].endswith("&& ltzoo train")
-    assert "pytest" in block[1]
+    commands = [shlex.split(line.split("&&")[-1]) for line in block]
+    train = next(c for c in commands if c[0] == "ltzoo")
+    assert main([*train[1:], "--print-config"]) == 0
+    assert load_yaml(capsys.readouterr().out) == to_dict(RunConfig())
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert block[1] in ci
+    tests = [line for line in block if "pytest" in line]
+    assert len(tests) == 1 and tests[0] in ci
 
 
 def test_model_table_is_generated_from_the_registry():

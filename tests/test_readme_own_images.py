@@ -2,17 +2,13 @@
 
 Four classes of coloured shapes with long-tailed counts (40 / 20 / 10 / 5 training images, 6 test
 images each). The train line runs with a shorter schedule at 32x32 (2 CPU cores); the push and the
-hf-hub: load go to the fake Hub of ``tests/test_hub_push.py`` on 127.0.0.1, in a subprocess because
-huggingface_hub reads ``HF_ENDPOINT`` when it is imported.
+hf-hub: load go to the fake Hub of ``tests/test_hub_push.py`` on 127.0.0.1 (``use_hub``).
 """
 
 import json
-import os
 import random
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +16,7 @@ from PIL import Image, ImageDraw
 
 from ltzoo.cli import main
 from tests.conftest import REPO_ROOT
-from tests.test_hub_local import FAKE_TOKEN
-from tests.test_hub_push import hub  # noqa: F401  (the fake Hub fixture)
+from tests.test_hub_push import hub, use_hub  # noqa: F401  (hub: the fake Hub fixture)
 
 SHAPES = {
     "circle": (220, 40, 40),
@@ -88,36 +83,12 @@ def test_every_command_of_the_section(hub, tmp_path, monkeypatch, capsys):  # no
     make_tree(tmp_path / "my_images")
     (tmp_path / "recipes").symlink_to(REPO_ROOT / "recipes")
     monkeypatch.chdir(tmp_path)
-    env = dict(
-        os.environ,
-        HF_ENDPOINT=hub.endpoint,
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_CACHE=str(tmp_path / "cache"),
-        HF_HOME=str(tmp_path / "home"),
-        HF_TOKEN=FAKE_TOKEN,
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        PYTHONPATH=str(REPO_ROOT),
-    )
-    env.pop("HF_HUB_OFFLINE", None)
+    use_hub(monkeypatch, hub.endpoint, tmp_path)
     outputs = []
     for argv in commands:
         args = argv[1:] + (FAST + ["--set", "progress=false"] if argv[1] == "train" else [])
-        if argv[1] == "push" or any(
-            a.startswith("hf-hub:") for a in args
-        ):  # talks to the (fake) Hub
-            proc = subprocess.run(
-                [sys.executable, "-m", "ltzoo.cli", *args],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert proc.returncode == 0, (argv, proc.stderr[-3000:])
-            outputs.append(proc.stdout)
-        else:
-            assert main(args) == 0, argv
-            outputs.append(capsys.readouterr().out)
+        assert main(args) == 0, argv
+        outputs.append(capsys.readouterr().out)
     described, trained, reported, predicted, pushed, from_hub = outputs
 
     assert "folder_lt: 75 training images in 4 classes" in described and "ratio 8.0" in described

@@ -1,9 +1,6 @@
 """The recipes on the networks the weight-balancing papers' code trained (recipes/cifar100_lt/paper_backbones):
-each loads, names valid registry entries, builds its network with the published parameter count,
-cites the code it follows, and runs end to end (a few steps on digits with the thin ResNet-32)."""
-
-import math
-import re
+each names valid registry entries and builds its network with the published parameter count (they
+run end to end, on digits with the thin ResNet-32, in test_recipes.py)."""
 
 import pytest
 
@@ -17,10 +14,10 @@ RECIPES = sorted(RECIPE_DIR.glob("*.yaml"))
 # parameters at CIFAR-100's 100 classes: Alshammari et al. CVPR'22 code (ResNet-34, CIFAR stem) and
 # Dang et al. AAAI'24 code (ResNet-32 at 8x width)
 NETWORK = {
-    "wd_maxnorm": ("resnet34_cifar", 21_328_292, "CVPR'22", "ShadeAlsha/LTR-weight-balancing"),
-    "wd_maxnorm_cb": ("resnet34_cifar", 21_328_292, "CVPR'22", "ShadeAlsha/LTR-weight-balancing"),
-    "iwb": ("resnet32_x8", 29_564_132, "AAAI'24", "qiqiglich/IWB-torch"),
-    "iwb_cb": ("resnet32_x8", 29_564_132, "AAAI'24", "qiqiglich/IWB-torch"),
+    "wd_maxnorm": ("resnet34_cifar", 21_328_292),
+    "wd_maxnorm_cb": ("resnet34_cifar", 21_328_292),
+    "iwb": ("resnet32_x8", 29_564_132),
+    "iwb_cb": ("resnet32_x8", 29_564_132),
 }
 
 
@@ -32,21 +29,14 @@ def test_one_recipe_per_paper_method():
 def test_recipe_builds_the_papers_network(path):
     cfg = load_config(path)
     check_names(cfg)  # dataset, model, losses, samplers, stage-2 methods and their options exist
-    backbone, params, venue, repository = NETWORK[path.stem]
+    backbone, params = NETWORK[path.stem]
     assert cfg.model.name == f"{backbone}_ce" and cfg.stage2.methods == [
         path.stem.replace("_cb", "")
     ]
     model = build_model(cfg, num_classes=100, in_chans=3)
     assert model.backbone_name == backbone
     assert sum(p.numel() for p in model.parameters()) == params
-    assert cfg.output_dir == f"runs/cifar100_lt/paper_backbones/{path.stem}"
     assert cfg.eval.tta == "flip"  # the authors' protocol is stored beside the headline
-    header = "".join(
-        line for line in path.read_text().splitlines(keepends=True) if line.startswith("#")
-    )
-    assert venue in header and repository in header and re.search(r"\w+\.py", header), (
-        "name the code followed"
-    )
 
 
 def test_iwb_lambda_gives_the_codes_target_exactly():
@@ -77,28 +67,3 @@ def test_iwb_lambda_gives_the_codes_target_exactly():
             rtol=1e-5,
             atol=1e-7,
         )
-
-
-@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
-def test_recipe_runs_a_few_steps_on_digits(path, tmp_path):
-    from ltzoo.train.run import run
-
-    # stage 1 at digits' own lr: one epoch at IWB's lr 0.1 saturates the thin net's logits on 8x8 digits
-    digits = [
-        "data.dataset=digits_lt",
-        "data.transform=digits",
-        "data.root=null",
-        "data.imbalance=20",
-        "model.name=resnet32_ce",
-        "stage1.epochs=1",
-        "stage1.lr=0.05",
-        "stage2.epochs=1",
-        "progress=false",
-        f"output_dir={tmp_path}",
-    ]
-    results = run(load_config(path, digits))
-    for tta, methods in (("none", results["methods"]), ("flip", results["tta"]["flip"]["methods"])):
-        assert set(methods) == {"stage1", path.stem.replace("_cb", "")}, tta
-        assert all(
-            math.isfinite(m["top1"]) and math.isfinite(m["nll"]) for m in methods.values()
-        ), tta

@@ -9,20 +9,11 @@ import torch
 
 from ltzoo.cli import main  # noqa: E402
 from ltzoo.reporting import RUN_FIGURES, make_report, reliability_bins  # noqa: E402
-from ltzoo.train.config import load_config  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    from ltzoo.train.run import run
-
-    out = tmp_path_factory.mktemp("report") / "digits"
-    run(
-        load_config(
-            None, [f"output_dir={out}", "progress=false", "stage1.epochs=2", "stage2.epochs=1"]
-        )
-    )
-    return out
+@pytest.fixture
+def run_dir(digits_run):
+    return digits_run[0]  # the session's trained run (read-only)
 
 
 @pytest.fixture(scope="module")

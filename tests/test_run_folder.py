@@ -33,16 +33,9 @@ def _epochs_logged(out):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
-@pytest.fixture(scope="module")
-def three_epoch_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    assert _train(out, "--set", "stage1.epochs=3") == 0
-    return out
-
-
-def test_second_run_into_a_used_folder_is_refused_and_changes_nothing(three_epoch_run, capsys):
-    before = {p: p.read_bytes() for p in three_epoch_run.rglob("*") if p.is_file()}
-    assert _train(three_epoch_run, "--set", "stage1.epochs=1") == 2
+def test_second_run_into_a_used_folder_is_refused_and_changes_nothing(digits_run_copy, capsys):
+    before = {p: p.read_bytes() for p in digits_run_copy.rglob("*") if p.is_file()}
+    assert _train(digits_run_copy, "--set", "stage1.epochs=1") == 2
     err = capsys.readouterr().err.strip()
     assert (
         err.count("\n") == 0
@@ -50,26 +43,23 @@ def test_second_run_into_a_used_folder_is_refused_and_changes_nothing(three_epoc
         and "--resume" in err
         and "--overwrite" in err
     )
-    assert {p: p.read_bytes() for p in three_epoch_run.rglob("*") if p.is_file()} == before
+    assert {p: p.read_bytes() for p in digits_run_copy.rglob("*") if p.is_file()} == before
 
 
-def test_resume_with_other_trajectory_settings_names_the_keys(three_epoch_run, capsys):
+def test_resume_with_other_trajectory_settings_names_the_keys(digits_run_copy, capsys):
     assert (
-        _train(three_epoch_run, "--set", "stage1.epochs=1", "--set", "stage1.lr=0.1", "--resume")
+        _train(digits_run_copy, "--set", "stage1.epochs=1", "--set", "stage1.lr=0.1", "--resume")
         == 2
     )
     err = capsys.readouterr().err
-    assert "stage1.epochs: 3 -> 1" in err and "stage1.lr: 0.05 -> 0.1" in err
+    assert "stage1.epochs: 60 -> 1" in err and "stage1.lr: 0.05 -> 0.1" in err
 
 
-def test_resume_with_other_stage2_settings_is_allowed(tmp_path):
-    out = tmp_path / "run"
-    assert _train(out, "--set", "stage1.epochs=2") == 0
-    assert _train(out, "--set", "stage1.epochs=2", "--set", "stage2.lr=0.2", "--resume") == 0
-    assert _epochs_logged(out) == [
-        0,
-        1,
-    ]  # stage 1 was complete: nothing re-trained, nothing logged twice
+def test_resume_with_other_stage2_settings_is_allowed(digits_run_copy):
+    out = digits_run_copy
+    assert _train(out, "--set", "stage2.lr=0.2", "--resume") == 0
+    # stage 1 was complete: nothing re-trained, nothing logged twice
+    assert _epochs_logged(out) == list(range(60))
     assert (
         json.loads((out / "results.json").read_text())["settings"]["stage2"]["crt"]["training"][
             "lr"
@@ -78,9 +68,8 @@ def test_resume_with_other_stage2_settings_is_allowed(tmp_path):
     )
 
 
-def test_overwrite_starts_clean_and_keeps_foreign_files(tmp_path):
-    out = tmp_path / "run"
-    assert _train(out, "--set", "stage1.epochs=3") == 0
+def test_overwrite_starts_clean_and_keeps_foreign_files(digits_run_copy):
+    out = digits_run_copy
     (out / "notes.txt").write_text("mine")
     assert _train(out, "--set", "stage1.epochs=1", "--overwrite") == 0
     assert _epochs_logged(out) == [0]
@@ -89,21 +78,11 @@ def test_overwrite_starts_clean_and_keeps_foreign_files(tmp_path):
     assert (out / "notes.txt").read_text() == "mine"
 
 
-def test_checkpoint_of_another_run_is_refused(three_epoch_run, tmp_path, capsys):
-    other = sorted((three_epoch_run / "checkpoints").iterdir())[-1]
-    assert (
-        _train(
-            tmp_path / "new",
-            "--set",
-            "stage1.epochs=3",
-            "--set",
-            "seed=1",
-            "--set",
-            f"engine.resume={other}",
-        )
-        == 2
-    )
+def test_checkpoint_of_another_run_is_refused(digits_run, tmp_path, capsys):
+    other = sorted((digits_run[0] / "checkpoints").iterdir())[-1]
+    assert _train(tmp_path / "new", "--set", "seed=1", "--set", f"engine.resume={other}") == 2
     assert "written by a run with other settings (seed: 0 -> 1)" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
 
 
 def test_trajectory_settings_ignore_how_the_run_is_run():
@@ -134,3 +113,16 @@ def test_a_checkpoint_is_checked_on_the_settings_both_versions_count():
     check_checkpoint(older, config, "ckpt")
     with pytest.raises(ConfigError, match=r"other settings \(seed: 0 -> 3\)"):
         check_checkpoint(older, to_dict(load_config(overrides=["seed=3"])), "ckpt")
+
+
+def test_resume_from_a_checkpoint_path_hashes_it_once(digits_run_copy, monkeypatch):
+    """`--resume PATH` checks every file of the checkpoint against its SHA-256 before anything is
+    written, then loads it without hashing it again."""
+    import ltzoo.train.checkpoint as checkpoint
+
+    hashed, real = [], checkpoint._digest
+    monkeypatch.setattr(checkpoint, "_digest", lambda path: hashed.append(path.name) or real(path))
+    folder = sorted((digits_run_copy / "checkpoints").iterdir())[-1]  # the last: nothing to train
+    assert _train(digits_run_copy, "--resume", str(folder)) == 0
+    files = [p.name for p in folder.iterdir() if p.name != checkpoint.MANIFEST]
+    assert sorted(hashed) == sorted(files) and len(files) >= 3

@@ -141,12 +141,19 @@ def test_config_fields():
         load_config(None, ["stage2.retrain=backbone"])
 
 
-def test_run_with_last_block_evaluates_and_deploys_the_methods_own_encoder(tmp_path):
+def test_run_with_last_block_evaluates_and_deploys_the_methods_own_encoder(tmp_path, monkeypatch):
+    import ltzoo.train.stage2
     from ltzoo.evaluation import evaluate_logits
     from ltzoo.hub import load_pretrained
     from ltzoo.train.assemble import build_datasets
     from ltzoo.train.features import predict_logits
     from ltzoo.train.run import run
+
+    resolved = []  # each method's settings are resolved once, before any training
+    real = ltzoo.train.stage2.resolve
+    monkeypatch.setattr(
+        ltzoo.train.stage2, "resolve", lambda name, s2: resolved.append(name) or real(name, s2)
+    )
 
     cfg = load_config(
         None,
@@ -160,6 +167,7 @@ def test_run_with_last_block_evaluates_and_deploys_the_methods_own_encoder(tmp_p
         ],
     )
     results = run(cfg)
+    assert resolved == ["tau", "crt"]
     assert (
         results["methods"]["crt"]["retrain"] == "last_block"
         and "retrain" not in results["methods"]["tau"]

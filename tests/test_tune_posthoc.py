@@ -10,24 +10,9 @@ from ltzoo.train.config import load_config  # noqa: E402
 from ltzoo.tuning import tune_posthoc  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    from ltzoo.train.run import run
-
-    out = tmp_path_factory.mktemp("posthoc") / "run"
-    run(
-        load_config(
-            None,
-            [
-                f"output_dir={out}",
-                "progress=false",
-                "stage1.epochs=3",
-                "stage2.epochs=1",
-                "stage2.methods=[lws, tau, ncm]",
-            ],
-        )
-    )
-    return out
+@pytest.fixture
+def run_dir(digits_run):
+    return digits_run[0]  # the session's trained run (read-only)
 
 
 def test_posthoc_tunes_on_validation_and_exports_a_calibrated_model(run_dir, tmp_path):
@@ -102,9 +87,9 @@ def test_posthoc_errors_name_what_is_allowed(run_dir, capsys):
         "--posthoc 'bias' is not allowed; allowed: tau, logit_adjust, temperature"
         in capsys.readouterr().err
     )
-    assert main(["tune", str(run_dir), "--posthoc", "tau", "--method", "crt"]) == 2
+    assert main(["tune", str(run_dir), "--posthoc", "tau", "--method", "experts"]) == 2
     assert (
-        "--method 'crt' is not allowed; the run's methods are stage1, lws, tau, ncm"
+        "--method 'experts' is not allowed; the run's methods are stage1, crt, lws, tau, ncm, iwb"
         in capsys.readouterr().err
     )
     assert (
@@ -123,11 +108,9 @@ def test_posthoc_errors_name_what_is_allowed(run_dir, capsys):
     assert "post-hoc ranges can be given for tau, logit_adjust" in capsys.readouterr().err
 
 
-def test_posthoc_and_calibrate_deploy_the_same_composition(run_dir, tmp_path):
+def test_posthoc_and_calibrate_deploy_the_same_composition(run_dir, digits_run_copy, tmp_path):
     """Temperature + logit adjustment of strength 1 on the deployed head: `ltzoo tune --posthoc` and
     `ltzoo calibrate` deploy the same z / T + b (T fitted on the raw validation logits first)."""
-    import shutil
-
     import timm
 
     from ltzoo.train.calibrate import calibrate_run
@@ -140,9 +123,7 @@ def test_posthoc_and_calibrate_deploy_the_same_composition(run_dir, tmp_path):
         output_dir=str(tmp_path / "posthoc"),
     )
     tuned = timm.create_model(f"local-dir:{report['model_dir']}", pretrained=True).eval()
-    copy = tmp_path / "calibrated"
-    shutil.copytree(run_dir, copy)
-    calibrated = calibrate_run(copy, target_prior="uniform")["calibration"]
+    calibrated = calibrate_run(digits_run_copy, target_prior="uniform")["calibration"]
     assert float(tuned.calibration.temperature) == pytest.approx(
         calibrated["temperature"], rel=1e-4
     )

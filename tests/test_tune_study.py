@@ -102,6 +102,7 @@ def _wait_for_a_trial(url, name, worker, timeout=120):
     raise AssertionError(f"the worker started no trial: {worker.communicate()[1][-3000:]}")
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_sqlite_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     params = [
@@ -146,6 +147,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_retried_from_its_checkpoint(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     param = "stage1.weight_decay=loguniform:1e-5:1e-1"

@@ -26,6 +26,7 @@ from timm.models._registry import get_pretrained_cfg, split_model_name_tag
 
 from ltzoo.methods import list_methods
 from ltzoo.models.lt_classifier import LongTailClassifier
+from ltzoo.models.weights import safe_weights_overlay
 from ltzoo.registry import METHODS
 
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
@@ -202,10 +203,7 @@ def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> Lo
     """Build ``variant`` with timm's builder (pretrained cfg, weight loading, traits)."""
     _check_tag(variant, kwargs.get("pretrained_cfg"))
     if pretrained:
-        from ltzoo.hub import (
-            safe_weights_overlay,
-        )  # Hub and local-dir weights: safetensors only, never a pickle
-
+        # Hub and local-dir weights: safetensors only, never a pickle
         kwargs["pretrained_cfg_overlay"] = safe_weights_overlay(
             variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay")
         )

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from ltzoo.atomic import write_text_atomic
 from ltzoo.errors import ConfigError
@@ -162,23 +162,30 @@ class Stage1Config(TrainSettings):
     from_run: Optional[str] = None
 
 
-class Stage2Config(_Section):
-    methods: List[str] = Field(default_factory=lambda: ["crt", "lws", "tau", "ncm", "iwb"])
-    # null = each method's own default (ltzoo.train.stage2.spec); a value applies to every method
-    epochs: Optional[Epochs] = None
-    batch_size: Optional[BatchSize] = None
-    lr: Optional[PositiveFloat] = None
-    momentum: Optional[Momentum] = None
-    nesterov: Optional[bool] = None
-    weight_decay: Optional[NonNegFloat] = None
-    schedule: Optional[ScheduleName] = None
-    milestones: Optional[List[NonNegFloat]] = None
-    gamma: Optional[Gamma] = None
-    warmup_epochs: Optional[NonNegFloat] = None
-    warmup_start_lr: Optional[NonNegFloat] = None
-    sampler: Optional[str] = None
-    sampler_kwargs: Optional[Dict[str, Any]] = None
-    grad_clip: Optional[PositiveFloat] = None
+def optional_fields(model: type) -> Dict[str, Any]:
+    """``model``'s fields, each with its type and range but optional and ``None`` by default (the
+    field definitions :func:`pydantic.create_model` takes)."""
+    fields = {}
+    for name, info in model.model_fields.items():
+        annotation = (
+            Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        )
+        fields[name] = (Optional[annotation], None)
+    return fields
+
+
+# stage2.methods, then stage2.<every TrainSettings key>: null = each method's own default
+# (ltzoo.train.stage2.spec), a value applies to every method. Derived from TrainSettings, so a new
+# training setting is declared once.
+_Stage2Training = create_model(
+    "_Stage2Training",
+    __base__=_Section,
+    methods=(List[str], Field(default_factory=lambda: ["crt", "lws", "tau", "ncm", "iwb"])),
+    **optional_fields(TrainSettings),
+)
+
+
+class Stage2Config(_Stage2Training):
     tau_grid: TauGrid = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(21)])
     # which split tau (and other choices made on data) is picked on when data.val_fraction is 0:
     # "val" refuses to pick on training data; "train" allows it, with a warning and the split recorded

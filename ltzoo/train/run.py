@@ -36,6 +36,7 @@ from ltzoo.run_folder import (
     SHARED_ENCODER,
     VERSION_KEY,
     claim,
+    flatten,
 )
 from ltzoo.train.assemble import build_datasets, build_model, input_config
 from ltzoo.train.config import RunConfig, from_dict, save_config, to_dict
@@ -230,16 +231,12 @@ def make_accelerator(cfg: RunConfig):
     )
 
 
-def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = (
-                value if isinstance(value, (int, float, str, bool)) else str(value)
-            )
-    return flat
+def tracker_config(cfg: RunConfig) -> Dict[str, Any]:
+    """The recipe for the trackers (``engine.log_with``): flat keys, scalar values (others as text)."""
+    return {
+        key: value if isinstance(value, (int, float, str, bool)) else str(value)
+        for key, value in flatten(to_dict(cfg)).items()
+    }
 
 
 def run(
@@ -259,11 +256,9 @@ def run(
     resolved = check_names(cfg)
     if cfg.stage1.from_run:
         cfg = adopt_source_stage1(cfg)
-    if cfg.engine.resume not in (
-        "none",
-        "auto",
-    ):  # a wrong checkpoint fails before anything is written
-        checked_checkpoint(cfg.engine.resume, to_dict(cfg))
+    checkpoint = None  # a wrong checkpoint fails before anything is written
+    if cfg.engine.resume not in ("none", "auto"):
+        checkpoint = checked_checkpoint(cfg.engine.resume, to_dict(cfg))
     if accelerator is None:
         accelerator = make_accelerator(cfg)
     claim(
@@ -285,7 +280,7 @@ def run(
     if accelerator.is_main_process:
         save_config(cfg, Path(cfg.output_dir) / CONFIG)
     if cfg.engine.log_with:
-        accelerator.init_trackers("ltzoo", config=_flat(to_dict(cfg)))
+        accelerator.init_trackers("ltzoo", config=tracker_config(cfg))
     train_set = splits["train"]
     counts = train_set.class_counts
     data_config = input_config(splits["test"], cfg.data)
@@ -293,7 +288,9 @@ def run(
         model = load_stage1_model(cfg, train_set, data_config["input_size"][0], accelerator)
     else:
         model = build_model(cfg, train_set.num_classes, in_chans=data_config["input_size"][0])
-        model = train_stage1(cfg, accelerator, model, train_set, on_epoch_end=on_epoch_end)
+        model = train_stage1(
+            cfg, accelerator, model, train_set, on_epoch_end=on_epoch_end, checkpoint=checkpoint
+        )
     stage1_done = time.perf_counter()
 
     model.eval()
@@ -316,6 +313,7 @@ def run(
                 counts,
                 cfg,
                 accelerator,
+                resolved=resolved[method],
             )
             encoders.update({method: encoder} if encoder is not None else {})
         else:

@@ -40,6 +40,7 @@ from ltzoo.run_folder import check_checkpoint, trajectory_settings
 from ltzoo.train.checkpoint import CheckpointManager, settings_of, verify
 from ltzoo.train.config import RunConfig, to_dict
 from ltzoo.train.epoch_log import EpochLog
+from ltzoo.train.optimizer import make_optimizer
 from ltzoo.train.schedule import advance, build_scheduler
 
 
@@ -281,11 +282,14 @@ def train_stage1(
     model: torch.nn.Module,
     train_set,
     on_epoch_end: Optional[Callable[[int, dict, torch.nn.Module], None]] = None,
+    checkpoint: Optional[Path] = None,
 ) -> torch.nn.Module:
     """Train ``model`` on ``train_set`` (resuming per ``engine.resume``); returns it unwrapped.
 
     ``on_epoch_end(epoch, stats, model)`` is called on every process after each epoch (the
-    model unwrapped; it may raise to stop training, e.g. ``optuna.TrialPruned``).
+    model unwrapped; it may raise to stop training, e.g. ``optuna.TrialPruned``). ``checkpoint``:
+    the folder ``engine.resume`` names, already checked by :func:`checked_checkpoint` (as
+    :func:`ltzoo.train.run.run` does before writing anything), so it is not hashed again.
     """
     from ltzoo.losses import create_loss
 
@@ -301,13 +305,8 @@ def train_stage1(
     loss_fn = create_loss(s1.loss, class_counts=train_set.class_counts, **s1.loss_kwargs)
     if engine.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=s1.lr,
-        momentum=s1.momentum,
-        nesterov=s1.nesterov,
-        weight_decay=s1.weight_decay,
-        fused=True if engine.fused_optimizer else None,
+    optimizer = make_optimizer(
+        model.parameters(), s1, fused=True if engine.fused_optimizer else None
     )
     if on_device:  # already sharded and on the device: only model and optimizer go through prepare
         model, optimizer = accelerator.prepare(model, optimizer)
@@ -319,7 +318,7 @@ def train_stage1(
     checkpoints = CheckpointManager(
         run_dir, keep=engine.keep_checkpoints, settings=trajectory_settings(recipe)
     )
-    last_good = _resume(engine.resume, checkpoints, accelerator, recipe)
+    last_good = _resume(engine.resume, checkpoints, accelerator, recipe, checkpoint)
 
     steps_per_epoch = max(1, len(loader))
     for group in optimizer.param_groups:  # a restored optimizer holds the last rate it used
@@ -434,6 +433,7 @@ def train_stage1(
             log.write(stats)
             if engine.log_with:
                 accelerator.log({k: v for k, v in stats.items() if k != "epoch"}, step=epoch)
+            share_main_buffers(accelerator, model)
             last_good = (
                 save()
             )  # (re)written with the epoch marked done, even if this step was just saved
@@ -443,6 +443,19 @@ def train_stage1(
                 )
     bar.close()
     return accelerator.unwrap_model(model, keep_torch_compile=False)
+
+
+def share_main_buffers(accelerator, model: torch.nn.Module) -> None:
+    """Give every process the main process's buffers (BatchNorm's running statistics). DDP copies
+    them from the main process at the start of each forward, then each process's own batch updates
+    its copy: after the last step they differ, while checkpoints and the run folder save the main
+    process's. Without this, the final evaluation, whose test shards every process scores with its
+    own model, would not be that of the saved model."""
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast
+
+        for buffer in model.buffers():
+            buffer.copy_(broadcast(buffer.clone(), from_process=0))
 
 
 def checked_checkpoint(resume: str, recipe) -> Path:
@@ -456,9 +469,11 @@ def checked_checkpoint(resume: str, recipe) -> Path:
     return folder
 
 
-def _resume(resume: str, checkpoints: CheckpointManager, accelerator, recipe) -> Optional[Path]:
-    """Load the checkpoint ``engine.resume`` asks for: none, auto (newest valid) or a path; one
-    written with other trajectory settings is refused, naming them."""
+def _resume(
+    resume: str, checkpoints: CheckpointManager, accelerator, recipe, checked: Optional[Path]
+) -> Optional[Path]:
+    """Load the checkpoint ``engine.resume`` asks for: none, auto (newest valid) or a path (``checked``
+    when the caller checked it); one written with other trajectory settings is refused, naming them."""
     if resume == "none":
         return None
     if resume == "auto":
@@ -467,7 +482,7 @@ def _resume(resume: str, checkpoints: CheckpointManager, accelerator, recipe) ->
             return None
         check_checkpoint(settings_of(folder), recipe, str(folder))
     else:
-        folder = checked_checkpoint(resume, recipe)
+        folder = checked if checked is not None else checked_checkpoint(resume, recipe)
     accelerator.load_state(str(folder))
     if accelerator.is_main_process:
         logging.getLogger(__name__).info(f"resumed from {folder}")

@@ -22,18 +22,8 @@ import torch
 from ltzoo.heads.base import HeadBase
 from ltzoo.train.config import TrainSettings
 from ltzoo.train.features import FeatureSet
+from ltzoo.train.optimizer import make_optimizer
 from ltzoo.train.schedule import build_scheduler
-
-
-def make_optimizer(params, settings: TrainSettings) -> torch.optim.SGD:
-    """SGD as ``settings`` say (``params`` may be parameter groups)."""
-    return torch.optim.SGD(
-        params,
-        lr=settings.lr,
-        momentum=settings.momentum,
-        nesterov=settings.nesterov,
-        weight_decay=settings.weight_decay,
-    )
 
 
 def head_step(

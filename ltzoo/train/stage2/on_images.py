@@ -31,10 +31,12 @@ from torch.utils.data import DataLoader, Dataset
 from ltzoo.atomic import save_safetensors_atomic
 from ltzoo.data.samplers import create_sampler
 from ltzoo.train.features import FeatureSet, extract_features
+from ltzoo.train.optimizer import make_optimizer
 from ltzoo.train.schedule import build_scheduler
 from ltzoo.train.scoring import evaluate_heads
 from ltzoo.train.stage2 import fit_stage2
-from ltzoo.train.stage2.common import head_step, make_optimizer
+from ltzoo.train.stage2.common import head_step
+from ltzoo.train.stage2.spec import Resolved
 
 RETRAIN = ("classifier", "last_block", "all")
 
@@ -225,8 +227,10 @@ def fit_stage2_on_images(
     class_counts,
     cfg,
     accelerator=None,
+    resolved: Optional[Resolved] = None,
 ):
-    """Stage-2 ``method`` on images per ``cfg.stage2.retrain`` / ``augment``.
+    """Stage-2 ``method`` on images per ``cfg.stage2.retrain`` / ``augment``, with its effective
+    settings ``resolved`` (resolved here when not given).
 
     Returns ``(head, encoder_model)``: ``encoder_model`` is the method's own fine-tuned copy of the
     model (head in place) when encoder layers were re-trained, else None (the head fits the shared,
@@ -244,7 +248,9 @@ def fit_stage2_on_images(
         device=device,
         num_workers=cfg.data.num_workers,
     )
-    head = fit_stage2(method, model.head, source, val, class_counts, s2, cfg.seed)
+    head = fit_stage2(
+        method, model.head, source, val, class_counts, s2, cfg.seed, resolved=resolved
+    )
     if s2.retrain == "classifier" or source.trained_model is None:
         return head, None
     return head, source.trained_model
