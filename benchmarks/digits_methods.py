@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
-import dataclasses
 import io
 import sys
 import tempfile
@@ -84,13 +82,11 @@ def stage2_table(cfg, rows):
     """Stage 1 once, then every stage-2 row on its encoder; returns {row: test metrics}."""
     from accelerate.utils import set_seed
 
-    from ltzoo.registry import STAGE2
     from ltzoo.train.assemble import build_datasets, build_model, input_config
     from ltzoo.train.features import extract_features
-    from ltzoo.train.run import make_accelerator
+    from ltzoo.train.run import check_names, fit_method, make_accelerator
     from ltzoo.train.scoring import evaluate_heads
     from ltzoo.train.stage1 import train_stage1
-    from ltzoo.train.stage2.on_images import fit_stage2_on_images, uses_images
 
     accelerator = make_accelerator(cfg)
     set_seed(cfg.seed)  # as ltzoo.train.run.run does
@@ -103,37 +99,17 @@ def stage2_table(cfg, rows):
     features = {k: extract_features(model, splits[k]) for k in ("train_plain", "val", "test")}
     results = evaluate_heads({"stage1 (ce)": model.head}, features["test"], counts, cfg)
     for row, method, options, stage2_fields in rows:
-        row_cfg = copy.deepcopy(cfg)
-        row_cfg.stage2 = dataclasses.replace(
-            cfg.stage2, method_options={method: dict(options)}, **stage2_fields
+        stage2 = cfg.stage2.model_copy(
+            update={"methods": [method], "method_options": {method: dict(options)}, **stage2_fields}
         )
-        if uses_images(row_cfg.stage2):
-            head, encoder = fit_stage2_on_images(
-                method,
-                model,
-                splits,
-                features["val"],
-                features["train_plain"],
-                counts,
-                row_cfg,
-                accelerator,
-            )
-            test = (
-                extract_features(encoder, splits["test"])
-                if encoder is not None
-                else features["test"]
-            )
-        else:
-            head = STAGE2.get(method)(
-                model.head,
-                features["train_plain"],
-                features["val"],
-                counts,
-                row_cfg.stage2,
-                cfg.seed,
-                **row_cfg.stage2.method_options[method],
-            )
-            test = features["test"]
+        row_cfg = cfg.model_copy(update={"stage2": stage2})
+        resolved = check_names(row_cfg)[method]  # its effective settings, as a run resolves them
+        head, encoder = fit_method(
+            method, model, splits, features, counts, row_cfg, accelerator, resolved
+        )
+        test = (
+            extract_features(encoder, splits["test"]) if encoder is not None else features["test"]
+        )
         results[row] = evaluate_heads({row: head}, test, counts, cfg)[row]
     return results
 

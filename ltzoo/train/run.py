@@ -197,6 +197,35 @@ def format_settings(cfg: RunConfig, resolved: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def fit_method(method, model, splits, features, counts, cfg: RunConfig, accelerator, resolved):
+    """Stage-2 ``method`` on the stage-1 ``model`` with its effective settings ``resolved``: on the
+    cached ``features`` ({"train_plain", "val", ...}), or on images when ``cfg.stage2`` re-trains
+    encoder layers or augments. Returns (head, the re-trained encoder or None)."""
+    if uses_images(cfg.stage2):
+        return fit_stage2_on_images(
+            method,
+            model,
+            splits,
+            features["val"],
+            features["train_plain"],
+            counts,
+            cfg,
+            accelerator,
+            resolved=resolved,
+        )
+    head = fit_stage2(
+        method,
+        model.head,
+        features["train_plain"],
+        features["val"],
+        counts,
+        cfg.stage2,
+        cfg.seed,
+        resolved=resolved,
+    )
+    return head, None
+
+
 def make_accelerator(cfg: RunConfig):
     """The run's Accelerator: precision, accumulation, torch.compile as ``cfg`` says, even when an
     earlier run in this process asked otherwise. CPU-only machines run on the CPU backend (gloo
@@ -303,30 +332,10 @@ def run(
     heads = {"stage1": model.head}
     encoders = {}  # methods whose stage 2 re-trained encoder layers too (stage2.retrain), each with its own model
     for method in cfg.stage2.methods:
-        if uses_images(cfg.stage2):
-            heads[method], encoder = fit_stage2_on_images(
-                method,
-                model,
-                splits,
-                features["val"],
-                features["train_plain"],
-                counts,
-                cfg,
-                accelerator,
-                resolved=resolved[method],
-            )
-            encoders.update({method: encoder} if encoder is not None else {})
-        else:
-            heads[method] = fit_stage2(
-                method,
-                model.head,
-                features["train_plain"],
-                features["val"],
-                counts,
-                cfg.stage2,
-                cfg.seed,
-                resolved=resolved[method],
-            )
+        heads[method], encoder = fit_method(
+            method, model, splits, features, counts, cfg, accelerator, resolved[method]
+        )
+        encoders.update({method: encoder} if encoder is not None else {})
     deploy = cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
     results = {
         "dataset": cfg.data.dataset,
