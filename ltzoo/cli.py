@@ -427,6 +427,21 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"ltzoo {args.command}: error: {converted}", file=sys.stderr)
         return 2
+    finally:
+        release_process_group()
+
+
+def release_process_group() -> None:
+    """Destroy the process group ``accelerate launch`` opened, once the command is done.
+
+    A Gloo group left to the interpreter's exit can abort the process (SIGABRT, "terminate called
+    without an active exception") after the work is saved, and the launcher then reports failure;
+    PyTorch's distributed docs ask each process to call ``destroy_process_group()`` at the end.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -86,3 +87,28 @@ def test_global_batch_is_split_over_processes():
         ConfigError, match=r"stage1.batch_size=64 \(global\) is not divisible by .* 3 x 2"
     ):
         per_process_batch_size(cfg, 3)
+
+
+def test_a_command_releases_the_process_group_it_ran_in(tmp_path):
+    """`accelerate launch` opens a Gloo group; a command leaves it destroyed, because a group left to
+    the interpreter's exit can abort a process whose work is already saved (SIGABRT)."""
+    script = (
+        "import torch.distributed as dist\n"
+        "from ltzoo.cli import main\n"
+        f"dist.init_process_group('gloo', init_method='file://{tmp_path}/store', rank=0, world_size=1)\n"
+        "code = main(['models'])\n"
+        "print('exit', code, 'group still open:', dist.is_initialized())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        ),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "exit 0 group still open: False"
