@@ -10,6 +10,10 @@ Stage-1 training throughput, img/s (forward + backward + SGD step, per-epoch boo
   one training step of batch 64 (fp32, random 32x32 inputs) ran than ResNet-32's on the same CPU at
   the same moment, 5.3x and 15.4x (best of two rounds, measured while another training shared the
   CPU: rough figures).
+  Other CPU settings scale these by ``CPU_SPEEDUP``: how much faster
+  ``benchmarks/engine_precision.py`` trained CIFAR-100-LT stage 1 (``data.loader=device``, idle
+  2-core CPU, 2 epochs) than fp32: 402 img/s fp32 channels-last, 566 bf16, 587 bf16
+  channels-last, against 313 fp32.
 - GPU, one H100/H200-class GPU (bf16, ``torch.compile``, data on the device): ESTIMATES, not
   measured yet. ``GPU_IMG_PER_S`` is the one constant to replace with ``benchmarks/throughput.py``'s
   figures after a GPU session. ResNet-32's is set by the project's target (the 200 + 10 epoch IWB
@@ -33,6 +37,13 @@ GPU_IMG_PER_S: Dict[str, float] = {  # estimate: replace with measured figures
     "resnet32": 20000.0,
     "resnet34_cifar": 6000.0,
     "resnet32_x8": 3000.0,
+}
+# (mixed_precision, engine.channels_last) -> stage-1 speed relative to fp32 on the CPU
+CPU_SPEEDUP: Dict[tuple, float] = {
+    ("no", False): 1.0,
+    ("no", True): 402 / 313,
+    ("bf16", False): 566 / 313,
+    ("bf16", True): 587 / 313,
 }
 IMG_PER_S = {"cpu": CPU_IMG_PER_S, "gpu": GPU_IMG_PER_S}
 STARTUP_S = {
@@ -92,6 +103,8 @@ def row_seconds(
         elif s2.augment:
             forward += epochs * n_train
     work = trained + FORWARD_SHARE * forward
+    if device == "cpu":
+        rate *= CPU_SPEEDUP.get((cfg.mixed_precision, cfg.engine.channels_last), 1.0)
     return trials * work / rate + STARTUP_S[device]
 
 
