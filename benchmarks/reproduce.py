@@ -53,6 +53,7 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -170,15 +171,16 @@ class Call:
         return out + list(self.args.overrides)
 
     def fast_path(self, row: Row) -> Dict[str, str]:
-        """The fast-path options of the row; a stage 1 stopped part-way keeps the ones it started
-        with (precision and loader are part of its trajectory: resuming with others is refused)."""
-        if not self.in_progress(row) or not (self.run_dir(row) / "config.yaml").is_file():
+        """The fast-path options of the row. A row that continues its run folder (a stage 1 stopped
+        part-way resumes; a finished one is recorded) keeps the ones that folder started with:
+        precision and loader are part of a stage 1's trajectory, and a record states what ran."""
+        started = self.run_dir(row) / "config.yaml"
+        if self.anew(row) or row.tune or not started.is_file():
             return dict(self.fast)
-        started = flatten(read_config(self.run_dir(row)))
+        recorded = flatten(read_config(self.run_dir(row)))
         return {
-            key: str(started[key]).lower() if isinstance(started[key], bool) else str(started[key])
-            for key in FAST_PATH_KEYS
-            if key in started
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in ((k, recorded[k]) for k in FAST_PATH_KEYS if k in recorded)
         }
 
     def config(self, row: Row):
@@ -242,6 +244,15 @@ class Call:
             cfg, row.backbone, device, from_encoder=row.needs is not None, trials=trials, done=done
         )
 
+    def resumed_at_step(self, row: Row) -> Optional[int]:
+        """The checkpoint step the row's last call resumed from (its log), None if it started anew."""
+        log = self.log(row)
+        if not log.is_file():
+            return None
+        last_call = log.read_text(errors="replace").rsplit("\n$ ", 1)[-1]
+        found = re.findall(r"resumed from \S*step_(\d+)", last_call)
+        return int(found[-1]) if found else None
+
     def pack(self, row: Row, wall_seconds: float) -> Path:
         shown = ["python", *self.command_for(row)[1:]]
         return records.pack(
@@ -253,6 +264,7 @@ class Call:
             command=shlex.join(shown),
             driver=shlex.join(["python", *sys.argv]),
             wall_seconds=wall_seconds,
+            resumed_at_step=self.resumed_at_step(row),
         )
 
     # ---- the call ---------------------------------------------------------------------------------

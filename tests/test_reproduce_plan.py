@@ -285,6 +285,22 @@ def test_fast_path_is_the_default_and_a_stopped_stage1_keeps_what_it_started_wit
         False,
         "no",
     )
+    (folder / "results.json").write_text("{}")  # finished: its record states what ran
+    assert resolved().mixed_precision == "no"
+    assert resolved("--force").mixed_precision == fresh.mixed_precision  # started over
+
+
+def test_a_record_says_from_which_checkpoint_its_last_call_resumed(tmp_path):
+    plan = [digits_row("ce")]
+    call = reproduce.Call(reproduce.parse_args(["--out", str(tmp_path), "--device", "cpu"]), plan)
+    log = call.log(plan[0])
+    log.parent.mkdir(parents=True)
+    assert call.resumed_at_step(plan[0]) is None
+    first = "$ python -m ltzoo train\nstage 1 epoch=0\n"
+    log.write_text(first + "$ python -m ltzoo train\nresumed from r/checkpoints/step_000000070\n")
+    assert call.resumed_at_step(plan[0]) == 70
+    log.write_text(log.read_text() + "$ python -m ltzoo train --overwrite\nstage 1 epoch=0\n")
+    assert call.resumed_at_step(plan[0]) is None  # the last call started over
 
 
 def test_committed_records_belong_to_their_rows_and_tables_are_drawn_from_them(tmp_path):

@@ -1,7 +1,9 @@
 """A finished row's record, and the tables drawn from the records.
 
 Record (``RESULTS/<row id>.json``, written atomically): the run's ``results.json`` with the recipe, the
-overrides, the command that ran, the machine (``benchmarks/machine.py``), the wall time, the backbone
+overrides, the command that ran, the machine (``benchmarks/machine.py``), the wall time of the call
+that finished it (``stage1_resumed_at_step``: the checkpoint it resumed from, when earlier calls
+trained part of stage 1), the backbone
 and its size, and the protocol: the headline is the last-epoch model without test-time augmentation;
 ``flip`` holds the deployed head's flip-averaged numbers (the plan runs every row with
 ``eval.tta=flip``; records written before it have none). A search row's record is its best
@@ -83,6 +85,7 @@ def pack(
     command: str,
     driver: str,
     wall_seconds: float,
+    resumed_at_step: Optional[int] = None,
 ) -> Path:
     """Write ``row``'s record from its finished run folder; returns its path."""
     results, search = run_results(row, run_dir)
@@ -95,10 +98,12 @@ def pack(
         "command": command,
         "driver": driver,
         "machine": describe_machine(cfg.device),
-        "wall_seconds": round(wall_seconds, 1),
+        "wall_seconds": round(wall_seconds, 1),  # of the call that finished the row
         "backbone": backbone_of(cfg),
         "protocol": results["protocol"],  # the headline: last epoch, no test-time augmentation
     }
+    if resumed_at_step is not None:  # earlier calls trained stage 1 up to this step
+        record["stage1_resumed_at_step"] = resumed_at_step
     flip = flip_summary(results)
     if flip is not None:
         record["flip"] = flip
