@@ -126,3 +126,14 @@ def test_resume_from_a_checkpoint_path_hashes_it_once(digits_run_copy, monkeypat
     assert _train(digits_run_copy, "--resume", str(folder)) == 0
     files = [p.name for p in folder.iterdir() if p.name != checkpoint.MANIFEST]
     assert sorted(hashed) == sorted(files) and len(files) >= 3
+
+
+def test_the_epoch_log_holds_every_epoch_and_its_seconds(digits_run):
+    """One row per stage-1 epoch; their seconds add up to no more than the stage-1 time of
+    results.json (the epochs are inside it) and to most of it (little happens outside them)."""
+    run_dir, _ = digits_run
+    rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    stage1 = json.loads((run_dir / "results.json").read_text())["seconds"]["stage1"]
+    assert [row["epoch"] for row in rows] == list(range(60))
+    assert all(row["epoch_seconds"] > 0 for row in rows)
+    assert 0.5 * stage1 < sum(row["epoch_seconds"] for row in rows) <= stage1

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -352,6 +353,7 @@ def train_stage1(
     )
     with _SigtermFlag() as sigterm:
         for epoch in range(progress.epoch, s1.epochs):
+            epoch_started = time.perf_counter()
             loader.set_epoch(epoch)
             loss_fn.set_epoch(epoch)
             model.train()
@@ -428,6 +430,8 @@ def train_stage1(
                 lr=lr,
                 global_step=progress.global_step,
                 skipped_steps=progress.skipped_steps,
+                # this process's wall time on the epoch (after a mid-epoch resume: the part it ran)
+                epoch_seconds=round(time.perf_counter() - epoch_started, 3),
             )
             bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['train_acc']:.1f}")
             log.write(stats)
