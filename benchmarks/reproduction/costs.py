@@ -4,14 +4,14 @@ backbone's stage-1 training throughput on the device, plus a start-up cost.
 Stage-1 training throughput, img/s (forward + backward + SGD step, per-epoch bookkeeping included):
 
 - CPU, the project's 2-core AMD EPYC (fp32, 2 torch threads, ``data.loader=device``):
-  ``resnet32`` 418: the CIFAR-100-LT IF 100 CE record
-  (``benchmarks/results/cifar100_lt/if100/resnet32/ce.json``): 200 epochs x 10,847 images in
-  5,185 s of stage 1. ``resnet34_cifar`` 79 and ``resnet32_x8`` 27: 418 divided by how much slower
-  one training step of batch 64 (fp32, random 32x32 inputs) ran than ResNet-32's on the same CPU at
-  the same moment, 5.3x and 15.4x (best of two rounds, measured while another training shared the
-  CPU: rough figures).
-  Other CPU settings scale these by ``CPU_SPEEDUP``: how much faster
-  ``benchmarks/engine_precision.py`` trained CIFAR-100-LT stage 1 (``data.loader=device``, idle
+  ``resnet32`` 418: the fp32 CIFAR-100-LT IF 100 CE record
+  (``benchmarks/results/precision/cifar100_lt_if100_resnet32_ce_fp32.json``): 200 epochs x 10,847
+  images in 5,185 s of stage 1. ``resnet34_cifar`` 79 and ``resnet32_x8`` 27: 418 divided by how much
+  slower one training step of batch 64 (fp32, random 32x32 inputs) ran than ResNet-32's on the same
+  CPU at the same moment, 5.3x and 15.4x (best of two rounds, measured while another training shared
+  the CPU: rough figures).
+  Other CPU settings scale the training share by ``CPU_SPEEDUP`` (features and evaluation run in
+  fp32): how much faster ``benchmarks/engine_precision.py`` trained CIFAR-100-LT stage 1 (``data.loader=device``, idle
   2-core CPU, 2 epochs) than fp32: 402 img/s fp32 channels-last, 566 bf16, 587 bf16
   channels-last, against 313 fp32.
 - GPU, one H100/H200-class GPU (bf16, ``torch.compile``, data on the device): ESTIMATES, not
@@ -20,9 +20,10 @@ Stage-1 training throughput, img/s (forward + backward + SGD step, per-epoch boo
   recipe in under 2 minutes on one H100), the others by their multiply-adds per image.
 
 Images only read forward (stage-2 features, stage-2 epochs on images, the test set) count a third
-of a training image: a stage-2 row on the shared CPU encoder reads 10,847 + 10,000 images in about
-15 s (its record: 20 s in all), 3.3 times the training rate. A row that trains stage 1 and stopped
-part-way is charged only the epochs left after its newest checkpoint. Several rows sharing one GPU
+of a training image: a fp32 stage-2 row on the shared CPU encoder read 10,847 + 10,000 images in
+about 15 s (20 s in all), 3.3 times the training rate. Start-up (imports, data, model): 20 s on the
+CPU, a bf16 stage-2 row's wall time less its own total (60 s - 38 s). A row that trains stage 1 and
+stopped part-way is charged only the epochs left after its newest checkpoint. Several rows sharing one GPU
 each run slower than these figures say; the estimates are for one row at a time.
 """
 
@@ -46,10 +47,9 @@ CPU_SPEEDUP: Dict[tuple, float] = {
     ("bf16", True): 587 / 313,
 }
 IMG_PER_S = {"cpu": CPU_IMG_PER_S, "gpu": GPU_IMG_PER_S}
-STARTUP_S = {
-    "cpu": 10.0,
-    "gpu": 60.0,
-}  # imports, data, model; on the GPU also torch.compile (estimate)
+# imports, data, model: on the CPU a stage-2 row's wall time less the run's own total (60 s - 38 s);
+# on the GPU also torch.compile (estimate)
+STARTUP_S = {"cpu": 20.0, "gpu": 60.0}
 FORWARD_SHARE = 1 / 3  # of a training image
 # images per class before the long-tail profile, classes, test images
 DATASETS = {"cifar100_lt": (500, 100, 10000), "cifar10_lt": (5000, 10, 10000)}
@@ -102,9 +102,9 @@ def row_seconds(
             trained += epochs * n_train
         elif s2.augment:
             forward += epochs * n_train
+    if device == "cpu":  # training only: features and evaluation run in fp32 whatever the setting
+        trained /= CPU_SPEEDUP.get((cfg.mixed_precision, cfg.engine.channels_last), 1.0)
     work = trained + FORWARD_SHARE * forward
-    if device == "cpu":
-        rate *= CPU_SPEEDUP.get((cfg.mixed_precision, cfg.engine.channels_last), 1.0)
     return trials * work / rate + STARTUP_S[device]
 
 
