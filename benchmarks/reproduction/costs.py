@@ -13,7 +13,9 @@ Stage-1 training throughput, img/s (forward + backward + SGD step, per-epoch boo
   Other CPU settings scale the training share by ``CPU_SPEEDUP`` (features and evaluation run in
   fp32): how much faster ``benchmarks/engine_precision.py`` trained CIFAR-100-LT stage 1 (``data.loader=device``, idle
   2-core CPU, 2 epochs) than fp32: 402 img/s fp32 channels-last, 566 bf16, 587 bf16
-  channels-last, against 313 fp32.
+  channels-last, against 313 fp32. These figures come from different days, and the machine's speed
+  drifts between them: the CIFAR-10-LT CE run (fp32 channels-last) trained at 301 img/s (median
+  epoch of its ``log.jsonl``), where these constants predict 537. Read the estimates as +-50 %.
 - GPU, one H100/H200-class GPU (bf16, ``torch.compile``, data on the device): ESTIMATES, not
   measured yet. ``GPU_IMG_PER_S`` is the one constant to replace with ``benchmarks/throughput.py``'s
   figures after a GPU session. ResNet-32's is set by the project's target (the 200 + 10 epoch IWB
