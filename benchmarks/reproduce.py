@@ -28,9 +28,9 @@ The fast path is on by default (``--fast-path auto``): ``data.loader=device`` an
 ``engine.channels_last=true`` on every device, ``mixed_precision=bf16`` where the device computes in
 bf16 (a GPU that supports it, a CPU with AVX512-BF16 or AMX), and ``engine.fused_optimizer=true`` on a
 GPU. ``benchmarks/engine_precision.py`` measured bf16 + channels-last at 587 img/s vs 313 fp32 on
-the 2-core CPU (CIFAR-100-LT; the 200-epoch CE encoder, one seed each: 38.84 All vs 39.83). A stage 1 stopped part-way resumes with the
-settings it started with; ``--fast-path off`` runs the recipes as written, and ``--set`` overrides
-either.
+the 2-core CPU (CIFAR-100-LT; the 200-epoch CE encoder, one seed each: 38.84 All vs 39.83). A stage 1
+stopped part-way resumes with the settings it started with; ``--fast-path off`` runs the recipes as
+written, and ``--set`` overrides either.
 
 ``--parallel N`` runs up to N rows side by side (one ResNet-32 leaves a large GPU mostly idle; on a CPU
 the cores are shared out among them). ``--time-limit SECONDS`` starts no row whose estimated cost

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -89,26 +88,18 @@ def test_global_batch_is_split_over_processes():
         per_process_batch_size(cfg, 3)
 
 
-def test_a_command_releases_the_process_group_it_ran_in(tmp_path):
+def test_a_command_releases_the_process_group_it_ran_in(tmp_path, capsys):
     """`accelerate launch` opens a Gloo group; a command leaves it destroyed, because a group left to
     the interpreter's exit can abort a process whose work is already saved (SIGABRT)."""
-    script = (
-        "import torch.distributed as dist\n"
-        "from ltzoo.cli import main\n"
-        f"dist.init_process_group('gloo', init_method='file://{tmp_path}/store', rank=0, world_size=1)\n"
-        "code = main(['models'])\n"
-        "print('exit', code, 'group still open:', dist.is_initialized())\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-        ),
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().splitlines()[-1] == "exit 0 group still open: False"
+    import torch.distributed as dist
+
+    from ltzoo.cli import main
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
+    try:
+        assert main(["models"]) == 0
+        assert "resnet32_iwb" in capsys.readouterr().out
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():  # the other tests of this process run without a group
+            dist.destroy_process_group()
