@@ -108,6 +108,11 @@ def fast_path_settings(device: str, bf16: Optional[bool] = None) -> Dict[str, st
     return settings
 
 
+def trials_of(row: Row) -> int:
+    """Full runs a row makes: a search row's ``--trials``, otherwise one."""
+    return int(row.tune[row.tune.index("--trials") + 1]) if "--trials" in row.tune else 1
+
+
 def matches(row: Row, pattern: str) -> bool:
     """An id glob, an id prefix (``cifar10_lt/if10``), or one part of the id (``resnet32_x8``, ``if50``)."""
     return (
@@ -239,10 +244,30 @@ class Call:
             if n_train and not row.tune
             else 0.0
         )
-        trials = int(row.tune[row.tune.index("--trials") + 1]) if "--trials" in row.tune else 1
+        trials = trials_of(row)
         return costs.row_seconds(
             cfg, row.backbone, device, from_encoder=row.needs is not None, trials=trials, done=done
         )
+
+    def table_cpu_seconds(self) -> Dict[str, float]:
+        """Each row's estimated cost from scratch on the project's 2-core CPU on its fast path, as
+        the tables state it (the same wherever the tables are drawn)."""
+        fast = [f"{k}={v}" for k, v in fast_path_settings("cpu", bf16=True).items()]
+        out = {}
+        for row in self.plan:
+            cfg = load_config(
+                REPO / row.recipe, [f"data.imbalance={row.imbalance:g}", *fast, *row.overrides]
+            )
+            trials = trials_of(row)
+            seconds = costs.row_seconds(
+                cfg, row.backbone, "cpu", from_encoder=row.needs is not None, trials=trials
+            )
+            if seconds is not None:
+                out[row.id] = seconds
+        return out
+
+    def write_tables(self) -> List[Path]:
+        return records.write_tables(self.results, self.plan, self.table_cpu_seconds())
 
     def resumed_at_step(self, row: Row) -> Optional[int]:
         """The checkpoint step the row's last call resumed from (its log), None if it started anew."""
@@ -309,7 +334,7 @@ class Call:
         row = self.by_id[job.id]
         if code == 0 and self.finished(row):
             path = self.pack(row, job.ended - job.started)
-            records.write_tables(self.results, self.plan)
+            self.write_tables()
             top1 = json.loads(path.read_text())["results"]
             return Outcome(
                 "recorded", f"top-1 {top1['methods'][top1['deploy']]['top1']:.2f}, {path}"
@@ -484,7 +509,7 @@ def main(argv=None, plan: Sequence[Row] = PLAN, command: Optional[Callable] = No
             print(shlex.join(["python", *call.command_for(row)[1:]]))
         return 0
     outcomes = {} if args.table_only else call.run(selected)
-    tables = records.write_tables(call.results, plan)
+    tables = call.write_tables()
     failed = [row_id for row_id, o in outcomes.items() if o.status == "failed"]
     if outcomes:
         counts = {}

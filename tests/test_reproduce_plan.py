@@ -314,21 +314,29 @@ def test_committed_records_belong_to_their_rows_and_tables_are_drawn_from_them(t
             record["results"]["dataset"] == row.dataset
             and record["backbone"]["name"] == row.backbone
         )
+    cpu = reproduce.Call(reproduce.parse_args(["--device", "cpu"]), PLAN).table_cpu_seconds()
     for (dataset, backbone), block in records.blocks(PLAN).items():
         committed = records.table_path(COMMITTED, dataset, backbone).read_text()
-        assert committed == records.render_block(block, recorded)
+        assert committed == records.render_block(block, recorded, cpu)
 
 
-def test_tables_show_unrun_rows_with_their_command():
-    x8 = records.table_path(COMMITTED, "cifar100_lt", "resnet32_x8").read_text()
+def test_tables_show_unrun_rows_with_their_command_and_cpu_cost():
+    assert records.cpu_cost(5400) == " (about 1.5 h on the 2-core CPU)"
+    assert records.cpu_cost(20) == " (about 1 min on the 2-core CPU)"
+    cpu = reproduce.Call(reproduce.parse_args(["--device", "cpu"]), PLAN).table_cpu_seconds()
+    x8, r32 = cpu["cifar100_lt/if100/resnet32_x8/ce"], cpu["cifar100_lt/if100/resnet32/ce"]
+    assert x8 > 10 * r32 > 10 * cpu["cifar100_lt/if100/resnet32/crt"]  # 63x the network; stage 2
+    x8_table = records.table_path(COMMITTED, "cifar100_lt", "resnet32_x8").read_text()
     assert (
-        "| ce | 100 | CE (the encoder) | — | — | — | — | — | — | — | needs a GPU: "
-        "`python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32_x8/ce` |" in x8
+        f"| ce | 100 | CE (the encoder) | — | — | — | — | — | — | — | needs a GPU{records.cpu_cost(x8)}: "
+        "`python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32_x8/ce` |" in x8_table
     )
     r32 = records.table_path(COMMITTED, "cifar100_lt", "resnet32").read_text()
+    tau = records.cpu_cost(cpu["cifar100_lt/if100/resnet32/tau"])
     assert (
-        "| tau | 100 | tau-norm (own encoder, 80/20 split) | — | — | — | — | — | 47.73 | — | not run yet: "
-        "`python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32/tau` |" in r32
+        "| tau | 100 | tau-norm (own encoder, 80/20 split) | — | — | — | — | — | 47.73 | — | "
+        f"not run yet{tau}: `python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32/tau` |"
+        in r32
     )
     record = json.loads((COMMITTED / "cifar100_lt/if100/resnet32/iwb_cb.json").read_text())
     m = record["results"]["methods"][record["results"]["deploy"]]

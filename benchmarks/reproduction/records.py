@@ -12,7 +12,8 @@ trial's run (chosen on the validation split) with the search's summary under ``s
 Tables: one markdown file per dataset / backbone, ``RESULTS/<dataset>/<backbone>.md``, every row of
 the plan in it: a recorded row shows top-1 All / Many / Medium / Few and the standard deviation of the
 per-class accuracy next to the paper's number and the record's protocol; a row without a record shows
-the command that runs it ("needs a GPU" on the paper backbones).
+the command that runs it and its estimated cost on the project's 2-core CPU on the fast path ("needs a
+GPU" on the paper backbones).
 """
 
 from __future__ import annotations
@@ -151,8 +152,18 @@ def table_path(results_dir: Path, dataset: str, backbone: str) -> Path:
     return Path(results_dir) / dataset / f"{backbone}.md"
 
 
-def render_block(rows: Sequence[Row], records: Dict[str, dict]) -> str:
-    """One markdown table: a line per row, then what the columns mean, the papers and the machines."""
+def cpu_cost(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return ""
+    size = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{max(1, round(seconds / 60))} min"
+    return f" (about {size} on the 2-core CPU)"
+
+
+def render_block(
+    rows: Sequence[Row], records: Dict[str, dict], cpu_seconds: Optional[Dict[str, float]] = None
+) -> str:
+    """One markdown table: a line per row, then what the columns mean, the papers and the machines.
+    ``cpu_seconds``: each unrecorded row's estimated cost on the 2-core CPU, stated beside its command."""
     dataset, backbone = rows[0].dataset, rows[0].backbone
     header = [
         "Row",
@@ -181,6 +192,7 @@ def render_block(rows: Sequence[Row], records: Dict[str, dict]) -> str:
         record = records.get(row.id)
         if record is None:
             todo = "needs a GPU" if row.needs_gpu else "not run yet"
+            todo += cpu_cost((cpu_seconds or {}).get(row.id))
             cells = ["—"] * 5 + [paper, "—", f"{todo}: `{run_command(row)}`"]
         else:
             results = record["results"]
@@ -220,11 +232,14 @@ def render_block(rows: Sequence[Row], records: Dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(results_dir: Path, rows: Sequence[Row]) -> List[Path]:
-    """Every dataset / backbone table of ``rows``, drawn from the records in ``results_dir``."""
+def write_tables(
+    results_dir: Path, rows: Sequence[Row], cpu_seconds: Optional[Dict[str, float]] = None
+) -> List[Path]:
+    """Every dataset / backbone table of ``rows``, drawn from the records in ``results_dir``;
+    ``cpu_seconds`` as :func:`render_block`."""
     records = load_records(results_dir, rows)
     written = []
     for (dataset, backbone), block in blocks(rows).items():
         path = table_path(results_dir, dataset, backbone)
-        written.append(write_text_atomic(path, render_block(block, records)))
+        written.append(write_text_atomic(path, render_block(block, records, cpu_seconds)))
     return written
