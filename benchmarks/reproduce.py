@@ -68,6 +68,7 @@ from reproduction.runner import STOPPED, Job, Outcome, Runner  # noqa: E402
 
 from ltzoo.run_folder import flatten, read_config  # noqa: E402
 from ltzoo.train.config import load_config  # noqa: E402
+from ltzoo.train.run import cpu_computes_bf16  # noqa: E402
 from ltzoo.train.shared_stage1 import SAME_DATA_FIELDS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,15 +80,6 @@ FAST_PATH_KEYS = (
     "mixed_precision",
     "engine.fused_optimizer",
 )
-
-
-def cpu_computes_bf16() -> bool:
-    """Does this CPU have bf16 arithmetic (AVX512-BF16 or AMX-BF16, Linux /proc/cpuinfo)?"""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def fast_path_settings(device: str, bf16: Optional[bool] = None) -> Dict[str, str]:

@@ -20,6 +20,7 @@ from reproduction.plan import GPU_BACKBONES, PLAN, Row  # noqa: E402
 from reproduction.runner import Job, Outcome, Runner  # noqa: E402
 
 from ltzoo.train.config import load_config  # noqa: E402
+from ltzoo.train.run import cpu_computes_bf16  # noqa: E402
 from ltzoo.train.stage2.spec import resolve  # noqa: E402
 
 COMMITTED = BENCHMARKS / "results"
@@ -265,7 +266,7 @@ def test_fast_path_is_the_default_and_a_stopped_stage1_keeps_what_it_started_wit
 
     fresh = resolved()
     assert (fresh.data.loader, fresh.engine.channels_last) == ("device", True)
-    assert fresh.mixed_precision == ("bf16" if reproduce.cpu_computes_bf16() else "no")
+    assert fresh.mixed_precision == ("bf16" if cpu_computes_bf16() else "no")
     assert resolved(row=plan[1]).data.loader == "device"  # stage-2 rows too
     off = resolved("--fast-path", "off")
     assert (off.data.loader, off.engine.channels_last, off.mixed_precision) == (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict
 
@@ -226,6 +227,15 @@ def fit_method(method, model, splits, features, counts, cfg: RunConfig, accelera
     return head, None
 
 
+def cpu_computes_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Does this CPU compute in bf16 natively (AVX512-BF16 or AMX-BF16 among its Linux flags)?"""
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def make_accelerator(cfg: RunConfig):
     """The run's Accelerator: precision, accumulation, torch.compile as ``cfg`` says, even when an
     earlier run in this process asked otherwise. CPU-only machines run on the CPU backend (gloo
@@ -245,6 +255,12 @@ def make_accelerator(cfg: RunConfig):
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    if cpu and cfg.mixed_precision == "bf16" and not cpu_computes_bf16():
+        warnings.warn(
+            "mixed_precision=bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX among its "
+            "flags): it runs, but slower than mixed_precision=no",
+            stacklevel=2,
+        )
     dynamo = (
         TorchDynamoPlugin(backend="inductor", mode=cfg.engine.compile_mode)
         if cfg.engine.compile
