@@ -23,8 +23,9 @@ Stage-1 training throughput, img/s (forward + backward + SGD step, per-epoch boo
 
 Images only read forward (stage-2 features, stage-2 epochs on images, the test set) count a third
 of a training image: a fp32 stage-2 row on the shared CPU encoder read 10,847 + 10,000 images in
-about 15 s (20 s in all), 3.3 times the training rate. Start-up (imports, data, model): 20 s on the
-CPU, a bf16 stage-2 row's wall time less its own total (60 s - 38 s). A row that trains stage 1 and
+about 15 s (20 s in all), 3.3 times the training rate. On a slower day (the CIFAR-10-LT run's), the
+bf16 stage-2 rows with the flip evaluation (10,847 + 2 x 10,000 images) took about 60 s each where
+this model says 35: the estimates are a guide, not a measurement. A row that trains stage 1 and
 stopped part-way is charged only the epochs left after its newest checkpoint. Several rows sharing one GPU
 each run slower than these figures say; the estimates are for one row at a time.
 """
@@ -49,9 +50,9 @@ CPU_SPEEDUP: Dict[tuple, float] = {
     ("bf16", True): 587 / 313,
 }
 IMG_PER_S = {"cpu": CPU_IMG_PER_S, "gpu": GPU_IMG_PER_S}
-# imports, data, model: on the CPU a stage-2 row's wall time less the run's own total (60 s - 38 s);
-# on the GPU also torch.compile (estimate)
-STARTUP_S = {"cpu": 20.0, "gpu": 60.0}
+# imports and model (``import ltzoo.cli`` alone: 6 s on the CPU); on the GPU also torch.compile
+# (estimate)
+STARTUP_S = {"cpu": 10.0, "gpu": 60.0}
 FORWARD_SHARE = 1 / 3  # of a training image
 # images per class before the long-tail profile, classes, test images
 DATASETS = {"cifar100_lt": (500, 100, 10000), "cifar10_lt": (5000, 10, 10000)}

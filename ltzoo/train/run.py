@@ -389,6 +389,8 @@ def run(
             model, heads, encoders, splits["test"], features["test"], counts, cfg, accelerator
         )
         results["tta"] = {"flip": flip}
+    # everything but saving: the re-trained encoders' and the flip evaluations included
+    results["seconds"]["total"] = round(time.perf_counter() - started, 2)
     if accelerator.is_main_process:
         save_run(cfg, encoders.get(deploy, model), heads, results, data_config)
     accelerator.wait_for_everyone()
