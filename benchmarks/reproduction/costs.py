@@ -11,9 +11,9 @@ Stage-1 training throughput, img/s (forward + backward + SGD step, per-epoch boo
   CPU at the same moment, 5.3x and 15.4x (best of two rounds, measured while another training shared
   the CPU: rough figures).
   Other CPU settings scale the training share by ``CPU_SPEEDUP`` (features and evaluation run in
-  fp32): how much faster ``benchmarks/engine_precision.py`` trained CIFAR-100-LT stage 1 (``data.loader=device``, idle
-  2-core CPU, 2 epochs) than fp32: 402 img/s fp32 channels-last, 566 bf16, 587 bf16
-  channels-last, against 313 fp32. These figures come from different days, and the machine's speed
+  fp32): how much faster ``benchmarks/engine_precision.py`` trained CIFAR-100-LT stage 1
+  (``data.loader=device``, idle 2-core CPU, 2 epochs) than fp32: 402 img/s fp32 channels-last,
+  566 bf16, 587 bf16 channels-last, against 313 fp32. These figures come from different days, and the machine's speed
   drifts between them: the CIFAR-10-LT CE run (fp32 channels-last) trained at 301 img/s (median
   epoch of its ``log.jsonl``), where these constants predict 537. Read the estimates as +-50 %.
 - GPU, one H100/H200-class GPU (bf16, ``torch.compile``, data on the device): ESTIMATES, not
@@ -26,8 +26,8 @@ of a training image: a fp32 stage-2 row on the shared CPU encoder read 10,847 + 
 about 15 s (20 s in all), 3.3 times the training rate. On a slower day (the CIFAR-10-LT run's), the
 bf16 stage-2 rows with the flip evaluation (10,847 + 2 x 10,000 images) took about 60 s each where
 this model says 35: the estimates are a guide, not a measurement. A row that trains stage 1 and
-stopped part-way is charged only the epochs left after its newest checkpoint. Several rows sharing one GPU
-each run slower than these figures say; the estimates are for one row at a time.
+stopped part-way is charged only the epochs left after its newest checkpoint. Several rows sharing
+one GPU each run slower than these figures say; the estimates are for one row at a time.
 """
 
 from __future__ import annotations
