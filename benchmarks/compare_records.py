@@ -24,20 +24,16 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-METRICS = (
-    ("All", "top1"),
-    ("Many", "many"),
-    ("Medium", "medium"),
-    ("Few", "few"),
-    ("Std", "per_class_std"),
-)
+from reproduction.records import METRICS  # benchmarks/reproduction: the metric keys of the tables
+
+LABELS = dict(zip(METRICS, ("All", "Many", "Medium", "Few", "Std")))
 BOOKKEEPING = ("output_dir", "engine.resume", "stage1.from_run", "data.root", "progress")
 
 
 def metrics(record: Dict[str, Any]) -> Dict[str, Optional[float]]:
     results = record["results"]
     deployed = results["methods"][results.get("deploy", "stage1")]
-    out = {label: deployed.get(key) for label, key in METRICS}
+    out = {LABELS[key]: deployed.get(key) for key in METRICS}
     out["All, flip"] = (record.get("flip") or {}).get("top1")
     return out
 
@@ -46,9 +42,7 @@ def settings(record: Dict[str, Any]) -> Dict[str, str]:
     """What the run was told and what it used: overrides, then the stored stage-1 settings."""
     out = {
         "recipe": record.get("recipe"),
-        "backbone": (record.get("backbone") or {}).get("name")
-        if isinstance(record.get("backbone"), dict)
-        else record.get("backbone"),
+        "backbone": (record.get("backbone") or {}).get("name"),
         "dataset": (record["results"].get("data") or {}).get("dataset")
         or record["results"].get("dataset"),
     }
@@ -77,9 +71,12 @@ def compare(path_a: Path, path_b: Path) -> str:
     width = 8
     lines = [f"A: {path_a}", f"B: {path_b}", ""]
     lines.append(f"{'':10}  {'A':>{width}}  {'B':>{width}}  {'B - A':>7}")
+
+    def cell(value: Optional[float]) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
     for label in ma:
         va, vb = ma[label], mb[label]
-        cell = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         delta = "-" if va is None or vb is None else f"{vb - va:+.2f}"
         lines.append(f"{label:10}  {cell(va):>{width}}  {cell(vb):>{width}}  {delta:>7}")
     sa, sb = settings(a), settings(b)

@@ -144,6 +144,7 @@ class Call:
             on_cpu = any(o.replace(" ", "") == "device=cpu" for o in args.overrides)
             self.device = "gpu" if torch.cuda.is_available() and not on_cpu else "cpu"
         self.fast = fast_path_settings(self.device) if args.fast_path == "auto" else {}
+        self._table_cpu_seconds: Optional[Dict[str, float]] = None
 
     # ---- one row ----------------------------------------------------------------------------------
     def run_dir(self, row: Row) -> Path:
@@ -236,27 +237,32 @@ class Call:
             if n_train and not row.tune
             else 0.0
         )
-        trials = trials_of(row)
+        return self.cost(row, cfg, device, done)
+
+    @staticmethod
+    def cost(row: Row, cfg, device: str, done: float = 0.0) -> Optional[float]:
+        """``costs.row_seconds`` of ``row`` run with the resolved recipe ``cfg``."""
         return costs.row_seconds(
-            cfg, row.backbone, device, from_encoder=row.needs is not None, trials=trials, done=done
+            cfg,
+            row.backbone,
+            device,
+            from_encoder=row.needs is not None,
+            trials=trials_of(row),
+            done=done,
         )
 
     def table_cpu_seconds(self) -> Dict[str, float]:
         """Each row's estimated cost from scratch on the project's 2-core CPU on its fast path, as
-        the tables state it (the same wherever the tables are drawn)."""
-        fast = [f"{k}={v}" for k, v in fast_path_settings("cpu", bf16=True).items()]
-        out = {}
-        for row in self.plan:
-            cfg = load_config(
-                REPO / row.recipe, [f"data.imbalance={row.imbalance:g}", *fast, *row.overrides]
-            )
-            trials = trials_of(row)
-            seconds = costs.row_seconds(
-                cfg, row.backbone, "cpu", from_encoder=row.needs is not None, trials=trials
-            )
-            if seconds is not None:
-                out[row.id] = seconds
-        return out
+        the tables state it (the same wherever the tables are drawn; computed once per call)."""
+        if self._table_cpu_seconds is None:
+            fast = [f"{k}={v}" for k, v in fast_path_settings("cpu", bf16=True).items()]
+            self._table_cpu_seconds = {}
+            for row in self.plan:
+                overrides = [f"data.imbalance={row.imbalance:g}", *fast, *row.overrides]
+                seconds = self.cost(row, load_config(REPO / row.recipe, overrides), "cpu")
+                if seconds is not None:
+                    self._table_cpu_seconds[row.id] = seconds
+        return self._table_cpu_seconds
 
     def write_tables(self) -> List[Path]:
         return records.write_tables(self.results, self.plan, self.table_cpu_seconds())
