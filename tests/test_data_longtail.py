@@ -180,3 +180,59 @@ def test_head_tail_halves_one_definition_with_stable_ties(dtype):
         [0, 1],
         [2, 3, 4],
     )  # odd C: the middle class is tail
+
+
+# ---- the balanced validation split drawn from the images a profile leaves out ----------------------
+def _leftover_case():
+    targets = np.repeat(np.arange(4), 50)  # 4 classes x 50 images, in dataset order
+    counts = exponential_profile(50, 4, 10)  # [50, 23, 10, 5]
+    kept = longtail_indices(targets, counts, seed=0)
+    return targets, counts, kept
+
+
+def test_leftover_split_is_balanced_disjoint_and_keeps_training_where_it_can():
+    from ltzoo.data.longtail import leftover_split
+
+    targets, counts, kept = _leftover_case()
+    assert counts.tolist() == [50, 23, 10, 5]
+    train, val, moved = leftover_split(targets, kept, per_class=8, seed=0)
+    assert np.bincount(targets[val], minlength=4).tolist() == [8, 8, 8, 8]
+    assert not set(train) & set(val) and set(train) <= set(kept)
+    # class 0 kept all 50 images: its 8 come from them; the others have >= 8 left out and lose nothing
+    assert moved.tolist() == [8, 0, 0, 0]
+    assert np.bincount(targets[train], minlength=4).tolist() == [42, 23, 10, 5]
+    assert np.array_equal(train[targets[train] > 0], kept[targets[kept] > 0])
+    # seeded: the same seed gives the same split, another seed another one
+    assert np.array_equal(val, leftover_split(targets, kept, 8, seed=0)[1])
+    assert not np.array_equal(val, leftover_split(targets, kept, 8, seed=1)[1])
+
+
+def test_leftover_split_keeps_one_training_image_and_refuses_bad_sizes():
+    from ltzoo.data.longtail import leftover_split
+
+    targets = np.repeat(np.arange(2), 3)
+    kept = np.arange(6)  # nothing left out: every validation image comes from the kept ones
+    train, val, moved = leftover_split(targets, kept, per_class=5, seed=0)
+    assert moved.tolist() == [2, 2] and np.bincount(targets[train]).tolist() == [1, 1]
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="val_per_class"):
+            leftover_split(targets, kept, per_class=bad)
+
+
+def test_leftover_validation_on_cifar100_lt_moves_only_class_0_at_if_100():
+    from ltzoo.data import create_dataset
+    from tests.conftest import SHARED_CIFAR100
+
+    if not (SHARED_CIFAR100 / "train.npz").is_file():
+        pytest.skip("the CIFAR-100 npz files are not here")
+    root = str(SHARED_CIFAR100)
+    plain = create_dataset("cifar100_lt", root=root, imbalance=100)
+    train = create_dataset("cifar100_lt", root=root, imbalance=100, val_source="leftover")
+    val = create_dataset("cifar100_lt", "val", root=root, imbalance=100, val_source="leftover")
+    assert len(plain) == 10847 and len(train) == 10827 and len(val) == 2000
+    assert np.bincount(val.targets).tolist() == [20] * 100
+    assert train.validation["moved_from_training"] == {"apple": 20}
+    assert train.data_record()["validation"]["moved_total"] == 20
+    assert (plain.class_counts - train.class_counts).tolist() == [20] + [0] * 99
+    with pytest.raises(ValueError, match="val_fraction"):
+        create_dataset("cifar100_lt", root=root, val_fraction=0.2, val_source="leftover")

@@ -66,7 +66,13 @@ def training_images(cfg) -> Optional[int]:
     if cfg.data.dataset not in DATASETS:
         return None
     n_max, classes, _ = DATASETS[cfg.data.dataset]
-    total = int(make_profile(cfg.data.profile, n_max, classes, cfg.data.imbalance).sum())
+    counts = make_profile(cfg.data.profile, n_max, classes, cfg.data.imbalance)
+    total = int(counts.sum())
+    if (
+        cfg.data.val_source == "leftover"
+    ):  # a class with too few left-out images gives its shortfall
+        per_class = cfg.data.val_per_class
+        return total - int(sum(max(0, min(per_class - (n_max - n), n - 1)) for n in counts))
     return total - int(round(total * cfg.data.val_fraction))
 
 

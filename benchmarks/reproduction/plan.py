@@ -149,7 +149,7 @@ def resnet32_cifar100_rows(imbalance: int) -> List[Row]:
         b.stage2("crt", "cRT", f"{r}/crt.yaml"),
         b.stage2("lws", "LWS", f"{r}/lws.yaml"),
         b.stage2("ncm", "NCM", f"{r}/ncm.yaml"),
-        b.row("tau", "tau-norm (own encoder, 80/20 split)", f"{r}/tau.yaml"),
+        b.stage2("tau", "tau-norm", f"{r}/tau.yaml"),
         b.stage2("wd_maxnorm", "WD+MaxNorm", f"{r}/wd_maxnorm.yaml"),
         b.stage2("wd_maxnorm_cb", "WD+MaxNorm+CB", wmn_cb),
         b.stage2(

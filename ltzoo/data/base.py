@@ -24,8 +24,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ltzoo.data.longtail import (DEFAULT_SUBSET_RULE, class_groups, longtail_indices, make_profile, stratified_split,
-                                 subset_rule_record)
+from ltzoo.data.longtail import (DEFAULT_SUBSET_RULE, VAL_SOURCES, class_groups, leftover_split, longtail_indices,
+                                 make_profile, stratified_split, subset_rule_record)
 from ltzoo.errors import InputError
 
 SPLITS = ("train", "val", "test")
@@ -58,12 +58,16 @@ def require_training_images(counts, classes: Sequence[str], where: str) -> None:
 
 def split_indices(train_targets, classes: Sequence[str], split: str, *, imbalance=100, profile="exp",
                   seed: int = 0, val_fraction: float = 0.0, n_max: Optional[int] = None,
-                  where: str = "dataset", subset_rule: str = DEFAULT_SUBSET_RULE) -> Tuple[Optional[np.ndarray], np.ndarray]:
-    """``(indices into the official training set or None for "test", training class counts)``.
+                  where: str = "dataset", subset_rule: str = DEFAULT_SUBSET_RULE, val_source: str = "fraction",
+                  val_per_class: int = 20) -> Tuple[Optional[np.ndarray], np.ndarray, dict]:
+    """``(indices into the official training set or None for "test", training class counts, validation record)``.
 
     ``profile=None`` keeps the training set as it is (already long-tailed); otherwise the
     profile's ``n_max`` defaults to the largest class of the training set; ``subset_rule`` says
-    which images it keeps (:data:`ltzoo.data.longtail.SUBSET_RULES`).
+    which images it keeps (:data:`ltzoo.data.longtail.SUBSET_RULES`). ``val_source`` says where
+    ``"val"`` comes from (:data:`ltzoo.data.longtail.VAL_SOURCES`): ``"fraction"`` carves
+    ``val_fraction`` from the long-tailed subset; ``"leftover"`` draws ``val_per_class`` images per
+    class from the images the profile leaves out (:func:`ltzoo.data.longtail.leftover_split`).
     """
     check_split(split)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -75,13 +79,28 @@ def split_indices(train_targets, classes: Sequence[str], split: str, *, imbalanc
         available = np.bincount(train_targets, minlength=num_classes)
         wanted = make_profile(profile, int(n_max or available.max()), num_classes, imbalance)
         pool = longtail_indices(train_targets, wanted, seed, rule=subset_rule)
-    tr, va = stratified_split(train_targets[pool], val_fraction, seed)
-    counts = np.bincount(train_targets[pool[tr]], minlength=num_classes).astype(np.int64)
+    if val_source not in VAL_SOURCES:
+        raise InputError(f"val_source={val_source!r} is not allowed; allowed: {', '.join(VAL_SOURCES)}")
+    if val_source == "leftover":
+        if val_fraction:
+            raise InputError(f"val_fraction={val_fraction!r} is not allowed with val_source='leftover', which "
+                             "draws val_per_class images per class from the left-out images; allowed: 0")
+        train, val, moved = leftover_split(train_targets, pool, val_per_class, seed)
+        record = {"source": "leftover", "per_class": int(val_per_class), "images": int(len(val)),
+                  "moved_from_training": {classes[c]: int(n) for c, n in enumerate(moved) if n},
+                  "moved_total": int(moved.sum()), "description": VAL_SOURCES["leftover"]}
+    else:
+        tr, va = stratified_split(train_targets[pool], val_fraction, seed)
+        train, val = pool[tr], pool[va]
+        record = {"source": "fraction", "fraction": float(val_fraction), "images": int(len(val)),
+                  "description": VAL_SOURCES["fraction"]}
+    counts = np.bincount(train_targets[train], minlength=num_classes).astype(np.int64)
     require_training_images(counts, classes, f"{where} (imbalance={imbalance!r}, profile={profile!r})")
-    if split == "val" and val_fraction == 0:
+    if split == "val" and not len(val):
         raise InputError(f"split='val' of {where} is empty with val_fraction=0; pass val_fraction > 0 "
-                         "(e.g. 0.2) to carve a validation set from the long-tailed training set")
-    return {"train": pool[tr], "val": pool[va], "test": None}[split], counts
+                         "(e.g. 0.2) to carve a validation set from the long-tailed training set, or "
+                         "val_source='leftover' to draw one from the images the profile leaves out")
+    return {"train": train, "val": val, "test": None}[split], counts, record
 
 
 class LTDataset(Dataset):
@@ -102,6 +121,7 @@ class LTDataset(Dataset):
     transform: Optional[Callable] = None
     subset_rule: Optional[str] = None  # which images a profile kept (None: no subsampling)
     split_record: Optional[dict] = None  # the split files read and their check (ltzoo.data.official)
+    validation: Optional[dict] = None  # where the validation split comes from (split_indices' record)
 
     @property
     def num_classes(self) -> int:
@@ -120,7 +140,10 @@ class LTDataset(Dataset):
         """What a run records about its data: the dataset, the subset rule, the split files."""
         rule = subset_rule_record(self.subset_rule) if self.subset_rule else {
             "name": "none", "description": "no subsampling: every image of the training list or tree is kept"}
-        return {"dataset": self.name, "subset_rule": rule, **(self.split_record or {})}
+        record = {"dataset": self.name, "subset_rule": rule, **(self.split_record or {})}
+        if self.validation is not None:
+            record["validation"] = self.validation
+        return record
 
     def groups(self, many: int = 100, few: int = 20):
         """Many/Medium/Few and head/tail class indices from the training counts."""
@@ -154,13 +177,14 @@ class ArrayLTDataset(LTDataset):
 
     def __init__(self, train_x, train_y, test_x, test_y, classes, *, split="train", imbalance=100,
                  profile="exp", seed=0, val_fraction=0.0, transform=None, n_max=None,
-                 subset_rule=DEFAULT_SUBSET_RULE):
+                 subset_rule=DEFAULT_SUBSET_RULE, val_source="fraction", val_per_class=20):
         self.classes = [str(c) for c in classes]
         self.split = check_split(split)
         test_y = check_labels(test_y, len(self.classes), f"the test set of {self.name}")
-        idx, self.class_counts = split_indices(train_y, self.classes, split, imbalance=imbalance,
-                                               profile=profile, seed=seed, val_fraction=val_fraction,
-                                               n_max=n_max, where=self.name, subset_rule=subset_rule)
+        idx, self.class_counts, self.validation = split_indices(
+            train_y, self.classes, split, imbalance=imbalance, profile=profile, seed=seed,
+            val_fraction=val_fraction, n_max=n_max, where=self.name, subset_rule=subset_rule,
+            val_source=val_source, val_per_class=val_per_class)
         self.subset_rule = subset_rule if profile is not None else None
         x, y = (test_x, test_y) if idx is None else (train_x[idx], np.asarray(train_y)[idx])
         if x.ndim == 3:

@@ -80,11 +80,12 @@ class _CIFARLT(ArrayLTDataset):
     _num_classes = 10
 
     def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, download=False, n_max=None, subset_rule="per_class_permutation"):
+                 val_fraction=0.0, transform=None, download=False, n_max=None, subset_rule="per_class_permutation",
+                 val_source="fraction", val_per_class=20):
         train_x, train_y, test_x, test_y, classes = load_cifar(self.name, root, self._num_classes, download)
         super().__init__(train_x, train_y, test_x, test_y, classes, split=split, imbalance=imbalance,
                          profile=profile, seed=seed, val_fraction=val_fraction, transform=transform,
-                         n_max=n_max, subset_rule=subset_rule)
+                         n_max=n_max, subset_rule=subset_rule, val_source=val_source, val_per_class=val_per_class)
 
 
 @DATASETS.register("cifar10_lt")

@@ -66,7 +66,8 @@ class DigitsLT(ArrayLTDataset):
     transform_preset = "digits"
 
     def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, n_max=None, subset_rule="per_class_permutation"):
+                 val_fraction=0.0, transform=None, n_max=None, subset_rule="per_class_permutation",
+                 val_source="fraction", val_per_class=20):
         images, targets = load_digits_arrays()
         pool, test = fixed_test_split(targets)
         if n_max is None:
@@ -74,4 +75,5 @@ class DigitsLT(ArrayLTDataset):
         super().__init__(images[pool], targets[pool], images[test], targets[test],
                          [str(d) for d in range(10)], split=split, imbalance=imbalance,
                          profile=profile, seed=seed, val_fraction=val_fraction,
-                         transform=transform, n_max=n_max, subset_rule=subset_rule)
+                         transform=transform, n_max=n_max, subset_rule=subset_rule,
+                         val_source=val_source, val_per_class=val_per_class)

@@ -106,17 +106,18 @@ class FileLTDataset(LTDataset):
     def __init__(self, train: Samples, test: Samples, classes: Sequence[str], *, split="train",
                  imbalance=100, profile=None, seed=0, val_fraction=0.0, transform=None, n_max=None,
                  official_val: Optional[Samples] = None, skip_corrupt=False, subset_rule=DEFAULT_SUBSET_RULE,
-                 sources: Optional[Dict[str, str]] = None):
+                 sources: Optional[Dict[str, str]] = None, val_source="fraction", val_per_class=20):
         self.classes = [str(c) for c in classes]
         self.split = check_split(split)
         self.transform, self.skip_corrupt, self.corrupt = transform, bool(skip_corrupt), set()
         check_range(train, len(self.classes), f"the training set of {self.name}")
         train_y = np.array([label for _, label in train], dtype=np.int64)
-        use_official_val = split == "val" and not val_fraction and official_val is not None
-        idx, self.class_counts = split_indices(
+        use_official_val = (split == "val" and not val_fraction and val_source == "fraction"
+                            and official_val is not None)
+        idx, self.class_counts, self.validation = split_indices(
             train_y, self.classes, "train" if use_official_val else split, imbalance=imbalance,
             profile=profile, seed=seed, val_fraction=val_fraction, n_max=n_max, where=self.name,
-            subset_rule=subset_rule)
+            subset_rule=subset_rule, val_source=val_source, val_per_class=val_per_class)
         self.subset_rule = subset_rule if profile is not None else None
         if use_official_val:
             samples, source = list(official_val), "val"

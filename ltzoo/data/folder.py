@@ -40,7 +40,8 @@ class FolderLT(FileLTDataset):
     transform_preset = "imagenet"
 
     def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, n_max=None, skip_corrupt=False, subset_rule="per_class_permutation"):
+                 val_fraction=0.0, transform=None, n_max=None, skip_corrupt=False, subset_rule="per_class_permutation",
+                 val_source="fraction", val_per_class=20):
         if root is None or not os.path.isdir(os.path.expanduser(str(root))):
             raise FileNotFoundError(f"folder_lt: root={root!r} is not a folder; expected an ImageFolder "
                                     "tree (root/class/x.jpg) or root/train/ + root/test/ trees")
@@ -57,4 +58,5 @@ class FolderLT(FileLTDataset):
             profile = None  # keep the tree as it is
         super().__init__(train, test, classes, split=split, imbalance=imbalance, profile=profile,
                          seed=seed, val_fraction=val_fraction, transform=transform, n_max=n_max,
-                         skip_corrupt=skip_corrupt, subset_rule=subset_rule)
+                         skip_corrupt=skip_corrupt, subset_rule=subset_rule, val_source=val_source,
+                         val_per_class=val_per_class)

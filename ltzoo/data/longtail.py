@@ -28,6 +28,17 @@ PROFILES = ("exp", "step", "none")
 # Salts keep the subset and the split draws independent of each other for one seed.
 _SUBSET_SALT = 0
 _SPLIT_SALT = 1
+_LEFTOVER_SALT = 2
+_SHORTFALL_SALT = 3
+
+# Where the validation split comes from (data.val_source).
+VAL_SOURCES = {
+    "fraction": "a stratified fraction (data.val_fraction) of the long-tailed training subset",
+    "leftover": (
+        "a balanced set of data.val_per_class images per class, drawn from the training images the "
+        "long-tail profile leaves out; a class with fewer left-out images takes its shortfall from its "
+        "own kept images (recorded per class as moved_from_training), always keeping >= 1 to train on"),
+}
 
 # Which images a seed keeps when a profile subsamples a training set: public codebases differ, so
 # the rule has a name, recorded with every run (results.json "data" section, model card).
@@ -191,6 +202,38 @@ def stratified_split(targets, val_fraction: float, seed: int = 0) -> Tuple[np.nd
     empty = np.zeros(0, dtype=np.int64)
     return (np.sort(np.concatenate(train)) if train else empty,
             np.sort(np.concatenate(val)) if val else empty)
+
+
+def leftover_split(targets, kept, per_class: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(train_idx, val_idx, moved)``: a balanced validation set drawn from the images a profile left out.
+
+    ``targets`` are the labels of the whole official training set and ``kept`` the indices the
+    long-tail profile keeps (:func:`longtail_indices`). Class ``c`` gives ``per_class`` validation
+    images: first from its left-out images (a permutation from ``default_rng([seed, 2, c])``), then,
+    when it has fewer left out, the shortfall from its own kept images (``default_rng([seed, 3, c])``),
+    keeping at least one to train on. ``moved[c]`` counts the kept images class ``c`` gave up, so
+    ``train_idx`` is ``kept`` minus exactly those images: every class with ``per_class`` left-out images
+    trains on the same images with or without this split, and the test set is untouched.
+    """
+    targets = _as_targets(targets)
+    kept = np.asarray(kept, dtype=np.int64)
+    if isinstance(per_class, bool) or not isinstance(per_class, numbers.Integral) or per_class < 1:
+        raise InputError(f"val_per_class={per_class!r} is not allowed; allowed: an integer >= 1")
+    num_classes = int(targets.max()) + 1 if targets.size else 0
+    is_kept = np.zeros(len(targets), dtype=bool)
+    is_kept[kept] = True
+    train, val, moved = [], [], np.zeros(num_classes, dtype=np.int64)
+    for c, idx in enumerate(_by_class(targets, num_classes)):
+        kept_c, left_c = idx[is_kept[idx]], idx[~is_kept[idx]]
+        take = np.random.default_rng([seed, _LEFTOVER_SALT, c]).permutation(left_c)[:per_class]
+        short = min(per_class - len(take), max(len(kept_c) - 1, 0))
+        give = np.random.default_rng([seed, _SHORTFALL_SALT, c]).permutation(kept_c)[:short]
+        moved[c] = len(give)
+        val.extend([take, give])
+        train.append(np.setdiff1d(kept_c, give))
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.sort(np.concatenate(train)) if train else empty,
+            np.sort(np.concatenate(val)).astype(np.int64) if val else empty, moved)
 
 
 def class_groups(counts, many: int = 100, few: int = 20) -> Dict[str, np.ndarray]:

@@ -26,6 +26,10 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
         common["official_split"] = False
     if d.subset_rule != "per_class_permutation":  # only the datasets a profile subsamples take it
         common["subset_rule"] = d.subset_rule
+    if (
+        d.val_source != "fraction"
+    ):  # only the datasets that can draw from the left-out images take it
+        common.update(val_source=d.val_source, val_per_class=d.val_per_class)
     probe = create_dataset(d.dataset, split="test", **common)
     mean, std = tuple(probe.mean), tuple(probe.std)
     train_tf = create_transform(d.transform, train=True, mean=mean, std=std, **d.transform_kwargs)
@@ -39,7 +43,7 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
     try:  # carved from training (val_fraction > 0), or the dataset's official list (ImageNet-LT)
         splits["val"] = create_dataset(d.dataset, split="val", transform=eval_tf, **common)
     except ValueError:
-        if d.val_fraction > 0:
+        if d.val_fraction > 0 or d.val_source != "fraction":
             raise
     return splits
 

@@ -80,6 +80,11 @@ class DataConfig(_Section):
     imbalance: PositiveFloat = 20.0
     profile: Literal["exp", "step", "none"] = "exp"
     val_fraction: Fraction = 0.2
+    # where the validation split comes from (ltzoo.data.longtail.VAL_SOURCES): "fraction" carves
+    # val_fraction from the long-tailed training subset; "leftover" draws val_per_class images per
+    # class from the training images the long-tail profile leaves out (then val_fraction must be 0)
+    val_source: Literal["fraction", "leftover"] = "fraction"
+    val_per_class: Annotated[int, Field(ge=1)] = 20
     transform: str = "digits"
     # the preset's options (ltzoo.data.transforms), e.g. cifar: {autoaugment: true, cutout: true}
     transform_kwargs: Dict[str, Any] = Field(default_factory=dict)
@@ -94,6 +99,16 @@ class DataConfig(_Section):
     subset_rule: Literal["per_class_permutation", "global_shuffle", "first_n"] = (
         "per_class_permutation"
     )
+
+    @model_validator(mode="after")
+    def _one_validation_source(self):
+        if self.val_source == "leftover" and self.val_fraction:
+            raise ValueError(
+                f"data.val_fraction={self.val_fraction} is not allowed with data.val_source=leftover, "
+                "which draws data.val_per_class images per class from the images the long-tail profile "
+                "leaves out; allowed: data.val_fraction=0 (or data.val_source=fraction)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _thresholds_ordered(self):

@@ -27,7 +27,16 @@ from ltzoo.train.assemble import build_model
 from ltzoo.train.config import RunConfig, load_config
 from ltzoo.train.reload import encoder_file, load_heads
 
-SAME_DATA_FIELDS = ("dataset", "imbalance", "profile", "seed", "val_fraction", "subset_rule")
+SAME_DATA_FIELDS = (
+    "dataset",
+    "imbalance",
+    "profile",
+    "seed",
+    "val_fraction",
+    "subset_rule",
+    "val_source",
+    "val_per_class",
+)
 
 
 def source_config(cfg: RunConfig) -> RunConfig:
