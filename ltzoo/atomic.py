@@ -44,6 +44,10 @@ def write_text_atomic(path: Union[str, Path], text: str) -> Path:
     return _atomic(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+def write_bytes_atomic(path: Union[str, Path], data: bytes) -> Path:
+    return _atomic(path, lambda handle: handle.write(data))
+
+
 def write_json_atomic(path: Union[str, Path], obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
@@ -56,4 +60,9 @@ def save_safetensors_atomic(
     return _atomic(path, lambda handle: handle.write(data))
 
 
-__all__ = ["save_safetensors_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "save_safetensors_atomic",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]

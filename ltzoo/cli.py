@@ -381,11 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--interpolation")
     predict.set_defaults(func=cmd_predict)
 
+    from ltzoo.release_cli import add_release_parser
     from ltzoo.reporting.cli import add_report_parser
     from ltzoo.tuning.cli import add_tune_parser
 
     add_tune_parser(sub)
     add_report_parser(sub)
+    add_release_parser(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from timm.models._registry import get_pretrained_cfg, split_model_name_tag
 
 from ltzoo.methods import list_methods
 from ltzoo.models.lt_classifier import LongTailClassifier
+from ltzoo.models.published import hub_ids, verified_weights
 from ltzoo.models.weights import safe_weights_overlay
 from ltzoo.registry import METHODS
 
@@ -102,9 +103,9 @@ BACKBONE_INFO: Dict[str, Dict[str, Any]] = {
     ),
 }
 
-# "arch.tag" -> Hugging Face Hub repository holding model.safetensors + config.json.
-# Empty until weights are trained and published (``ltzoo push``).
-PUBLISHED_WEIGHTS: Dict[str, str] = {}
+# "arch.tag" -> Hugging Face Hub repository holding model.safetensors + config.json, from the
+# published-weights table that ``ltzoo release add`` writes (ltzoo.models.published)
+PUBLISHED_WEIGHTS: Dict[str, str] = hub_ids()
 
 
 def _tag_cfg(arch: str, tag: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
@@ -161,6 +162,20 @@ def _check_weights(variant: str, pretrained_cfg: Any, overlay: Optional[Dict[str
     )
 
 
+def _released_weights(variant: str, pretrained_cfg: Any, overlay: Dict[str, Any]) -> Optional[str]:
+    """The SHA-256-checked local file of a published tag's weights; ``None`` for any other source."""
+    from timm.models import resolve_pretrained_cfg
+
+    if overlay.get("file") or not isinstance(pretrained_cfg, (str, type(None))):
+        return None
+    cfg = resolve_pretrained_cfg(
+        variant, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay
+    )
+    if not cfg.hf_hub_id or cfg.source == "hf-hub":
+        return None
+    return verified_weights(f"{variant}.{cfg.tag}", cfg.hf_hub_id)
+
+
 def _drop_mismatched_head(state_dict: Dict[str, Any], model: LongTailClassifier) -> Dict[str, Any]:
     """Head and calibration tensors sized for another number of classes are dropped (timm then
     loads non-strict and the model keeps fresh ones)."""
@@ -209,6 +224,9 @@ def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> Lo
         )
         overlay = kwargs.get("pretrained_cfg_overlay") or {}
         _check_weights(variant, kwargs.get("pretrained_cfg"), overlay)
+        released = _released_weights(variant, kwargs.get("pretrained_cfg"), overlay)
+        if released is not None:
+            overlay = kwargs["pretrained_cfg_overlay"] = dict(overlay, file=released)
         if overlay.get("file") and "num_classes" not in overlay:
             # a bare weight file says nothing of its classes: read them from its header, so that the
             # head is kept when they match the requested num_classes and re-initialised otherwise
