@@ -107,3 +107,27 @@ def test_a_run_without_validation_split_is_refused(run_dir):
     (run_dir / "config.yaml").write_text(config)
     with pytest.raises(ValueError, match="no validation split"):
         calibrate_run(run_dir)
+
+
+def test_a_run_on_the_leftover_validation_split_picks_tau_and_calibrates_on_it(tmp_path):
+    from ltzoo.data import create_dataset
+
+    out = tmp_path / "run"
+    overrides = [
+        f"output_dir={out}",
+        "progress=false",
+        "data.val_fraction=0",
+        "data.val_source=leftover",
+        "stage1.epochs=2",
+        "stage2.methods=[tau]",
+    ]
+    assert main(["train", *[a for o in overrides for a in ("--set", o)]]) == 0
+    results = json.loads((out / "results.json").read_text())
+    validation = results["data"]["validation"]
+    plain = create_dataset("digits_lt", imbalance=20)  # the same profile without a validation split
+    moved = (plain.class_counts - results["class_counts"]).tolist()
+    assert validation["source"] == "leftover" and validation["images"] == 10 * 20
+    assert validation["moved_total"] == sum(moved) and all(n >= 0 for n in moved)
+    assert results["methods"]["tau"]["selection"]["split"] == "val"
+    report = calibrate_run(out, target_prior="train")
+    assert report["calibration"]["fitted_on"] == "validation split (200 images)"

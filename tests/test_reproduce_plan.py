@@ -96,15 +96,15 @@ def seen(work, row):
 
 
 # ---- the plan ---------------------------------------------------------------------------------------
-def test_paper_backbones_at_if100_come_first_then_if50_then_resnet32():
+def test_paper_backbones_at_if100_come_first_then_if50_then_resnet32_at_if100_50_10():
     blocks = [(r.backbone in GPU_BACKBONES, r.dataset, r.imbalance) for r in PLAN]
     assert blocks[:6] == [(True, "cifar100_lt", 100)] * 6
     assert blocks[6:12] == [(True, "cifar100_lt", 50)] * 6
     assert {r.backbone for r in PLAN[12:]} == {"resnet32"}
     assert [
         r.imbalance for r in PLAN if r.dataset == "cifar100_lt" and r.backbone == "resnet32"
-    ] == [100] * 18 + [50] * 18
-    assert PLAN.index(next(r for r in PLAN if r.dataset == "cifar10_lt")) == 48
+    ] == [100] * 18 + [50] * 18 + [10] * 18
+    assert PLAN.index(next(r for r in PLAN if r.dataset == "cifar10_lt")) == 66
     # both paper encoders before any stage-2 row, so two can train side by side
     assert [r.id for r in PLAN[:2]] == [
         "cifar100_lt/if100/resnet32_x8/ce",
@@ -115,7 +115,7 @@ def test_paper_backbones_at_if100_come_first_then_if50_then_resnet32():
 def test_every_stage2_row_reuses_the_ce_encoder_of_its_own_block_listed_before_it():
     index = {r.id: i for i, r in enumerate(PLAN)}
     stage2 = [r for r in PLAN if r.needs]
-    assert len(stage2) == 2 * 4 + 2 * 11 + 2 * 2
+    assert len(stage2) == 2 * 4 + 3 * 11 + 2 * 2
     for row in stage2:
         encoder = PLAN[index[row.needs]]
         assert index[row.needs] < index[row.id] and encoder.name == "ce" and encoder.needs is None
@@ -378,7 +378,7 @@ def test_list_and_filters(capsys):
         ]
     )
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:-1]]
-    assert len(rows) == 18 + 4  # the IF 100 block, and the IWB rows of IF 50
+    assert len(rows) == 18 + 4 + 4  # the IF 100 block, and the IWB rows of IF 50 and IF 10
     recorded = {
         r[0].rsplit("/", 1)[1]
         for r in rows

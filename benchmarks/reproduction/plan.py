@@ -113,6 +113,9 @@ class Block:
 
 
 def dang(imbalance: int) -> Dict[str, Tuple[float, str]]:
+    """Dang et al.'s Table 1 column at ``imbalance`` (IF 100 and 50; none at other factors)."""
+    if imbalance not in (100, 50):
+        return {}
     column = {100: 0, 50: 1}[imbalance]
     return {name: (top1[column], "dang") for name, top1 in DANG.items()}
 
@@ -260,7 +263,7 @@ def cifar10_rows(imbalance: int) -> List[Row]:
 
 def build_plan() -> List[Row]:
     rows = paper_backbone_rows(100) + paper_backbone_rows(50)
-    rows += resnet32_cifar100_rows(100) + resnet32_cifar100_rows(50)
+    rows += resnet32_cifar100_rows(100) + resnet32_cifar100_rows(50) + resnet32_cifar100_rows(10)
     for imbalance in (100, 10, 50, 500):
         rows += cifar10_rows(imbalance)
     check_plan(rows)
