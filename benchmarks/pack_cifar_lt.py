@@ -37,20 +37,17 @@ def pack(
     train_x, train_y, test_x, test_y, classes = load_cifar(dataset, root, num_classes)
     keep = np.zeros(len(train_y), dtype=bool)
     for imbalance, seed, profile in _subsets(imbalances, seeds, profiles):
-        # the training subset and the balanced validation split drawn from the left-out images
-        for split in ("train", "val"):
-            idx, _, _ = split_indices(
-                train_y,
-                classes,
-                split,
-                imbalance=imbalance,
-                profile=profile,
-                seed=seed,
-                val_fraction=0.0,
-                where=dataset,
-                val_source="leftover",
-            )
-            keep[idx] = True
+        idx, _, _ = split_indices(
+            train_y,
+            classes,
+            "train",
+            imbalance=imbalance,
+            profile=profile,
+            seed=seed,
+            val_fraction=0.0,
+            where=dataset,
+        )
+        keep[idx] = True
     packed = np.where(keep[:, None, None, None], train_x, 0).astype(np.uint8)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

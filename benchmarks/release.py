@@ -65,6 +65,9 @@ def main(argv=None) -> int:
     p.add_argument("--store", default=None)
     p.add_argument("--replace", action="store_true", help="replace the block's stored encoder")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument(
+        "--methods", nargs="+", choices=sorted(RELEASED), help="release only these (default: all)"
+    )
     args = p.parse_args(argv)
     roots = dict(item.split("=", 1) for item in args.root)
     ids = {row.id for row in PLAN}
@@ -72,6 +75,8 @@ def main(argv=None) -> int:
     dataset, factor, backbone = args.block.split("/")
     tag = f"{dataset}_r{factor[2:]}"
     for method, (row, description) in RELEASED.items():
+        if args.methods and method not in args.methods:
+            continue
         row_id = f"{args.block}/{row}"
         if row_id not in ids:
             raise SystemExit(f"{row_id} is not a row of the reproduction plan")

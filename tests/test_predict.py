@@ -265,6 +265,8 @@ def test_run_records_its_data(run_dir, tmp_path):
     from ltzoo.hub import export_for_hub
 
     data = json.loads((run_dir / "results.json").read_text())["data"]
+    validation = data.pop("validation")
+    assert validation["source"] == "fraction" and validation["fraction"] == 0.2
     assert data == {
         "dataset": "digits_lt",
         "subset_rule": {

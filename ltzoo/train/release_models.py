@@ -66,6 +66,8 @@ def add_run(
     cfg = load_config(run_dir / "config.yaml", overrides=overrides)
     results, saved = read_results(run_dir), read_json(run_dir / "config.json")
     method, arch = results["deploy"], saved["architecture"]
+    if arch == "lt_classifier":  # a stage-1-only run saves its model under the generic name
+        arch = cfg.model.name
     name = f"{arch}.{tag or _tag_of(cfg)}"
     split_name(name)
     rec = json.loads(Path(record).read_text()) if record else {}
