@@ -255,11 +255,18 @@ def test_cli_push_errors_and_save_dir(run_dir, tmp_path, capsys):
     assert "is not empty" in capsys.readouterr().err
 
 
-def publish_tag(monkeypatch, tag: str, repo_id: str) -> None:
-    """Register ``tag`` -> ``repo_id`` in timm's registry, as a ``PUBLISHED_WEIGHTS`` entry would."""
+def publish_tag(monkeypatch, tag: str, repo_id: str, weights: Path) -> None:
+    """Register ``tag`` -> ``repo_id`` in timm's registry and the published-weights table with the
+    SHA-256 of ``weights``, as a release of that file would."""
     from dataclasses import replace
 
     from timm.models import _registry
+
+    from ltzoo.models import published
+
+    entry = {"sha256": published.sha256_file(weights)}
+    table = {"org": "org", "weights": dict(published.published(), **{tag: entry})}
+    monkeypatch.setattr(published, "_table", lambda: table)
 
     arch = tag.split(".")[0]
     for name in (arch, tag):  # the default tag is also filed under the bare architecture name
@@ -299,14 +306,18 @@ def test_offline_hub_cache(run_dir, tmp_path, monkeypatch):
         "a" * 40,
     )
     model = cifar_model()
-    _cache_repo(
-        cache, "org/cifar", export_for_hub(model, tmp_path / "cifar", repo_id="org/cifar"), "b" * 40
-    )
+    cifar_folder = export_for_hub(model, tmp_path / "cifar", repo_id="org/cifar")
+    _cache_repo(cache, "org/cifar", cifar_folder, "b" * 40)
     for name, value in (("HF_HUB_OFFLINE", "1"), ("HF_HUB_CACHE", str(cache))):
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    publish_tag(monkeypatch, "resnet32_iwb.cifar100_lt_r100", "org/cifar")
+    publish_tag(
+        monkeypatch,
+        "resnet32_iwb.cifar100_lt_r100",
+        "org/cifar",
+        cifar_folder / "model.safetensors",
+    )
     x_digits, x_cifar = torch.randn(2, 1, 8, 8), torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         digits, cifar = reference_logits(run_dir, x_digits), model(x_cifar)

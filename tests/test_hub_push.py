@@ -27,9 +27,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ltzoo.hub import export_for_hub
+from ltzoo.hub import load_pretrained
+from ltzoo.release import ReleaseStore, build, default_store
 from tests.conftest import REPO_ROOT
-from tests.test_hub_local import FAKE_TOKEN, cifar_model, make_run_dir, reference_logits
+from tests.test_hub_local import FAKE_TOKEN, make_run_dir, reference_logits
 
 MAX_BODY = 64 << 20
 
@@ -275,17 +276,14 @@ print("FILES", json.dumps(sorted(s.rfilename for s in info.siblings)), info.priv
 def test_push_and_download_through_huggingface_hub(hub, tmp_path):
     run_dir = make_run_dir(tmp_path / "run")
     x_digits, x_cifar = torch.randn(4, 1, 8, 8), torch.randn(2, 3, 32, 32)
-    tagged_model = (
-        cifar_model()
-    )  # org/tagged: what a registered tag's hf_hub_id points at, for the torch.hub path
-    hub.create("org/tagged")
-    hub.commit(
-        "org/tagged",
-        {
-            p.name: p.read_bytes()
-            for p in export_for_hub(tagged_model, tmp_path / "tagged").iterdir()
-        },
+    # org/tagged: a mirror of the released resnet32_iwb.cifar100_lt_r100; torch.hub reaches it through
+    # an hf_hub_id overlay, and the release's SHA-256 is checked on the way
+    (released,) = build(
+        tmp_path / "released", ReleaseStore(default_store()), "resnet32_iwb.cifar100_lt_r100"
     )
+    tagged_model = load_pretrained(released).eval()
+    hub.create("org/tagged")
+    hub.commit("org/tagged", {p.name: p.read_bytes() for p in released.iterdir()})
     with torch.no_grad():
         tagged = tagged_model(x_cifar)
     hub.create("org/pickled")

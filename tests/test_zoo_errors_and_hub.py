@@ -1,12 +1,16 @@
 """Names, tags, errors, and the torch.hub face of the zoo."""
 
 import ast
+import re
 
 import pytest
 import torch
 
 import ltzoo
+from ltzoo.models.published import published
+from ltzoo.models.zoo import known_tags
 from ltzoo.registry import UnknownNameError
+from ltzoo.release import ReleaseStore, default_store
 from tests.conftest import REPO_ROOT
 
 
@@ -30,16 +34,27 @@ def test_unknown_backbone_and_head():
 
 
 def test_tag_without_weights_names_what_exists():
+    released = published()
+    unreleased = [
+        f"resnet32_iwb.{tag}"
+        for tag in known_tags("resnet32_iwb")
+        if f"resnet32_iwb.{tag}" not in released
+    ]
+    assert unreleased, "every resnet32_iwb tag is released: pick another unreleased tag here"
     with pytest.raises(
-        ValueError, match="no published weights for resnet32_iwb.cifar100_lt_r50 .*cifar10_lt_r100"
+        ValueError,
+        match=rf"no published weights for {re.escape(unreleased[0])} \(tags of resnet32_iwb: "
+        r"cifar100_lt_r100, .*\)\. Tags with weights: .*resnet32_iwb\.cifar100_lt_r100",
     ):
-        ltzoo.create_model("resnet32_iwb.cifar100_lt_r50", pretrained=True)
+        ltzoo.create_model(unreleased[0], pretrained=True)
     with pytest.raises(
         ValueError,
         match="unknown pretrained tag 'imagenet' for resnet32_iwb; known tags: cifar100_lt_r100",
     ):
         ltzoo.create_model("resnet32_iwb.imagenet")
-    assert ltzoo.list_models(pretrained=True) == []  # nothing is published yet
+    # the tags with weights are exactly the published table's, each file in the release store
+    assert ltzoo.list_models(pretrained=True) == sorted(released)
+    assert set(released) == set(ReleaseStore(default_store()).names())
 
 
 def test_list_models_pattern_and_methods():

@@ -99,7 +99,10 @@ def row_seconds(
     rate = IMG_PER_S[device].get(backbone)
     if n_train is None or rate is None:
         return None
-    n_val = int(round(n_train / (1 - cfg.data.val_fraction))) - n_train
+    if cfg.data.val_source == "leftover":
+        n_val = DATASETS[cfg.data.dataset][1] * cfg.data.val_per_class
+    else:
+        n_val = int(round(n_train / (1 - cfg.data.val_fraction))) - n_train
     n_test = DATASETS[cfg.data.dataset][2] * (2 if cfg.eval.tta == "flip" else 1)
     trained = 0 if from_encoder else cfg.stage1.epochs * n_train * (1.0 - done)
     forward = n_test  # the final evaluation; the stage-2 heads are scored on the same test features
