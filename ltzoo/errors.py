@@ -32,6 +32,11 @@ class StorageError(InputError):
     """A file could not be written because of the storage (full disk, quota, read-only, permission)."""
 
 
+class RandomWeightsWarning(UserWarning):
+    """A model was built from a ``local-dir:`` or ``hf-hub:`` name without ``pretrained=True``: it
+    has the saved architecture and random weights, as in timm."""
+
+
 class HubError(InputError):
     """The Hugging Face Hub refused a request or could not be reached; the message says what is
     (or is not) on the Hub afterwards."""

@@ -2,11 +2,14 @@
 
 import ast
 import re
+import warnings
 
 import pytest
+import timm
 import torch
 
 import ltzoo
+from ltzoo.errors import RandomWeightsWarning
 from ltzoo.models.published import published
 from ltzoo.models.zoo import known_tags
 from ltzoo.registry import UnknownNameError
@@ -91,3 +94,15 @@ def test_torch_hub_load_local(name, params):
     model = torch.hub.load(str(REPO_ROOT), name, source="local", num_classes=100)
     assert isinstance(model, ltzoo.models.LongTailClassifier) and model.num_classes == 100
     assert sum(p.numel() for p in model.parameters()) == params
+
+
+def test_local_dir_without_pretrained_warns_that_the_weights_are_random(digits_run):
+    run_dir, _ = digits_run
+    saved = ltzoo.create_model(f"local-dir:{run_dir}", pretrained=True)
+    with pytest.warns(RandomWeightsWarning, match="random weights: the saved ones load only with"):
+        fresh = timm.create_model(f"local-dir:{run_dir}")
+    differ = [k for k, v in saved.state_dict().items() if not torch.equal(v, fresh.state_dict()[k])]
+    assert any(k.startswith("backbone.") for k in differ)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RandomWeightsWarning)
+        timm.create_model(f"local-dir:{run_dir}", pretrained=True)

@@ -16,6 +16,7 @@ see :mod:`ltzoo.models.paper_backbones`).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Dict, Optional
 
 from safetensors import safe_open
@@ -24,6 +25,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._pretrained import PretrainedCfg
 from timm.models._registry import get_pretrained_cfg, split_model_name_tag
 
+from ltzoo.errors import RandomWeightsWarning
 from ltzoo.methods import list_methods
 from ltzoo.models.lt_classifier import LongTailClassifier
 from ltzoo.models.published import hub_ids, verified_weights
@@ -215,8 +217,20 @@ def _sync_backbone_cfg(model: LongTailClassifier) -> None:
 
 
 def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> LongTailClassifier:
-    """Build ``variant`` with timm's builder (pretrained cfg, weight loading, traits)."""
+    """Build ``variant`` with timm's builder (pretrained cfg, weight loading, traits).
+
+    A ``local-dir:`` or ``hf-hub:`` name without ``pretrained=True`` builds the saved architecture
+    with random weights, as timm does, and warns (:class:`ltzoo.errors.RandomWeightsWarning`)."""
     _check_tag(variant, kwargs.get("pretrained_cfg"))
+    source = kwargs.get("pretrained_cfg")
+    source = source.get("source") if isinstance(source, dict) else None
+    if not pretrained and source in ("local-dir", "hf-hub"):
+        warnings.warn(
+            f"{variant} from a '{source}:' name has random weights: the saved ones load only with "
+            "pretrained=True",
+            RandomWeightsWarning,
+            stacklevel=3,
+        )
     if pretrained:
         # Hub and local-dir weights: safetensors only, never a pickle
         kwargs["pretrained_cfg_overlay"] = safe_weights_overlay(

@@ -1,4 +1,4 @@
-"""The README's "Train on your own images" section, command by command, on a generated tree of JPEGs.
+"""The guide "Train on your own images" (docs/own-images.md), command by command, on a generated tree of JPEGs.
 
 Four classes of coloured shapes with long-tailed counts (40 / 20 / 10 / 5 training images, 6 test
 images each). The train line runs with a shorter schedule at 32x32 (2 CPU cores); the push and the
@@ -37,10 +37,8 @@ FAST = [
 
 
 def readme_commands():
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text[text.index("## Train on your own images") :]
-    section = section[: section.index("\n## ", 1)]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    text = (REPO_ROOT / "docs" / "own-images.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
     return [shlex.split(line) for line in block.strip().splitlines()]
 
 
@@ -75,6 +73,7 @@ def test_every_command_of_the_section(hub, tmp_path, monkeypatch, capsys):  # no
     assert [c[:2] for c in commands] == [
         ["ltzoo", "data"],
         ["ltzoo", "train"],
+        ["ltzoo", "calibrate"],
         ["ltzoo", "report"],
         ["ltzoo", "predict"],
         ["ltzoo", "push"],
@@ -89,7 +88,7 @@ def test_every_command_of_the_section(hub, tmp_path, monkeypatch, capsys):  # no
         args = argv[1:] + (FAST + ["--set", "progress=false"] if argv[1] == "train" else [])
         assert main(args) == 0, argv
         outputs.append(capsys.readouterr().out)
-    described, trained, reported, predicted, pushed, from_hub = outputs
+    described, trained, calibrated, reported, predicted, pushed, from_hub = outputs
 
     assert "folder_lt: 75 training images in 4 classes" in described and "ratio 8.0" in described
     assert re.search(r"cross\s+5\n", described) and re.search(r"circle\s+40\n", described)
@@ -109,6 +108,10 @@ def test_every_command_of_the_section(hub, tmp_path, monkeypatch, capsys):  # no
         config["pretrained_cfg"]["input_size"] == [3, 32, 32]
         and config["pretrained_cfg"]["crop_pct"] == 0.875
     )
+
+    # calibrate fitted T on the validation split; NCM's cosine scores become probabilities
+    temperature = float(re.search(r"temperature T = ([0-9.]+)", calibrated).group(1))
+    assert "fitted on the" in calibrated and "validation" in calibrated and temperature < 0.5
 
     assert (
         tmp_path / "runs" / "my_images-report" / "report.html"

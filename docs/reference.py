@@ -1,0 +1,252 @@
+"""The documentation's generated pages: the settings reference from the pydantic schema, the CLI
+reference from the argparse parser, the recipes from ``recipes/``, the model table from the
+registry and the reproduction tables from ``benchmarks/results/``. The build (``docs/hooks.py``)
+fills each ``<!-- ltzoo:NAME -->`` marker of a page with ``GENERATORS[NAME]()``, so no page can drift
+from the code it describes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import typing
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- settings ------------------------------------------------------------------------------------
+def _type_name(annotation: Any) -> str:
+    """A reader's name for a field's type: ``int``, ``float``, ``list[int]``, ``str or null``."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin is typing.Literal:
+        return "choice"
+    if origin is typing.Union:
+        names = [_type_name(a) for a in args if a is not type(None)]
+        suffix = " or null" if type(None) in args else ""
+        return " or ".join(dict.fromkeys(names)) + suffix
+    if origin in (list, tuple, typing.List, typing.Tuple):
+        inner = ", ".join(_type_name(a) for a in args if a is not Ellipsis)
+        return f"list[{inner}]" if inner else "list"
+    if origin in (dict, typing.Dict):
+        return "mapping"
+    return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "null")
+
+
+def _allowed(field: Any) -> str:
+    """Choices of a ``Literal`` and the bounds of a constrained number, as the validator checks."""
+    annotation = field.annotation
+    for candidate in [annotation, *typing.get_args(annotation)]:
+        if typing.get_origin(candidate) is typing.Literal:
+            return ", ".join(f"`{c}`" for c in typing.get_args(candidate))
+    bounds = []
+    for item in field.metadata:
+        for attr, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(item, attr, None)
+            if value is not None:
+                bounds.append(f"{word} {value}")
+    return ", ".join(bounds)
+
+
+def _default(field: Any) -> str:
+    if field.default_factory is not None:
+        value = field.default_factory()
+    else:
+        value = field.default
+    if hasattr(value, "model_dump"):
+        return ""
+    text = (
+        "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
+    )
+    return f"`{text}`".replace("|", "\\|")
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def settings_fields(model: Any = None, prefix: str = "") -> Iterator[Tuple[str, Any]]:
+    """``(dotted key, pydantic FieldInfo)`` for every leaf setting of the run configuration."""
+    from pydantic import BaseModel
+
+    if model is None:
+        from ltzoo.train.config import RunConfig
+
+        model = RunConfig
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from settings_fields(annotation, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", field
+
+
+def settings_reference() -> str:
+    """One table per section of the run configuration: key, type, default, allowed values and what
+    the setting does (the field's docstring in ``ltzoo/train/config.py``)."""
+    sections: Dict[str, List[str]] = {}
+    for key, field in settings_fields():
+        section = key.split(".")[0] if "." in key else "run"
+        row = (
+            f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | "
+            f"{_allowed(field)} | {_cell(field.description or '')} |"
+        )
+        sections.setdefault(section, []).append(row)
+    out = []
+    for section, rows in sections.items():
+        title = "Top level" if section == "run" else f"`{section}`"
+        out += [f"### {title}", "", "| Key | Type | Default | Allowed | What it does |"]
+        out += ["|---|---|---|---|---|", *rows, ""]
+    return "\n".join(out)
+
+
+# ---- command line --------------------------------------------------------------------------------
+def _subcommands(
+    parser: argparse.ArgumentParser,
+) -> Iterator[Tuple[str, str, argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield name, helps.get(name, ""), sub
+
+
+def _arguments(parser: argparse.ArgumentParser) -> List[str]:
+    rows = []
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+            continue
+        flags = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest.upper()}`"
+        if action.metavar and action.option_strings:
+            flags += f" `{action.metavar}`"
+        helptext = (action.help or "").replace("%(default)s", str(action.default))
+        if action.choices:
+            helptext += " Choices: " + ", ".join(f"`{c}`" for c in action.choices) + "."
+        default = action.default
+        shown = (
+            ""
+            if default in (None, False, argparse.SUPPRESS) or not action.option_strings
+            else f"`{default}`"
+        )
+        rows.append(f"| {flags} | {_cell(shown)} | {_cell(helptext)} |")
+    return rows
+
+
+def _command_section(
+    name: str, summary: str, parser: argparse.ArgumentParser, level: int
+) -> List[str]:
+    out = [f"{'#' * level} `{name}`", ""]
+    if summary:
+        out += [_cell(summary), ""]
+    if parser.description:
+        out += [parser.description.strip(), ""]
+    out += ["```text", parser.format_usage().strip(), "```", ""]
+    children = list(_subcommands(parser))
+    rows = _arguments(parser)
+    if rows:
+        out += ["| Argument | Default | What it does |", "|---|---|---|", *rows, ""]
+    for child, child_summary, child_parser in children:
+        out += _command_section(f"{name} {child}", child_summary, child_parser, level + 1)
+    return out
+
+
+def cli_reference() -> str:
+    """Every ``ltzoo`` subcommand with its usage line and arguments, read from the parser the
+    ``ltzoo`` command itself uses (``ltzoo.cli.build_parser``)."""
+    from ltzoo.cli import build_parser
+
+    out: List[str] = []
+    for name, summary, sub in _subcommands(build_parser()):
+        out += _command_section(f"ltzoo {name}", summary, sub, 3)
+    return "\n".join(out)
+
+
+# ---- recipes, models, results ---------------------------------------------------------------------
+def _header(text: str) -> str:
+    """A recipe's leading comment block, as prose."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(" ".join(lines).split())
+
+
+def recipes_reference() -> str:
+    """Every recipe under ``recipes/``: its path, its header comment and its settings."""
+    out = []
+    for folder in sorted({p.parent for p in (ROOT / "recipes").rglob("*.yaml")}):
+        out += [f"### `{folder.relative_to(ROOT)}/`", ""]
+        for path in sorted(folder.glob("*.yaml")):
+            text = path.read_text()
+            out += [f"#### `{path.name}`", ""]
+            header = _header(text)
+            if header:
+                out += [header, ""]
+            out += ['??? note "Settings"', "    ```yaml"]
+            out += [f"    {line}" if line else "" for line in text.rstrip().splitlines()]
+            out += ["    ```", ""]
+    return "\n".join(out)
+
+
+def models_reference() -> str:
+    from ltzoo.model_table import model_table_markdown
+
+    return model_table_markdown()
+
+
+def reproduction_tables() -> str:
+    """The CIFAR-LT tables exactly as ``benchmarks/reproduce.py`` writes them."""
+    out = []
+    for path in sorted((ROOT / "benchmarks" / "results").glob("*/*.md")):
+        out += [path.read_text().strip(), ""]
+    return "\n".join(out)
+
+
+def released_results() -> str:
+    """One row per released model: its test All / Many / Medium / Few accuracy and calibrated ECE
+    (from the release store's index), beside the published figure the reproduction plan compares it
+    with (``benchmarks/reproduction/plan.py``, which names its source)."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from reproduction.plan import PLAN, SOURCES
+
+    paper = {row.id: (row.paper, row.source) for row in PLAN}
+    releases = json.loads((ROOT / "weights" / "index.json").read_text())["releases"]
+    out = [
+        "| Model (`timm.create_model` name) | All | Many | Medium | Few | ECE | Published |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    sources = {}
+    for name, entry in sorted(releases.items(), key=lambda kv: kv[1]["metrics"]["top1"]):
+        m = entry["metrics"]
+        ece = entry.get("calibration", {}).get("scores", {}).get("after", {}).get("ece", m["ece"])
+        row_id = entry["record"].removeprefix("benchmarks/results/").removesuffix(".json")
+        figure, source = paper.get(row_id, (None, None))
+        if figure is not None and source:
+            mark = sources.setdefault(source, len(sources) + 1)
+            cited = f"{figure:.2f} [{mark}]"
+        else:
+            cited = "—"
+        out.append(
+            f"| `{name}` | {m['top1']:.2f} | {m['many']:.2f} | {m['medium']:.2f} | {m['few']:.2f} "
+            f"| {ece:.2f} | {cited} |"
+        )
+    out.append("")
+    out += [f"[{mark}] {SOURCES[source]}." for source, mark in sources.items()]
+    return "\n".join(out)
+
+
+GENERATORS: Dict[str, Callable[[], str]] = {
+    "settings": settings_reference,
+    "cli": cli_reference,
+    "recipes": recipes_reference,
+    "models": models_reference,
+    "reproduction": reproduction_tables,
+    "released": released_results,
+}
