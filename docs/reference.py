@@ -58,9 +58,12 @@ def _default(field: Any) -> str:
         value = field.default
     if hasattr(value, "model_dump"):
         return ""
-    text = (
-        "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
-    )
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = str(value).lower()
+    else:
+        text = str(value)
     return f"`{text}`".replace("|", "\\|")
 
 
@@ -90,14 +93,15 @@ def settings_reference() -> str:
     sections: Dict[str, List[str]] = {}
     for key, field in settings_fields():
         section = key.split(".")[0] if "." in key else "run"
+        name = key.split(".", 1)[1] if "." in key else key
         row = (
-            f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | "
+            f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | "
             f"{_allowed(field)} | {_cell(field.description or '')} |"
         )
         sections.setdefault(section, []).append(row)
     out = []
     for section, rows in sections.items():
-        title = "Top level" if section == "run" else f"`{section}`"
+        title = "Top level" if section == "run" else f"`{section}.*`"
         out += [f"### {title}", "", "| Key | Type | Default | Allowed | What it does |"]
         out += ["|---|---|---|---|---|", *rows, ""]
     return "\n".join(out)
