@@ -38,3 +38,12 @@ def test_reproduction_tables_are_the_committed_ones():
     for dataset in ("cifar100_lt", "cifar10_lt"):
         table = (REPO_ROOT / "benchmarks" / "results" / dataset / "resnet32.md").read_text()
         assert table in README, dataset
+
+
+def test_timm_backbone_snippet_prints_what_it_says(capsys):
+    """The README's "ltzoo model as a timm backbone" snippet runs and prints its comments."""
+    part = README.split("### An ltzoo model as a timm backbone", 1)[1]
+    code = re.search(r"```python\n(.*?)```", part, re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    expected = [line[2:] for line in code.splitlines() if line.startswith("# ")]
+    assert capsys.readouterr().out.splitlines() == expected
