@@ -94,7 +94,7 @@ class CifarResNet(nn.Module):
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> Dict[str, str]:
         return dict(
-            stem=r"^(conv1|bn1)", blocks=r"^layer(\d+)" if coarse else r"^layer(\d+)\.(\d+)"
+            stem=r"^(?:conv1|bn1)", blocks=r"^layer(\d+)" if coarse else r"^layer(\d+)\.(\d+)"
         )
 
     @torch.jit.ignore
