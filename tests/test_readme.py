@@ -68,7 +68,8 @@ def test_python_snippet_runs(digits_run, hub, tmp_path, monkeypatch):
     build(out, ReleaseStore(default_store()), "resnet32_iwb.*")
     push(out, "ltzoo", report=lambda line: None)
     monkeypatch.chdir(tmp_path)
-    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    quick_start = README[README.index("## Quick start") : README.index("### An ltzoo model")]
+    (code,) = re.findall(r"```python\n(.*?)```", quick_start, re.S)
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["probabilities"].shape == (8, 100)
@@ -81,3 +82,12 @@ def test_python_snippet_runs(digits_run, hub, tmp_path, monkeypatch):
 
 def test_default_recipe_file_is_the_embedded_default():
     assert load_config(REPO_ROOT / "recipes" / "digits_lt" / "two_stage.yaml") == RunConfig()
+
+
+def test_timm_backbone_snippet_prints_what_it_says(capsys):
+    """The README's "ltzoo model as a timm backbone" snippet runs and prints its comments."""
+    part = README.split("### An ltzoo model as a timm backbone", 1)[1]
+    code = re.search(r"```python\n(.*?)```", part, re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    expected = [line[2:] for line in code.splitlines() if line.startswith("# ")]
+    assert capsys.readouterr().out.splitlines() == expected

@@ -70,8 +70,10 @@ def test_list_models_pattern_and_methods():
 
 
 def test_bad_num_classes():
-    with pytest.raises(ValueError, match="num_classes=0 is not allowed"):
-        ltzoo.create_model("resnet32_ce", num_classes=0)
+    with pytest.raises(ValueError, match=r"num_classes=-1 is not allowed.*>= 1, or 0 for no head"):
+        ltzoo.create_model("resnet32_ce", num_classes=-1)
+    # timm's meaning of 0: no head, the model gives pooled features
+    assert ltzoo.create_model("resnet32_ce", num_classes=0).num_classes == 0
 
 
 def test_hubconf_reexports_exactly_the_registry():

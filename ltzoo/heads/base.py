@@ -4,11 +4,11 @@ A head maps pooled features (B, D) to logits (B, C). ``reset_classifier`` rebuil
 the same type from ``type(head)(in_features, num_classes, **head.head_kwargs)``, so a plugin
 must accept its own ``head_kwargs`` back. ``class_weight`` is the (C, D) matrix whose per-class
 norms long-tail papers plot (Kang et al. ICLR'20 Fig. 2; Dang et al. AAAI'24 Fig. 1).
+``classifier_modules`` names the head's submodules holding a class ``weight`` (``""``: the head
+itself); timm's ``pretrained_cfg['classifier']`` names them.
 """
 
-from __future__ import annotations
-
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -16,6 +16,8 @@ import torch.nn as nn
 
 class HeadBase(nn.Module):
     """Base class of the head plugins; subclasses set ``self.fc`` or override ``class_weight``."""
+
+    classifier_modules: Tuple[str, ...] = ("fc",)
 
     def __init__(self, in_features: int, num_classes: int, **head_kwargs: Any):
         super().__init__()

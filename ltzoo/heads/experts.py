@@ -16,8 +16,6 @@ tail classes and travels with the weights (default: the second half by index, i.
 by count, as the long-tailed datasets are). ``class_weight`` gives each class its owner's row.
 """
 
-from __future__ import annotations
-
 import torch
 import torch.nn as nn
 
@@ -29,6 +27,8 @@ COMBINE = ("concat", "l1")
 
 @HEADS.register("experts")
 class ExpertsHead(HeadBase):
+    classifier_modules = ("fc", "fc_tail")
+
     def __init__(self, in_features: int, num_classes: int, combine: str = "l1", bias: bool = True):
         if combine not in COMBINE:
             raise ValueError(

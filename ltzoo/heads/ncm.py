@@ -1,8 +1,11 @@
 """Nearest class mean head (Kang et al., ICLR'20, Sec. 4 "NCM"; Mensink et al., TPAMI'13).
 
-The class means of L2-normalised training features are kept in a buffer; a sample scores
-``cos(x, mu_i)`` (``metric="cosine"``) or ``-||x - mu_i||_2`` (``metric="euclidean"``) on the
-normalised feature. ``fit(features, labels)`` computes the means; the head has no parameters.
+The class means of L2-normalised training features are kept in the buffer ``weight`` (C, D) (named
+as a classifier's weight, so that timm's ``pretrained_cfg['classifier'] = 'head'`` names it;
+``class_means`` reads it, and files saved with the older key ``class_means`` still load); a
+sample scores ``cos(x, mu_i)`` (``metric="cosine"``) or ``-||x - mu_i||_2``
+(``metric="euclidean"``) on the normalised feature. ``fit(features, labels)`` computes the means;
+the head has no parameters.
 """
 
 import torch
@@ -16,6 +19,8 @@ METRICS = ("cosine", "euclidean")
 
 @HEADS.register("ncm")
 class NCMHead(HeadBase):
+    classifier_modules = ("",)
+
     def __init__(self, in_features: int, num_classes: int, metric: str = "cosine"):
         if metric not in METRICS:
             raise ValueError(
@@ -23,11 +28,21 @@ class NCMHead(HeadBase):
             )
         super().__init__(in_features, num_classes, metric=metric)
         self.metric = metric
-        self.register_buffer("class_means", torch.zeros(num_classes, in_features))
+        self.register_buffer("weight", torch.zeros(num_classes, in_features))
+
+    @property
+    def class_means(self) -> torch.Tensor:
+        return self.weight
 
     @property
     def class_weight(self) -> torch.Tensor:
-        return self.class_means
+        return self.weight
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before the buffer was named ``weight`` hold it as ``class_means``
+        if prefix + "class_means" in state_dict and prefix + "weight" not in state_dict:
+            state_dict[prefix + "weight"] = state_dict.pop(prefix + "class_means")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def load_linear(self, weight, bias=None) -> None:
         raise TypeError(
@@ -45,13 +60,11 @@ class NCMHead(HeadBase):
             raise ValueError(
                 f"ncm head: no features for classes {missing[:20]}; every class needs at least one"
             )
-        sums = torch.zeros_like(self.class_means).index_add_(
-            0, labels, features.to(self.class_means)
-        )
-        self.class_means.copy_(sums / counts.unsqueeze(1).to(sums))
+        sums = torch.zeros_like(self.weight).index_add_(0, labels, features.to(self.weight))
+        self.weight.copy_(sums / counts.unsqueeze(1).to(sums))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.normalize(x, dim=1)
         if self.metric == "cosine":
-            return F.linear(x, F.normalize(self.class_means, dim=1))
-        return -torch.cdist(x, self.class_means.to(x.dtype))
+            return F.linear(x, F.normalize(self.weight, dim=1))
+        return -torch.cdist(x, self.weight.to(x.dtype))

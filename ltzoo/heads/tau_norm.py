@@ -16,7 +16,7 @@ from ltzoo.registry import HEADS
 def tau_normalize(weight: torch.Tensor, tau) -> torch.Tensor:
     """``w_i / ||w_i||^tau`` for every row ``w_i`` of a (C, D) classifier weight (Kang et al. ICLR'20,
     Eq. 2); norms below 1e-12 count as 1e-12. ``tau``: a float or a 0-d tensor."""
-    return weight / weight.norm(dim=1, keepdim=True).clamp_min(1e-12).pow(tau)
+    return weight / weight.norm(p=2, dim=1, keepdim=True).clamp_min(1e-12).pow(tau)
 
 
 @HEADS.register("tau_norm")

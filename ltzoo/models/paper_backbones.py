@@ -19,8 +19,6 @@ logit adjustment):
   512-d pooled features, a biased linear classifier. 29,564,132 parameters at 100 classes.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import torch.nn as nn

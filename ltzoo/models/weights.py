@@ -22,7 +22,7 @@ def safe_weights_overlay(
     repository fails with huggingface_hub's "entry not found" instead. A ``local-dir:`` folder
     without ``model.safetensors`` is refused here, naming the pickles it holds.
     """
-    from timm.models._builder import resolve_pretrained_cfg
+    from timm.models import resolve_pretrained_cfg
 
     cfg = resolve_pretrained_cfg(
         variant, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=overlay

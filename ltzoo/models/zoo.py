@@ -17,20 +17,28 @@ see :mod:`ltzoo.models.paper_backbones`).
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
+import torch.nn as nn
 from safetensors import safe_open
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
-from timm.models._pretrained import PretrainedCfg
-from timm.models._registry import get_pretrained_cfg, split_model_name_tag
+from timm.models import (
+    PretrainedCfg,
+    build_model_with_cfg,
+    generate_default_cfgs,
+    get_pretrained_cfg,
+    register_model,
+    resolve_pretrained_cfg,
+    split_model_name_tag,
+)
 
 from ltzoo.errors import RandomWeightsWarning
+from ltzoo.heads import HeadBase
 from ltzoo.methods import list_methods
 from ltzoo.models.lt_classifier import LongTailClassifier
 from ltzoo.models.published import hub_ids, verified_weights
 from ltzoo.models.weights import safe_weights_overlay
-from ltzoo.registry import METHODS
+from ltzoo.registry import HEADS, METHODS
 
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
@@ -54,23 +62,29 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
     }
 
 
-def _cifar_cfg(**kwargs: Any) -> Dict[str, Any]:
-    return _cfg(input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0, **kwargs)
+def _cifar_cfg(pool_size: Tuple[int, int] = (8, 8), **kwargs: Any) -> Dict[str, Any]:
+    """32x32 inputs; ``pool_size`` is the backbone's unpooled map there (8x8 at stride 4)."""
+    return _cfg(input_size=(3, 32, 32), pool_size=pool_size, crop_pct=1.0, **kwargs)
 
 
-CIFAR100_LT_TAGS = {
-    f"cifar100_lt_r{imbalance}": _cifar_cfg(num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD)
-    for imbalance in (100, 50, 10)
-}
+def _cifar100_lt_tags(pool_size: Tuple[int, int] = (8, 8)) -> Dict[str, Dict[str, Any]]:
+    return {
+        f"cifar100_lt_r{imbalance}": _cifar_cfg(
+            pool_size, num_classes=100, mean=CIFAR100_MEAN, std=CIFAR100_STD
+        )
+        for imbalance in (100, 50, 10)
+    }
+
 
 # backbone -> {pretrained tag -> cfg}; the first tag is the default one.
 ZOO_BACKBONES: Dict[str, Dict[str, Dict[str, Any]]] = {
     "resnet32": {
-        **CIFAR100_LT_TAGS,
+        **_cifar100_lt_tags(),
         "cifar10_lt_r100": _cifar_cfg(num_classes=10, mean=CIFAR10_MEAN, std=CIFAR10_STD),
     },
-    "resnet34_cifar": dict(CIFAR100_LT_TAGS),
-    "resnet32_x8": dict(CIFAR100_LT_TAGS),
+    # a ResNet-34 without the stem's stride and max-pool: stride 8, a 4x4 map at 32x32
+    "resnet34_cifar": _cifar100_lt_tags(pool_size=(4, 4)),
+    "resnet32_x8": _cifar100_lt_tags(),
     "resnext50_32x4d": {"imagenet_lt": _cfg(num_classes=1000)},
     "resnet50": {"inat2018": _cfg(num_classes=8142)},
 }
@@ -115,11 +129,20 @@ def _tag_cfg(arch: str, tag: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
     return dict(cfg, hf_hub_id=hub_id) if hub_id else dict(cfg)
 
 
+def classifier_cfg(head_type: type) -> Union[str, Tuple[str, ...]]:
+    """``pretrained_cfg['classifier']`` of a model with this head plugin: the modules holding its
+    class weights (``head.fc``; ``head`` for NCM, whose class means are ``head.weight``)."""
+    names = tuple(f"head.{m}" if m else "head" for m in head_type.classifier_modules)
+    return names[0] if len(names) == 1 else names
+
+
 def _all_default_cfgs() -> Dict[str, Dict[str, Any]]:
     cfgs: Dict[str, Dict[str, Any]] = {"lt_classifier": _cifar_cfg(num_classes=100)}
     for backbone, tags in ZOO_BACKBONES.items():
         for method in list_methods():
+            classifier = classifier_cfg(HEADS.get(METHODS.get(method).head))
             for tag, cfg in tags.items():
+                cfg = dict(cfg, classifier=classifier)
                 cfgs[f"{backbone}_{method}.{tag}"] = _tag_cfg(f"{backbone}_{method}", tag, cfg)
     return cfgs
 
@@ -166,8 +189,6 @@ def _check_weights(variant: str, pretrained_cfg: Any, overlay: Optional[Dict[str
 
 def _released_weights(variant: str, pretrained_cfg: Any, overlay: Dict[str, Any]) -> Optional[str]:
     """The SHA-256-checked local file of a published tag's weights; ``None`` for any other source."""
-    from timm.models import resolve_pretrained_cfg
-
     if overlay.get("file") or not isinstance(pretrained_cfg, (str, type(None))):
         return None
     cfg = resolve_pretrained_cfg(
@@ -198,15 +219,22 @@ def _checkpoint_num_classes(path: str) -> Optional[int]:
     if not str(path).endswith(".safetensors"):
         return None
     with safe_open(str(path), framework="pt") as checkpoint:
-        for key in ("head.fc.weight", "head.class_means"):
+        for key in ("head.fc.weight", "head.weight", "head.class_means"):
             if key in checkpoint.keys():
                 return int(checkpoint.get_slice(key).get_shape()[0])
     return None
 
 
 def _sync_backbone_cfg(model: LongTailClassifier) -> None:
-    """A timm backbone's own input size / normalisation is what its data pipeline needs."""
+    """A timm backbone's own input size / normalisation is what its data pipeline needs; the
+    classifier is the head's, and the unpooled map of ltzoo's own backbones follows their stride."""
+    cfg = model.pretrained_cfg
+    if isinstance(model.head, HeadBase):
+        cfg["classifier"] = classifier_cfg(type(model.head))
     backbone_cfg = getattr(model.backbone, "pretrained_cfg", None)
+    if not backbone_cfg and model.feature_info:
+        stride = model.feature_info[-1]["reduction"]
+        cfg["pool_size"] = tuple(side // stride for side in cfg["input_size"][1:])
     if backbone_cfg:
         for key in ("input_size", "pool_size", "crop_pct", "interpolation", "mean", "std"):
             if key in backbone_cfg:
@@ -216,7 +244,7 @@ def _sync_backbone_cfg(model: LongTailClassifier) -> None:
             model.pretrained_cfg["first_conv"] = f"backbone.{first_conv}"
 
 
-def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> LongTailClassifier:
+def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Build ``variant`` with timm's builder (pretrained cfg, weight loading, traits).
 
     A ``local-dir:`` or ``hf-hub:`` name without ``pretrained=True`` builds the saved architecture
@@ -247,14 +275,19 @@ def create_lt_model(variant: str, pretrained: bool = False, **kwargs: Any) -> Lo
             file_classes = _checkpoint_num_classes(overlay["file"])
             if file_classes is not None:
                 kwargs["pretrained_cfg_overlay"] = dict(overlay, num_classes=file_classes)
+    # features_only=True: timm's getter wrapper, through forward_intermediates (the backbone is
+    # one child module, which timm's list/dict wrappers cannot walk into); every level by default
+    feature_cfg = dict(feature_cls="getter", out_indices=None, **kwargs.pop("feature_cfg", {}))
     model = build_model_with_cfg(
         LongTailClassifier,
         variant,
         pretrained,
         pretrained_filter_fn=_drop_mismatched_head,
+        feature_cfg=feature_cfg,
         **kwargs,
     )
-    _sync_backbone_cfg(model)
+    if isinstance(model, LongTailClassifier):
+        _sync_backbone_cfg(model)
     return model
 
 
