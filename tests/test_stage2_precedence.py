@@ -3,8 +3,7 @@
 import pytest
 
 from ltzoo.train.config import ConfigError, load_config
-from ltzoo.train.stage2 import check_stage2_config
-from ltzoo.train.stage2.spec import resolve
+from ltzoo.train.stage2 import check_stage2_config, resolve
 
 
 def _resolve(method, *overrides):

@@ -24,7 +24,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._pretrained import PretrainedCfg
 from timm.models._registry import get_pretrained_cfg, split_model_name_tag
 
-from ltzoo.methods import list_methods
+from ltzoo.methods import zoo_methods
 from ltzoo.models.lt_classifier import LongTailClassifier
 from ltzoo.models.published import hub_ids, verified_weights
 from ltzoo.models.weights import safe_weights_overlay
@@ -116,7 +116,7 @@ def _tag_cfg(arch: str, tag: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
 def _all_default_cfgs() -> Dict[str, Dict[str, Any]]:
     cfgs: Dict[str, Dict[str, Any]] = {"lt_classifier": _cifar_cfg(num_classes=100)}
     for backbone, tags in ZOO_BACKBONES.items():
-        for method in list_methods():
+        for method in zoo_methods():
             for tag, cfg in tags.items():
                 cfgs[f"{backbone}_{method}.{tag}"] = _tag_cfg(f"{backbone}_{method}", tag, cfg)
     return cfgs
@@ -271,7 +271,7 @@ def lt_classifier(pretrained: bool = False, **kwargs: Any) -> LongTailClassifier
 
 MODEL_NAMES = ["lt_classifier"]
 for _backbone in ZOO_BACKBONES:
-    for _method in list_methods():
+    for _method in zoo_methods():
         _fn = _make_entrypoint(_backbone, _method)
         globals()[_fn.__name__] = register_model(_fn)
         MODEL_NAMES.append(_fn.__name__)
