@@ -5,6 +5,10 @@ A method's *effective* settings are resolved here and nowhere else, by one prece
 
     the method's defaults  <  stage2.<key> (when not null)  <  stage2.method_options.<method>.<key>
 
+except that a shared ``stage2.<key>`` may not change a setting that defines a method
+(``MethodSpec.defining``: cRT's and LWS's class-balanced sampler); that is refused, naming the
+method, and allowed under ``stage2.method_options.<method>``.
+
 Training settings are :class:`~ltzoo.train.config.TrainSettings` keys (epochs, batch_size, lr,
 momentum, nesterov, weight_decay, schedule, milestones, gamma, warmup_epochs, warmup_start_lr,
 sampler, sampler_kwargs, grad_clip); methods that do not train (NCM, tau-norm) take none of them.
@@ -57,7 +61,22 @@ def stage2_spec(name: str) -> MethodSpec:
     return spec
 
 
+def check_defining_settings(spec: MethodSpec, s2: Stage2Config, given: Dict[str, Any]) -> None:
+    """A shared ``stage2.<key>`` that would change a setting defining method ``spec`` (cRT's
+    class-balanced sampler) is refused, naming the method, key and value; the same value under
+    ``stage2.method_options.<method>`` runs, as a deliberate variant of the method."""
+    shared = s2.explicit_training()
+    for key, value in spec.defining.items():
+        if key in shared and shared[key] != value and key not in given:
+            raise ConfigError(
+                f"stage2.{key}={shared[key]!r} would change method {spec.name!r}, whose {key} is "
+                f"{value!r} ({spec.paper}); give it as stage2.method_options.{spec.name}.{key} to run "
+                f"{spec.name} that way, or under the method it is meant for"
+            )
+
+
 def _training_settings(spec: MethodSpec, s2: Stage2Config, given: Dict[str, Any]) -> TrainSettings:
+    check_defining_settings(spec, s2, given)
     values = {
         **spec.defaults,
         **{k: v for k, v in spec.defining.items() if k in TRAINING_KEYS},
@@ -147,6 +166,7 @@ def fit_stage2(
 
 __all__ = [
     "Resolved",
+    "check_defining_settings",
     "check_stage2_config",
     "check_unused_settings",
     "fit_stage2",
