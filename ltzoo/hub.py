@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import timm
 
+from ltzoo.atomic import save_safetensors_atomic, write_json_atomic, write_text_atomic
 from ltzoo.errors import HubError, InputError
 from ltzoo.models.weights import WEIGHTS_NAME, safe_weights_overlay  # noqa: F401  (part of the Hub API)
 from ltzoo.run_folder import load_tensors, read_json
@@ -56,7 +57,6 @@ def save_pretrained(
     ``data_config`` (``input_size``, ``mean``, ``std``, ...) records the preprocessing the weights
     were trained with; ``extra`` goes under the ``ltzoo`` key (class counts, results, recipe).
     """
-    from ltzoo.atomic import save_safetensors_atomic, write_json_atomic
 
     directory = Path(directory)
     local = ("state_dict", "file", "source", "hf_hub_id", "hf_hub_filename", "url", "tag")
@@ -107,8 +107,6 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
 
 def _write_recipe(recipe: Any, path: Path) -> None:
     import yaml
-
-    from ltzoo.atomic import write_text_atomic
 
     if isinstance(recipe, (str, Path)):
         shutil.copyfile(recipe, path)
@@ -164,7 +162,7 @@ def export_for_hub(
         labels = (results or {}).get("class_names") or source.pretrained_cfg.get("label_names")
         save_pretrained(source, out, label_names=labels, extra=extra)
     if results is not None:
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_json_atomic(out / "results.json", results)
     if recipe is not None:
         _write_recipe(recipe, out / "config.yaml")
     load_pretrained(out)

@@ -1,6 +1,6 @@
 """The README's model table, generated from the registries (a test keeps the README in sync)."""
 
-from ltzoo.methods import list_methods
+from ltzoo.methods import zoo_methods
 from ltzoo.models.published import published
 from ltzoo.models.zoo import BACKBONE_INFO, PUBLISHED_WEIGHTS, ZOO_BACKBONES
 from ltzoo.registry import METHODS
@@ -23,7 +23,7 @@ def model_table_markdown() -> str:
         "|---|---|---|---|---|",
     ]
     for backbone, tags in ZOO_BACKBONES.items():
-        for method in list_methods():
+        for method in zoo_methods():
             spec = METHODS.get(method)
             name = f"{backbone}_{method}"
             tag_cells = ", ".join(f"`{tag}` ({_weights_cell(f'{name}.{tag}')})" for tag in tags)

@@ -161,7 +161,7 @@ def _halves_by_hand(counts):
 def test_head_tail_halves_one_definition_with_stable_ties(dtype):
     """class_groups' halves are what the metrics report and what the experts method trains on."""
     from ltzoo.evaluation import class_group_indices
-    from ltzoo.train.stage2.experts import head_tail_split
+    from ltzoo.methods.experts import head_tail_split
 
     rng = np.random.default_rng(0)
     cases = [[5, 5, 5, 5], [1, 9, 9, 1], [10, 30, 20], [7, 3, 7, 3, 7]]

@@ -68,7 +68,7 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     settings = (site / "reference" / "settings" / "index.html").read_text()
-    assert "data.val_per_class" in settings and "<!-- ltzoo:" not in settings
+    assert "val_per_class" in settings and "data.*" in settings and "<!-- ltzoo:" not in settings
     api = (site / "reference" / "api" / "index.html").read_text()
     assert "create_model" in api and "tau_norm" in api.lower()
     assert "resnet32_iwb" in (site / "reference" / "models" / "index.html").read_text()

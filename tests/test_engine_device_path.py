@@ -2,16 +2,15 @@
 PIL/DataLoader path and resumes exactly."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 
 import pytest
 import safetensors.torch
 import torch
 
 from ltzoo.cli import main
+from tests import fault_injection
 
 
 def _args(out, *extra):
@@ -26,11 +25,10 @@ def _train(out, *extra):
 def _train_killed(out, *extra, step):
     """``ltzoo train`` in a fresh interpreter that SIGKILLs itself after global step ``step``."""
     return subprocess.run(
-        [sys.executable, "-m", "ltzoo.cli", *_args(out, "--set", "stage2.methods=[lws]", *extra)],
+        fault_injection.command(step, *_args(out, "--set", "stage2.methods=[lws]", *extra)),
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "LTZOO_FAULT_KILL_AT_STEP": str(step)},
     )
 
 

@@ -1,7 +1,6 @@
 """Faults: SIGKILL/SIGTERM mid-epoch then resume, corrupt checkpoints, non-finite losses."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import torch
 
 from ltzoo.cli import main
 from ltzoo.train.checkpoint import CheckpointManager, seal, verify
+from tests import fault_injection
 
 ARGS = [
     "--set",
@@ -68,12 +68,12 @@ def _assert_same_run(a, b):
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(reference, tmp_path, capsys):
     out = tmp_path / "killed"
-    proc = subprocess.run(  # 7 steps/epoch: mid epoch 2
-        _command(out),
+    # 7 steps/epoch: mid epoch 2
+    proc = subprocess.run(
+        fault_injection.command(10, "train", "--output-dir", str(out), *ARGS),
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "LTZOO_FAULT_KILL_AT_STEP": "10"},
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert not (out / "results.json").exists()

@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from ltzoo.cli import main
-from ltzoo.registry import STAGE2
+from ltzoo.methods import stage2_methods
 from ltzoo.train.config import load_config
-from ltzoo.train.stage2 import check_stage2_config
-from ltzoo.train.stage2.spec import resolve
+from ltzoo.train.stage2 import check_stage2_config, resolve
 from tests.conftest import REPO_ROOT, SHARED_CIFAR100
 
 RECIPE_DIR = REPO_ROOT / "recipes"
@@ -40,7 +39,7 @@ def _id(path):
 
 def test_every_stage2_method_has_a_cifar100_lt_recipe():
     listed = {m for p in ALL if "cifar100_lt" in p.parts for m in load_config(p).stage2.methods}
-    assert set(STAGE2.names()) <= listed
+    assert set(stage2_methods()) <= listed
 
 
 def test_the_cifar100_lt_recipes_read_one_dataset():

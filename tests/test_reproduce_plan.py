@@ -21,7 +21,7 @@ from reproduction.runner import Job, Outcome, Runner  # noqa: E402
 
 from ltzoo.train.config import load_config  # noqa: E402
 from ltzoo.train.run import cpu_computes_bf16  # noqa: E402
-from ltzoo.train.stage2.spec import resolve  # noqa: E402
+from ltzoo.train.stage2 import resolve  # noqa: E402
 
 COMMITTED = BENCHMARKS / "results"
 DIGITS = "recipes/digits_lt/two_stage.yaml"

@@ -6,6 +6,7 @@ import pytest
 
 from ltzoo.train.config import ConfigError, load_config
 from ltzoo.train.schedule import Schedule, rates
+from tests import fault_injection
 
 
 def test_cosine_is_half_the_rate_half_way_and_zero_at_the_end():
@@ -120,10 +121,8 @@ def test_multistep_run_killed_after_a_milestone_resumes_to_the_same_weights(tmp_
     weights as a run never interrupted (a resume that restarted the schedule would train the
     rest of the run at the undecayed rate)."""
     import csv
-    import os
     import signal
     import subprocess
-    import sys
 
     import safetensors.torch
     import torch
@@ -142,12 +141,12 @@ def test_multistep_run_killed_after_a_milestone_resumes_to_the_same_weights(tmp_
     ]
     killed = tmp_path / "killed"
     args = [a for o in overrides for a in ("--set", o)]
+    # 7 steps/epoch: killed in epoch 1, step 3
     proc = subprocess.run(
-        [sys.executable, "-m", "ltzoo.cli", "train", "--output-dir", str(killed), *args],
+        fault_injection.command(10, "train", "--output-dir", str(killed), *args),
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "LTZOO_FAULT_KILL_AT_STEP": "10"},  # 7 steps/epoch: epoch 1, step 3
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     run(load_config(overrides=[f"output_dir={killed}", "engine.resume=auto", *overrides]))

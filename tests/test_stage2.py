@@ -9,8 +9,8 @@ from ltzoo.heads import create_head
 from ltzoo.losses import create_loss
 from ltzoo.train.config import Stage2Config
 from ltzoo.train.features import FeatureSet, extract_features
+from ltzoo.train.head_training import train_head
 from ltzoo.train.stage2 import fit_stage2
-from ltzoo.train.stage2.common import train_head
 
 
 def _imbalanced_features(seed=0, counts=(200, 50, 10), dim=4, spread=1.5):

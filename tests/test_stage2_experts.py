@@ -7,11 +7,11 @@ import torch
 import ltzoo
 from ltzoo.heads import create_head
 from ltzoo.losses import create_loss
+from ltzoo.methods.experts import head_tail_split
 from ltzoo.train.config import Stage2Config
 from ltzoo.train.features import FeatureSet
+from ltzoo.train.head_training import train_head
 from ltzoo.train.stage2 import fit_stage2
-from ltzoo.train.stage2.common import train_head
-from ltzoo.train.stage2.experts import head_tail_split
 
 # Lee, Sec. 5.5, the failed example (target 7): the two models' outputs as printed there
 SEED_HEAD = [
@@ -132,15 +132,14 @@ def _features(seed, counts, dim=4):
 
 
 def test_each_expert_trains_on_its_half_only(monkeypatch):
-    import ltzoo.train.stage2.experts as module
-
     seen = []
+    real_fit_head = FeatureSet.fit_head
 
-    def recording_train_head(head, params, train, loss_fn, **settings):
+    def recording_fit_head(train, head, params, loss_fn, **settings):
         seen.append((sorted(set(train.labels.tolist())), settings["settings"].grad_clip))
-        return train_head(head, params, train, loss_fn, **settings)
+        return real_fit_head(train, head, params, loss_fn, **settings)
 
-    monkeypatch.setattr(module, "train_head", recording_train_head)
+    monkeypatch.setattr(FeatureSet, "fit_head", recording_fit_head)
     counts = np.array([100, 60, 30, 10])
     stage1 = create_head("linear", 4, 4)
     head = fit_stage2(

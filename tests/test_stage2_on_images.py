@@ -11,8 +11,8 @@ from ltzoo.heads import create_head
 from ltzoo.losses import create_loss
 from ltzoo.train.config import ConfigError, Stage2Config, load_config
 from ltzoo.train.features import extract_features
-from ltzoo.train.stage2.common import train_head
-from ltzoo.train.stage2.on_images import ImageSource, encoder_modules, uses_images
+from ltzoo.train.head_training import train_head
+from ltzoo.train.image_training import ImageSource, encoder_modules, uses_images
 
 
 class Images(torch.utils.data.Dataset):

@@ -3,8 +3,7 @@
 import pytest
 
 from ltzoo.train.config import ConfigError, load_config
-from ltzoo.train.stage2 import check_stage2_config
-from ltzoo.train.stage2.spec import resolve
+from ltzoo.train.stage2 import check_stage2_config, resolve
 
 
 def _resolve(method, *overrides):
@@ -19,11 +18,42 @@ def test_method_defaults_when_stage2_leaves_a_key_unset():
 
 
 def test_stage2_key_overrides_every_methods_default():
-    """stage2.lr used to have no effect on IWB (its default won); now it applies."""
+    """A shared stage2.<key> beats a method's default (IWB's lr 0.005)."""
     assert _resolve("iwb", "stage2.lr=0.2").settings.lr == 0.2
     assert _resolve("iwb", "stage2.sampler=class_balanced").settings.sampler == "class_balanced"
     assert _resolve("wd_maxnorm", "stage2.sampler=square_root").settings.sampler == "square_root"
     assert _resolve("experts", "stage2.grad_clip=1.0").settings.grad_clip == 1.0
+
+
+def test_a_shared_key_may_not_change_what_defines_a_method():
+    """cRT and LWS are class-balanced by definition (Kang et al. ICLR'20): a shared sampler meant for
+    IWB is refused for them, naming the method, key and value; under the method it runs."""
+    for method in ("crt", "lws"):
+        with pytest.raises(
+            ConfigError,
+            match=f"stage2.sampler='instance_balanced' would change method '{method}', whose sampler "
+            f"is 'class_balanced'.*stage2.method_options.{method}.sampler",
+        ):
+            _resolve(method, "stage2.sampler=instance_balanced")
+        variant = _resolve(
+            method,
+            "stage2.sampler=instance_balanced",
+            f"stage2.method_options={{{method}: {{sampler: instance_balanced}}}}",
+        )
+        assert variant.settings.sampler == "instance_balanced"
+        # the defining value itself, shared, is no change
+        assert (
+            _resolve(method, "stage2.sampler=class_balanced").settings.sampler == "class_balanced"
+        )
+    with pytest.raises(ConfigError, match="would change method 'crt'"):
+        check_stage2_config(
+            load_config(
+                overrides=["stage2.methods=[iwb, crt]", "stage2.sampler=instance_balanced"]
+            ).stage2
+        )
+    assert (
+        _resolve("iwb", "stage2.sampler=instance_balanced").settings.sampler == "instance_balanced"
+    )
 
 
 def test_method_options_override_stage2():

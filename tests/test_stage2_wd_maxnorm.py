@@ -6,10 +6,10 @@ import torch
 
 import ltzoo
 from ltzoo.heads import create_head
+from ltzoo.methods.wd_maxnorm import MaxNormProjection
 from ltzoo.train.config import ConfigError, Stage2Config
 from ltzoo.train.features import FeatureSet
 from ltzoo.train.stage2 import check_stage2_config, fit_stage2
-from ltzoo.train.stage2.wd_maxnorm import MaxNormProjection
 
 COUNTS = np.array([200, 50, 10])
 
@@ -78,7 +78,7 @@ def test_after_a_training_step_norms_stay_under_the_cap():
 
 
 def test_cb_variant_helps_the_tail_class_and_each_step_is_projected(monkeypatch):
-    import ltzoo.train.stage2.wd_maxnorm as module
+    import ltzoo.methods.wd_maxnorm as module
 
     calls = []
     original = module.MaxNormProjection.__call__
@@ -91,7 +91,7 @@ def test_cb_variant_helps_the_tail_class_and_each_step_is_projected(monkeypatch)
     train, test = _features(0), _features(1, counts=(200, 200, 200))
     stage1 = create_head("linear", 4, 3)
     from ltzoo.losses import create_loss
-    from ltzoo.train.stage2.common import train_head
+    from ltzoo.train.head_training import train_head
 
     stage1 = train_head(
         stage1,
@@ -126,7 +126,7 @@ def test_cb_variant_helps_the_tail_class_and_each_step_is_projected(monkeypatch)
 def test_projection_once_per_epoch_as_the_authors_code(monkeypatch):
     """project_every=epoch: no projection before training, one after each epoch; in between the
     norms may leave the ball (they do here: lr 0.5 on a head class)."""
-    import ltzoo.train.stage2.wd_maxnorm as module
+    import ltzoo.methods.wd_maxnorm as module
 
     calls = []
     original = module.MaxNormProjection.__call__
@@ -149,7 +149,7 @@ def test_projection_once_per_epoch_as_the_authors_code(monkeypatch):
 def test_cb_loss_form_as_the_authors_code():
     """cb_loss_type=softmax_bce trains with the CB loss the authors' code calls "softmax"."""
     from ltzoo.losses import create_loss
-    from ltzoo.train.stage2.spec import resolve
+    from ltzoo.train.stage2 import resolve
 
     options = {"base": "class_balanced", "cb_loss_type": "softmax_bce"}
     resolved = resolve("wd_maxnorm", Stage2Config(method_options={"wd_maxnorm": options}))

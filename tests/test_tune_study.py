@@ -12,15 +12,21 @@ import pytest
 
 from ltzoo.train.config import load_config  # noqa: E402
 from ltzoo.tuning import Objective, tune  # noqa: E402
+from tests import fault_injection
 
 FAST = ["stage1.epochs=2", "stage2.epochs=1", "stage2.methods=[lws]"]
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
-def _cli(*args, extra_env=None):
+def _cli(*args, kill_at=None):
+    """``ltzoo tune *args`` in a fresh interpreter; SIGKILLed after stage-1 step ``kill_at`` if given."""
+    if kill_at is None:
+        argv = [sys.executable, "-m", "ltzoo.cli", "tune", *args]
+    else:
+        argv = fault_injection.command(kill_at, "tune", *args)
     return subprocess.Popen(
-        [sys.executable, "-m", "ltzoo.cli", "tune", *args],
-        env=dict(ENV, **(extra_env or {})),
+        argv,
+        env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -166,7 +172,7 @@ def test_a_killed_workers_trial_is_retried_from_its_checkpoint(tmp_path):
         str(tmp_path),
         "--heartbeat",
         "1",
-        extra_env={"LTZOO_FAULT_KILL_AT_STEP": "10"},
+        kill_at=10,
     )
     crashed.communicate(timeout=300)
     assert crashed.returncode == -9

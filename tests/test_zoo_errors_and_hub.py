@@ -10,6 +10,7 @@ import torch
 
 import ltzoo
 from ltzoo.errors import RandomWeightsWarning
+from ltzoo.methods import zoo_methods
 from ltzoo.models.published import published
 from ltzoo.models.zoo import known_tags
 from ltzoo.registry import UnknownNameError
@@ -61,8 +62,19 @@ def test_tag_without_weights_names_what_exists():
 
 
 def test_list_models_pattern_and_methods():
-    methods = ltzoo.list_methods()
-    assert set(methods) >= {"ce", "crt", "iwb", "lws", "ncm", "tau", "wd_maxnorm"}
+    assert set(ltzoo.list_methods()) >= {
+        "ce",
+        "crt",
+        "experts",
+        "iwb",
+        "lws",
+        "ncm",
+        "tau",
+        "wd_maxnorm",
+    }
+    # every method but the experts, whose head deploys from a run, has a model per backbone
+    methods = zoo_methods()
+    assert set(ltzoo.list_methods()) - set(methods) == {"experts"}
     assert ltzoo.list_models("resnet32_*") == sorted(
         [f"resnet32_{m}" for m in methods] + [f"resnet32_x8_{m}" for m in methods]
     )

@@ -32,6 +32,7 @@ __all__ = [
     "LossBase",
     "create_loss",
     "list_losses",
+    "loss_defaults",
     "CrossEntropyLoss",
     "ClassBalancedLoss",
     "FocalLoss",
@@ -49,6 +50,17 @@ __all__ = [
 def list_losses(pattern: str = "*") -> List[str]:
     """Registered loss names matching a shell-style ``pattern``."""
     return LOSSES.names(pattern)
+
+
+def loss_defaults(name: str) -> dict:
+    """The keyword defaults of registered loss ``name``, less ``class_counts`` (so that a method
+    built on it records every option)."""
+    params = inspect.signature(LOSSES.get(name)).parameters
+    return {
+        k: p.default
+        for k, p in params.items()
+        if k != "class_counts" and p.default is not inspect.Parameter.empty
+    }
 
 
 def create_loss(name: str, class_counts: Any = None, **kwargs: Any) -> nn.Module:

@@ -1,12 +1,30 @@
+"""LWS, learnable weight scaling (Kang et al., "Decoupling Representation and Classifier for
+Long-Tailed Recognition", ICLR 2020, Sec. 4): the stage-1 classifier is kept and only the
+per-class scales ``f_i`` of ``f_i * (w_i x + b_i)`` are learned, with cross-entropy and
+class-balanced sampling."""
+
+from ltzoo.heads import create_head
+from ltzoo.losses import create_loss
 from ltzoo.methods.spec import MethodSpec
 from ltzoo.registry import METHODS
 
-METHODS.register(
+
+def fit(stage1_head, train, val, class_counts, settings, seed):
+    head = create_head("lws", stage1_head.in_features, stage1_head.num_classes)
+    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    head.fc.requires_grad_(False)
+    return train.fit_head(head, [head.scales], create_loss("ce"), settings=settings, seed=seed)
+
+
+METHOD = METHODS.register(
     "lws",
     MethodSpec(
         name="lws",
         head="lws",
         description="learnable weight scaling: per-class scales on the stage-1 classifier, class-balanced sampling",
         paper="Kang et al., Decoupling Representation and Classifier for Long-Tailed Recognition, ICLR 2020",
+        fit=fit,
+        loss="ce",
+        defining={"sampler": "class_balanced"},
     ),
 )

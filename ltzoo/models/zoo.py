@@ -34,7 +34,7 @@ from timm.models import (
 
 from ltzoo.errors import RandomWeightsWarning
 from ltzoo.heads import HeadBase
-from ltzoo.methods import list_methods
+from ltzoo.methods import zoo_methods
 from ltzoo.models.lt_classifier import LongTailClassifier
 from ltzoo.models.published import hub_ids, verified_weights
 from ltzoo.models.weights import safe_weights_overlay
@@ -139,7 +139,7 @@ def classifier_cfg(head_type: type) -> Union[str, Tuple[str, ...]]:
 def _all_default_cfgs() -> Dict[str, Dict[str, Any]]:
     cfgs: Dict[str, Dict[str, Any]] = {"lt_classifier": _cifar_cfg(num_classes=100)}
     for backbone, tags in ZOO_BACKBONES.items():
-        for method in list_methods():
+        for method in zoo_methods():
             classifier = classifier_cfg(HEADS.get(METHODS.get(method).head))
             for tag, cfg in tags.items():
                 cfg = dict(cfg, classifier=classifier)
@@ -318,7 +318,7 @@ def lt_classifier(pretrained: bool = False, **kwargs: Any) -> LongTailClassifier
 
 MODEL_NAMES = ["lt_classifier"]
 for _backbone in ZOO_BACKBONES:
-    for _method in list_methods():
+    for _method in zoo_methods():
         _fn = _make_entrypoint(_backbone, _method)
         globals()[_fn.__name__] = register_model(_fn)
         MODEL_NAMES.append(_fn.__name__)

@@ -7,7 +7,7 @@ YAML 1.1 reads them as strings). ``RunConfig()`` with no arguments is the embedd
 long-tailed 8x8 digits.
 
 Stage-2 settings: ``stage2.<key>`` left at ``null`` means "the method's own default"; the
-effective settings of each method are resolved in one place (``ltzoo.train.stage2.spec``) by the
+effective settings of each method are resolved in one place (``ltzoo.train.stage2``) by the
 precedence *method defaults < stage2.* < stage2.method_options.<method>*.
 """
 
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ltzoo.atomic import write_text_atomic
 from ltzoo.errors import ConfigError
+from ltzoo.methods.tau import TauGrid
 from ltzoo.train.schedule import SCHEDULES, Schedule
 
 
@@ -65,7 +66,6 @@ BatchSize = Annotated[int, Field(ge=1)]
 Momentum = Annotated[float, Field(ge=0, lt=1)]
 Gamma = Annotated[float, Field(gt=0, le=1)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
-TauGrid = Annotated[List[NonNegFloat], Field(min_length=1)]  # tau-normalization exponents to try
 ScheduleName = Literal["cosine", "multistep", "constant"]
 assert set(ScheduleName.__args__) == set(SCHEDULES)
 
@@ -190,7 +190,7 @@ def optional_fields(model: type) -> Dict[str, Any]:
 
 
 # stage2.methods, then stage2.<every TrainSettings key>: null = each method's own default
-# (ltzoo.train.stage2.spec), a value applies to every method. Derived from TrainSettings, so a new
+# (ltzoo.train.stage2), a value applies to every method. Derived from TrainSettings, so a new
 # training setting is declared once.
 _Stage2Training = create_model(
     "_Stage2Training",
@@ -209,7 +209,7 @@ class Stage2Config(_Stage2Training):
     deploy: Optional[str] = None
     # what stage 2 re-trains (Kang et al. ICLR'20, Table 1): the classifier on cached features, or on
     # images with the last stage ("last_block") or every encoder layer ("all") unfrozen too; see
-    # ltzoo.train.stage2.on_images. augment=True trains on augmented images (encoder frozen unless retrain says).
+    # ltzoo.train.image_training. augment=True trains on augmented images (encoder frozen unless retrain says).
     retrain: Literal["classifier", "last_block", "all"] = "classifier"
     augment: bool = False
     encoder_lr_scale: NonNegFloat = 1.0

@@ -10,11 +10,13 @@ processes each rank extracts its shard and ``gather_for_metrics`` reassembles th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Iterable, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2.functional import horizontal_flip
+
+from ltzoo.train.head_training import train_on_features
 
 # test-time augmentation of the evaluation: none, or the mean of the logits of an image and its mirror
 TTA_MODES = ("none", "flip")
@@ -22,8 +24,35 @@ TTA_MODES = ("none", "flip")
 
 @dataclass
 class FeatureSet:
-    features: torch.Tensor  # (N, D) float32, on the CPU
-    labels: torch.Tensor  # (N,) int64
+    """Cached features and their labels; as a stage-2 training source
+    (:class:`ltzoo.methods.spec.TrainingSource`) it trains heads on the features themselves."""
+
+    # (N, D) float32, on the CPU
+    features: torch.Tensor
+    # (N,) int64
+    labels: torch.Tensor
+    # cached features leave the whole encoder frozen
+    retrain: ClassVar[str] = "classifier"
+
+    def subset_of_classes(self, classes: Iterable[int]) -> "FeatureSet":
+        """The samples whose label is in ``classes``."""
+        keep = torch.isin(self.labels, torch.as_tensor(list(classes), dtype=self.labels.dtype))
+        return FeatureSet(self.features[keep], self.labels[keep])
+
+    def fit_head(
+        self, head, params, loss_fn, *, settings, seed: int, after_step=None, after_epoch=None
+    ):
+        """Train ``params`` of ``head`` on these features (:func:`train_on_features`)."""
+        return train_on_features(
+            self,
+            head,
+            params,
+            loss_fn,
+            settings=settings,
+            seed=seed,
+            after_step=after_step,
+            after_epoch=after_epoch,
+        )
 
 
 @torch.no_grad()

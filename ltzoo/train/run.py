@@ -42,11 +42,11 @@ from ltzoo.run_folder import (
 from ltzoo.train.assemble import build_datasets, build_model, input_config
 from ltzoo.train.config import RunConfig, from_dict, save_config, to_dict
 from ltzoo.train.features import extract_features
+from ltzoo.train.image_training import evaluate_own_encoders, fit_stage2_on_images, uses_images
 from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
 from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
 from ltzoo.train.stage1 import checked_checkpoint, train_stage1
 from ltzoo.train.stage2 import check_stage2_config, fit_stage2
-from ltzoo.train.stage2.on_images import evaluate_own_encoders, fit_stage2_on_images, uses_images
 from ltzoo.version import __version__
 
 logger = logging.getLogger(__name__)

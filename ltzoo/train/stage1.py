@@ -20,13 +20,13 @@
   skipped with ``engine.on_nonfinite: skip``); a checkpoint is never written from non-finite
   weights; SIGTERM saves a checkpoint and raises :class:`TrainingInterrupted`. Both are watched
   by :class:`_StepWatch`, which reads them back from the device every few steps, not every step.
-- Test hook: ``LTZOO_FAULT_KILL_AT_STEP=N`` makes the process SIGKILL itself after global step N.
+- Step: :func:`train_step` is one optimizer step (forward, loss, backward, clipping, update), the
+  loop's body in the manner of timm's ``train_one_epoch``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from pathlib import Path
@@ -277,6 +277,47 @@ def _weights_finite(model) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
+def train_step(
+    model,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    loss_fn,
+    optimizer,
+    accelerator,
+    engine,
+    grad_clip: Optional[float],
+    watch: "_StepWatch",
+    stop_requested: bool,
+    totals: torch.Tensor,
+) -> bool:
+    """One training step: forward under autocast, the loss, backward, gradient clipping and the
+    optimizer update, inside ``accelerator.accumulate``. Adds the step's loss sum, correct count
+    and sample count to ``totals`` (on the device). Returns True when the step was skipped: a
+    non-finite loss under ``engine.on_nonfinite: skip``, decided by ``watch`` before the update."""
+    if engine.compile:
+        # a new iteration for CUDA-graph trees (compile_mode=reduce-overhead)
+        torch.compiler.cudagraph_mark_step_begin()
+    if engine.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with accelerator.accumulate(model):
+        with accelerator.autocast():
+            logits = model(images)
+        loss = loss_fn(logits.float(), targets)
+        if watch.record(loss, stop_requested):
+            optimizer.zero_grad(set_to_none=True)
+            return True
+        accelerator.backward(loss)
+        if grad_clip and accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        totals[0] += loss.detach().double() * len(targets)
+        totals[1] += (logits.argmax(1) == targets).sum()
+        totals[2] += len(targets)
+    return False
+
+
 def train_stage1(
     cfg: RunConfig,
     accelerator,
@@ -328,7 +369,6 @@ def train_stage1(
     advance(scheduler, progress.global_step)
     log = EpochLog(run_dir, enabled=accelerator.is_main_process, echo=not cfg.progress)
     log.keep_before(progress.epoch)
-    kill_at = int(os.environ.get("LTZOO_FAULT_KILL_AT_STEP", "0") or 0)
     bar = tqdm(
         total=s1.epochs * steps_per_epoch,
         initial=progress.global_step,
@@ -369,31 +409,22 @@ def train_stage1(
             totals = torch.tensor(done, dtype=torch.float64, device=accelerator.device)
             watch.start_epoch(progress.global_step)
             for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
-                if (
-                    engine.compile
-                ):  # a new iteration for CUDA-graph trees (compile_mode=reduce-overhead)
-                    torch.compiler.cudagraph_mark_step_begin()
-                lr = optimizer.param_groups[0]["lr"]  # this step's rate, for the epoch log
-                if engine.channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                with accelerator.accumulate(model):
-                    with accelerator.autocast():
-                        logits = model(images)
-                    loss = loss_fn(logits.float(), targets)
-                    if watch.record(
-                        loss, sigterm.raised
-                    ):  # skip mode: non-finite, decided before the update
-                        progress.skipped_steps += 1
-                        optimizer.zero_grad(set_to_none=True)
-                    else:
-                        accelerator.backward(loss)
-                        if s1.grad_clip and accelerator.sync_gradients:
-                            accelerator.clip_grad_norm_(model.parameters(), s1.grad_clip)
-                        optimizer.step()
-                        optimizer.zero_grad(set_to_none=True)
-                        totals[0] += loss.detach().double() * len(targets)
-                        totals[1] += (logits.argmax(1) == targets).sum()
-                        totals[2] += len(targets)
+                # this step's rate, for the epoch log
+                lr = optimizer.param_groups[0]["lr"]
+                skipped = train_step(
+                    model,
+                    images,
+                    targets,
+                    loss_fn=loss_fn,
+                    optimizer=optimizer,
+                    accelerator=accelerator,
+                    engine=engine,
+                    grad_clip=s1.grad_clip,
+                    watch=watch,
+                    stop_requested=sigterm.raised,
+                    totals=totals,
+                )
+                progress.skipped_steps += int(skipped)
                 scheduler.step()
                 progress.step_in_epoch, progress.global_step = i + 1, progress.global_step + 1
                 bar.update(1)
@@ -409,8 +440,6 @@ def train_stage1(
                     last_good = save(totals)
                 if watch.stop:
                     raise TrainingInterrupted(save(totals))
-                if kill_at and progress.global_step == kill_at:
-                    os.kill(os.getpid(), signal.SIGKILL)
             watch.check(sigterm.raised, last_good)
             if watch.stop:
                 raise TrainingInterrupted(save(totals))

@@ -23,9 +23,8 @@ from ltzoo.evaluation import mean_per_class_accuracy
 from ltzoo.heads import create_head
 from ltzoo.heads.experts import COMBINE
 from ltzoo.losses import create_loss
-from ltzoo.train.features import FeatureSet
-from ltzoo.train.stage2.common import train_head
-from ltzoo.train.stage2.spec import Stage2Method, register
+from ltzoo.methods.spec import MethodSpec, check_choices
+from ltzoo.registry import METHODS
 
 INITS = ("stage1", "random")
 
@@ -40,34 +39,20 @@ def head_tail_split(class_counts):
     return [int(i) for i in groups["head"]], [int(i) for i in groups["tail"]]
 
 
-def subset_of_classes(train, classes):
-    """The training samples whose label is in ``classes`` (cached features or an image source)."""
-    if hasattr(train, "subset_of_classes"):
-        return train.subset_of_classes(classes)
-    keep = torch.isin(train.labels, torch.as_tensor(classes, dtype=train.labels.dtype))
-    return FeatureSet(train.features[keep], train.labels[keep])
+def check(options) -> None:
+    check_choices(options, {"combine": COMBINE, "init": INITS}, prefix="experts: ")
 
 
-def check_options(options) -> None:
-    if options["combine"] not in COMBINE:
-        raise ValueError(
-            f"experts: combine={options['combine']!r} is not allowed; allowed: {', '.join(COMBINE)}"
-        )
-    if options["init"] not in INITS:
-        raise ValueError(
-            f"experts: init={options['init']!r} is not allowed; allowed: {', '.join(INITS)}"
-        )
-
-
-def fit_experts(stage1_head, train, val, class_counts, settings, seed, combine, init):
-    if getattr(train, "retrain", "classifier") != "classifier":
+def fit(stage1_head, train, val, class_counts, settings, seed, combine, init):
+    if train.retrain != "classifier":
         raise ValueError(
             f"experts trains two classifiers on different classes; stage2.retrain={train.retrain!r} would "
             "fine-tune one encoder two ways. Use stage2.retrain=classifier (stage2.augment may be true)"
         )
     head_classes, tail_classes = head_tail_split(class_counts)
 
-    torch.manual_seed(seed + 211)  # a random init depends only on the run's seed
+    # a random init depends only on the run's seed
+    torch.manual_seed(seed + 211)
     head = create_head("experts", stage1_head.in_features, stage1_head.num_classes, combine=combine)
     if init == "stage1":
         head.load_linear(stage1_head.fc.weight, getattr(stage1_head.fc, "bias", None))
@@ -76,11 +61,11 @@ def fit_experts(stage1_head, train, val, class_counts, settings, seed, combine, 
         expert = create_head(
             "linear", head.in_features, head.num_classes, bias=head.fc.bias is not None
         )
-        expert.fc = getattr(head, name)  # train the expert's own layer in place
-        train_head(
+        # train the expert's own layer in place
+        expert.fc = getattr(head, name)
+        train.subset_of_classes(classes).fit_head(
             expert,
             expert.parameters(),
-            subset_of_classes(train, classes),
             create_loss("ce"),
             settings=settings,
             seed=seed + offset,
@@ -101,15 +86,21 @@ def fit_experts(stage1_head, train, val, class_counts, settings, seed, combine, 
     return head
 
 
-# Lee's gradient clipping (max norm 5): training on the tail classes alone gave infinite gradients
-register(
-    Stage2Method(
-        "experts",
-        fit_experts,
-        paper="Lee, 2022, Sec. 4.1 and 5.5",
+METHOD = METHODS.register(
+    "experts",
+    MethodSpec(
+        name="experts",
+        head="experts",
+        description="head/tail experts: two linear classifiers on the frozen encoder, one per half of "
+        "the classes, combined at test time",
+        paper="Lee, long-tail problem, Yonsei University, 2022",
+        fit=fit,
         loss="ce",
+        # Lee's gradient clipping (max norm 5): training on the tail classes alone gave infinite gradients
         defaults={"sampler": "instance_balanced", "grad_clip": 5.0},
         options={"combine": "l1", "init": "stage1"},
-        check=check_options,
-    )
+        check=check,
+        # an experts head deploys from a run (its tail classes come from the training counts)
+        in_zoo=False,
+    ),
 )

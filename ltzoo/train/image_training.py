@@ -6,14 +6,14 @@ block and the classifier "LB+C", or everything "B+C"; there freezing the encoder
 
 * ``classifier`` (default): only the method's head parameters; the encoder stays frozen, in eval
   mode, bitwise untouched. Without ``stage2.augment`` this runs on cached features (the fast path
-  of :mod:`ltzoo.train.stage2.common`); with it, on augmented images here.
+  of :mod:`ltzoo.train.head_training`); with it, on augmented images here.
 * ``last_block``: also the encoder's last stage (``feature_info[-1]["module"]``: ``layer3`` of the
   CIFAR ResNets, ``layer4`` of timm's ResNets) and whatever the backbone has after it;
 * ``all``: every encoder parameter.
 
 Each method keeps its own head, sampler, loss and schedule: its ``fit`` receives an
-:class:`ImageSource` in place of the cached training features, and ``train_head`` hands the training
-to :meth:`ImageSource.fit_head`, which fine-tunes a copy of the stage-1 model (the encoder
+:class:`ImageSource` in place of the cached training features, and its :meth:`ImageSource.fit_head`
+fine-tunes a copy of the stage-1 model (the encoder
 parameters at ``lr * stage2.encoder_lr_scale``; Kang et al.'s "B+C (0.1x lr)" is ``0.1``). Frozen
 modules stay in eval mode, so their batch-norm statistics do not move. The stage runs in one
 process on the accelerator's device (every process computes the same result).
@@ -31,12 +31,11 @@ from torch.utils.data import DataLoader, Dataset
 from ltzoo.atomic import save_safetensors_atomic
 from ltzoo.data.samplers import create_sampler
 from ltzoo.train.features import FeatureSet, extract_features
+from ltzoo.train.head_training import head_step
 from ltzoo.train.optimizer import make_optimizer
 from ltzoo.train.schedule import build_scheduler
 from ltzoo.train.scoring import evaluate_heads
-from ltzoo.train.stage2 import fit_stage2
-from ltzoo.train.stage2.common import head_step
-from ltzoo.train.stage2.spec import Resolved
+from ltzoo.train.stage2 import Resolved, fit_stage2
 
 RETRAIN = ("classifier", "last_block", "all")
 
@@ -206,9 +205,8 @@ class ImageSource:
         for p, flag in flags:
             p.requires_grad_(flag)
         self.trained_model = model.eval()
-        return (
-            model.head.cpu().eval()
-        )  # heads are scored on cached (CPU) features; the backbone stays put
+        # heads are scored on cached (CPU) features; the backbone stays put
+        return model.head.cpu().eval()
 
     @staticmethod
     def _set_modes(model, trainable) -> None:

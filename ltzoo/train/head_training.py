@@ -1,15 +1,14 @@
 """Training a classifier head on cached features: the loop cRT, LWS, IWB, WD+MaxNorm and the
-experts share.
+experts share (each method's ``fit`` reaches it through its training source's ``fit_head``).
 
 ``settings`` (a :class:`~ltzoo.train.config.TrainSettings`, resolved per method by
-:mod:`ltzoo.train.stage2.spec`) says everything: mini-batches of cached features drawn with the
+:mod:`ltzoo.train.stage2`) says everything: mini-batches of cached features drawn with the
 registered ``sampler``, SGD with ``momentum`` (``nesterov``) and ``weight_decay``, and the rate
 from :func:`ltzoo.train.schedule.build_scheduler` (cosine to 0 by default), stepped per batch.
 ``grad_clip`` caps the gradient norm; ``after_step(head)`` runs after every optimizer step and
 ``after_epoch(head)`` after every epoch (the MaxNorm projection of WD+MaxNorm, per step or per
-epoch). A training source that is not a :class:`FeatureSet` but has
-``fit_head`` (``ltzoo.train.stage2.on_images.ImageSource``) runs the same schedule itself, on
-images, with encoder layers unfrozen (``stage2.retrain``).
+epoch). On images, :class:`ltzoo.train.image_training.ImageSource` runs the same schedule with
+:func:`head_step`.
 """
 
 from __future__ import annotations
@@ -19,9 +18,9 @@ from typing import Callable, Iterable, Optional
 
 import torch
 
+from ltzoo.data.samplers import create_sampler
 from ltzoo.heads.base import HeadBase
 from ltzoo.train.config import TrainSettings
-from ltzoo.train.features import FeatureSet
 from ltzoo.train.optimizer import make_optimizer
 from ltzoo.train.schedule import build_scheduler
 
@@ -46,42 +45,19 @@ def head_step(
         after_step(head)
 
 
-def train_head(
+def train_on_features(
+    train,
     head: HeadBase,
     params: Iterable[torch.nn.Parameter],
-    train: FeatureSet,
     loss_fn,
     *,
+    settings: TrainSettings,
     seed: int,
-    settings: Optional[TrainSettings] = None,
     after_step: Optional[Callable[[HeadBase], None]] = None,
     after_epoch: Optional[Callable[[HeadBase], None]] = None,
-    **setting_values,
 ) -> HeadBase:
-    """Fit ``params`` of ``head`` on ``train`` features; returns the head in eval mode.
-
-    ``settings`` or, for short, its fields as keywords (``epochs=2, lr=0.1, sampler=...``; the
-    others take :class:`TrainSettings`' defaults).
-    """
-    from ltzoo.data.samplers import create_sampler
-
-    if settings is None:
-        settings = TrainSettings(**setting_values)
-    elif setting_values:
-        raise TypeError(
-            f"train_head: give settings or keywords, not both ({', '.join(setting_values)})"
-        )
-    if not isinstance(train, FeatureSet) and hasattr(train, "fit_head"):
-        return train.fit_head(
-            head,
-            params,
-            loss_fn,
-            settings=settings,
-            seed=seed,
-            after_step=after_step,
-            after_epoch=after_epoch,
-        )
-
+    """Fit ``params`` of ``head`` on the cached features ``train`` (``features``, ``labels``);
+    returns the head in eval mode."""
     params = list(params)
     index_sampler = create_sampler(
         settings.sampler, train.labels.numpy(), seed=seed, **settings.sampler_kwargs
@@ -102,3 +78,41 @@ def train_head(
         if after_epoch is not None:
             after_epoch(head)
     return head.eval()
+
+
+def train_head(
+    head: HeadBase,
+    params: Iterable[torch.nn.Parameter],
+    train,
+    loss_fn,
+    *,
+    seed: int,
+    settings: Optional[TrainSettings] = None,
+    after_step: Optional[Callable[[HeadBase], None]] = None,
+    after_epoch: Optional[Callable[[HeadBase], None]] = None,
+    **setting_values,
+) -> HeadBase:
+    """Fit ``params`` of ``head`` on the training source ``train`` (cached features or images);
+    returns the head in eval mode.
+
+    ``settings`` or, for short, its fields as keywords (``epochs=2, lr=0.1, sampler=...``; the
+    others take :class:`TrainSettings`' defaults).
+    """
+    if settings is None:
+        settings = TrainSettings(**setting_values)
+    elif setting_values:
+        raise TypeError(
+            f"train_head: give settings or keywords, not both ({', '.join(setting_values)})"
+        )
+    return train.fit_head(
+        head,
+        params,
+        loss_fn,
+        settings=settings,
+        seed=seed,
+        after_step=after_step,
+        after_epoch=after_epoch,
+    )
+
+
+__all__ = ["head_step", "train_head", "train_on_features"]
