@@ -6,7 +6,7 @@ import fnmatch
 from typing import Any, List, Optional
 
 import timm
-from timm.models._registry import split_model_name_tag
+from timm.models import split_model_name_tag
 
 from ltzoo.models.zoo import MODEL_NAMES
 from ltzoo.registry import UnknownNameError, unknown_name_message

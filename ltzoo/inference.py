@@ -42,7 +42,7 @@ def _checkpoint_shapes(path: Path) -> Dict[str, Tuple[int, ...]]:
 def _from_checkpoint(name: str, checkpoint: Union[str, os.PathLike]):
     """Registered ``name`` with the weights of a ``.safetensors`` file; the number of classes and
     input channels are read from the file's tensor shapes."""
-    from timm.models._registry import get_pretrained_cfg
+    from timm.models import get_pretrained_cfg
 
     path = Path(checkpoint)
     if path.suffix != ".safetensors":
