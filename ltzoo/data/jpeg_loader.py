@@ -4,8 +4,8 @@ Why: the ordinary path (``FileLTDataset`` + timm transform + a worker-process ``
 opens, decodes and augments every image with PIL on the CPU. At ImageNet resolution the JPEG
 decode alone costs a few milliseconds per image per core, so with a fast GPU the training step
 waits on the CPU unless there are many cores. Here the worker threads only *read* the
-compressed bytes (cheap I/O); the whole batch is decoded at once by
-``torchvision.io.decode_jpeg(list, device=...)``, which on CUDA is nvjpeg's batched GPU decoder,
+compressed bytes (cheap I/O); the whole batch is decoded at once by TorchCodec's
+``torchcodec.decoders.decode_jpeg(list, device=...)``, which on CUDA is nvjpeg's batched decoder,
 and cropped, resized, flipped, colour-jittered and normalised on the device. The CPU is left
 free. On a CPU device the same code runs, decoding with libjpeg-turbo (that is what the tests
 exercise).
@@ -26,7 +26,7 @@ the sampler's epoch order, the last ones wrapped around so every process runs th
 of steps, exactly as :class:`ltzoo.data.device_loader.DeviceBatchLoader`.
 
 Files that are not JPEG (by their first bytes; ImageNet has a few PNG and CMYK files named
-``.JPEG``) are decoded on the CPU with ``torchvision.io.decode_image`` and moved to the device;
+``.JPEG``) are decoded on the CPU with ``torchcodec.decoders.decode_image`` and moved to the device;
 a file nvjpeg refuses is retried on the CPU; a file nothing can decode raises
 :class:`ltzoo.data.files.UnreadableImageError` naming its path.
 """
@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+from torchcodec.decoders import decode_image, decode_jpeg
 from torchvision.transforms.v2 import functional as F
 
 from ltzoo.data.augment_presets import FLIP_PROBABILITY, PRESETS, Augment, describe
@@ -206,9 +206,7 @@ class JpegBatchLoader(EpochBatches):
         jpeg = [i for i, d in enumerate(data) if bytes(d[:2].tolist()) == JPEG_MAGIC]
         if jpeg:
             try:
-                decoded = decode_jpeg(
-                    [data[i] for i in jpeg], device=self.device, mode=ImageReadMode.RGB
-                )
+                decoded = decode_jpeg([data[i] for i in jpeg], device=self.device, mode="RGB")
                 for i, img in zip(jpeg, decoded):
                     images[i] = img
             except RuntimeError:
@@ -222,15 +220,11 @@ class JpegBatchLoader(EpochBatches):
         errors = []
         if is_jpeg and self.device.type != "cpu":
             try:
-                return decode_jpeg(data, device=self.device, mode=ImageReadMode.RGB)
+                return decode_jpeg(data, device=self.device, mode="RGB")
             except RuntimeError as err:  # e.g. a CMYK file nvjpeg does not take: retry on the CPU
                 errors.append(err)
         try:
-            image = (
-                decode_jpeg(data, mode=ImageReadMode.RGB)
-                if is_jpeg
-                else decode_image(data, mode=ImageReadMode.RGB)
-            )
+            image = decode_jpeg(data, mode="RGB") if is_jpeg else decode_image(data, mode="RGB")
             return image.to(self.device, non_blocking=True)
         except (RuntimeError, ValueError) as err:
             errors.append(err)
