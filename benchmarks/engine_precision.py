@@ -3,8 +3,7 @@ with and without channels-last, through ``ltzoo.train.run`` itself (loader, loss
 epoch log), not a hand-written loop. Prints, per setting, img/s over the epochs after the first
 (warm-up excluded), the wall time, and the stage-1 test accuracy (All / Many / Medium / Few).
 
-  python benchmarks/engine_precision.py --config recipes/cifar100_lt/ce.yaml \\
-      --set data.root=../shared/data/cifar100 --epochs 3
+  python benchmarks/engine_precision.py --config recipes/cifar100_lt/ce.yaml --epochs 3
   python benchmarks/engine_precision.py --epochs 30            # the embedded digits-LT recipe
 
 bf16 autocast needs a CPU with native bf16 (AVX512-BF16 or AMX: ``lscpu | grep -o 'avx512_bf16\\|amx'``);

@@ -6,7 +6,7 @@ to a temporary folder (or uses / fills ``--folder``), then times the training tr
 
   (a) torch DataLoader, ``--workers`` worker processes, PIL decode + timm transform per image;
   (b) ltzoo.data.jpeg_loader.JpegBatchLoader on ``--device``: file reads in threads, one
-      ``decode_jpeg`` call per batch (nvjpeg on CUDA), augmentation on the device.
+      TorchCodec ``decode_jpeg`` call per batch (nvjpeg on CUDA), augmentation on the device.
 
 Each path is run once to warm up (on a subset) and then timed over ``--epochs`` full passes;
 the batches are consumed on the device (moved there and synchronised), as a training step

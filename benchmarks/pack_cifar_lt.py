@@ -1,6 +1,6 @@
 """Pack CIFAR for a machine that can only receive a few tens of MiB (a GPU machine without a copy of the data).
 
-    python benchmarks/pack_cifar_lt.py --root ../shared/data/cifar100 --out data/packed/cifar100 --imbalance 100 50
+    python benchmarks/pack_cifar_lt.py --root data/cifar100 --out data/packed/cifar100 --imbalance 100 50
     python benchmarks/pack_cifar_lt.py --dataset cifar10_lt --root data/cifar10 --out data/packed/cifar10 \
         --imbalance 10 50 100 500 --profile exp step
 
@@ -99,7 +99,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--root", default="../shared/data/cifar100")
+    parser.add_argument("--root", default="data/cifar100")
     parser.add_argument("--out", default="data/packed/cifar100")
     parser.add_argument("--dataset", default="cifar100_lt", choices=["cifar100_lt", "cifar10_lt"])
     parser.add_argument("--imbalance", type=float, nargs="+", default=[100, 50])

@@ -1,8 +1,7 @@
 """Reproduce the CIFAR-LT tables from ltzoo's recipes: one plan of every run, resumable, several at once.
 
     python benchmarks/reproduce.py --list                        # every row: recipe, costs, record or not
-    python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32 --parallel 2 \\
-        --root cifar100_lt=../shared/data/cifar100               # a block on this CPU
+    python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32 --parallel 2   # a block on a CPU
     python benchmarks/reproduce.py --parallel 3 --time-limit 3000 --start-partial  # a GPU session
     python benchmarks/reproduce.py --table-only                  # redraw the tables from the records
 
@@ -43,8 +42,9 @@ As soon as a row finishes, its record is written atomically to ``RESULTS/<row id
 short keeps every row it finished. Estimated minutes on the 2-core CPU and on one H100/H200-class GPU
 (the GPU figures are estimates until measured): ``benchmarks/reproduction/costs.py``.
 
-Data: the recipes read ``../shared/data/cifar100`` and ``data/cifar10``; ``--root DATASET=PATH`` points
-a dataset elsewhere (e.g. a folder packed by ``benchmarks/pack_cifar_lt.py``).
+Data: the recipes read ``data/cifar100`` and ``data/cifar10`` (``LTZOO_DATA_ROOT=DIR`` reads
+``DIR/cifar100`` and ``DIR/cifar10`` instead); ``--root DATASET=PATH`` points a dataset elsewhere
+(e.g. a folder packed by ``benchmarks/pack_cifar_lt.py``).
 """
 
 from __future__ import annotations
@@ -490,7 +490,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     for item in args.roots:
         if "=" not in item:
             p.error(
-                f"--root {item!r}: expected DATASET=PATH, e.g. cifar100_lt=../shared/data/cifar100"
+                f"--root {item!r}: expected DATASET=PATH, e.g. cifar100_lt=data/packed/cifar100"
             )
     return args
 

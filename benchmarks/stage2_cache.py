@@ -1,7 +1,7 @@
 """Stage 2 from cached features vs running the frozen encoder every step (same head, same
 schedule, no augmentation): wall time of each and the speed ratio, with the device.
 
-  python benchmarks/stage2_cache.py --dataset cifar100_lt --root ../shared/data/cifar100 --epochs 10
+  python benchmarks/stage2_cache.py --dataset cifar100_lt --root data/cifar100 --epochs 10
 """
 
 import argparse

@@ -10,7 +10,9 @@ style vs no data pipeline at all. Prints img/s for each and the ratios, with the
       transforms, a DataLoader with worker processes, fp32;
   (c) upper bound: random tensors already on the device, same model and optimizer as (a).
 
-  python benchmarks/throughput.py --root ../shared/data/cifar100 --batch-sizes 64 512 --steps 200
+  python benchmarks/throughput.py --root data/cifar100 --batch-sizes 64 512 --steps 200
+
+``--root`` (default ``data/cifar100``) follows ``LTZOO_DATA_ROOT`` like a recipe's root.
 
 Targets (one H100): a/b >= 10 and a/c >= 0.9.
 """
@@ -196,7 +198,7 @@ def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--root", default="../shared/data/cifar100")
+    parser.add_argument("--root", default="data/cifar100")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 512])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)

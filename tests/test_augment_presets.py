@@ -118,7 +118,8 @@ def test_cutout_at_given_centres_is_devries_and_taylors_mask(size):
 
 
 def test_imagenet_eval_of_jpeg_files_agrees_within_one_grey_level(tmp_path):
-    """PIL decode + timm's resize/centre crop against libjpeg-turbo decode + torchvision's on tensors."""
+    """PIL decode + timm's resize/centre crop against TorchCodec's libjpeg-turbo decode + torchvision's
+    resize/centre crop on tensors."""
     rng = np.random.default_rng(0)
     paths = []
     for i, (h, w) in enumerate([(300, 260), (256, 400), (333, 333), (240, 500)]):

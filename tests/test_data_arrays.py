@@ -14,8 +14,9 @@ from PIL import Image
 from ltzoo.data import create_dataset, exponential_profile, list_datasets
 from ltzoo.data.digits import fixed_test_split, load_digits_arrays
 from ltzoo.registry import UnknownNameError
+from tests.conftest import CIFAR100 as _CIFAR100
 
-SHARED_CIFAR100 = "/work/shared/data/cifar100"
+CIFAR100 = str(_CIFAR100)
 DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 
 
@@ -214,11 +215,11 @@ def test_cifar_torchvision_layout(tmp_path, monkeypatch, num_classes):
 
 
 @pytest.mark.skipif(
-    not os.path.isfile(os.path.join(SHARED_CIFAR100, "train.npz")),
+    not os.path.isfile(os.path.join(CIFAR100, "train.npz")),
     reason="the shared CIFAR-100 npz files are not here",
 )
 def test_cifar100_lt_real():
-    ds = create_dataset("cifar100_lt", root=SHARED_CIFAR100, imbalance=0.01)
+    ds = create_dataset("cifar100_lt", root=CIFAR100, imbalance=0.01)
     assert len(ds) == 10847 and ds.class_counts[0] == 500 and ds.class_counts[-1] == 5
     assert ds.classes[:3] == ["apple", "aquarium_fish", "baby"] and ds.data.shape == (
         10847,
@@ -230,7 +231,7 @@ def test_cifar100_lt_real():
     assert [len(groups[k]) for k in ("many", "medium", "few")] == [35, 35, 30]
     x, _ = ds[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32
-    test = create_dataset("cifar100_lt", split="test", root=SHARED_CIFAR100)
+    test = create_dataset("cifar100_lt", split="test", root=CIFAR100)
     assert len(test) == 10000 and np.bincount(test.targets).tolist() == [100] * 100
 
 

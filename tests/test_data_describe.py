@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from ltzoo.data.describe import describe, format_description, plot_counts
+from tests.conftest import CIFAR100 as _CIFAR100
 
-SHARED_CIFAR100 = "/work/shared/data/cifar100"
+CIFAR100 = str(_CIFAR100)
 
 
 def test_describe_digits(tmp_path):
@@ -26,11 +27,11 @@ def test_describe_digits(tmp_path):
 
 
 @pytest.mark.skipif(
-    not os.path.isfile(os.path.join(SHARED_CIFAR100, "train.npz")),
+    not os.path.isfile(os.path.join(CIFAR100, "train.npz")),
     reason="the shared CIFAR-100 npz files are not here",
 )
 def test_describe_cifar100_lt_real():
-    d = describe("cifar100_lt", root=SHARED_CIFAR100, imbalance=50)
+    d = describe("cifar100_lt", root=CIFAR100, imbalance=50)
     assert d["total"] == 12608 and d["num_classes"] == 100 and d["max"] == 500 and d["min"] == 10
     assert d["groups"]["many"] + d["groups"]["medium"] + d["groups"]["few"] == 100
     assert "cifar100_lt: 12,608 training images in 100 classes" in format_description(d)

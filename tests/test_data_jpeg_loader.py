@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.io import ImageReadMode, decode_jpeg, read_file
+from torchcodec.decoders import decode_jpeg
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from ltzoo.data.files import UnreadableImageError
-from ltzoo.data.jpeg_loader import JpegBatchLoader, random_resized_crop_params
+from ltzoo.data.jpeg_loader import JpegBatchLoader, random_resized_crop_params, read_bytes
 from ltzoo.data.samplers import create_sampler
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -67,16 +67,16 @@ def test_shapes_dtypes_and_length(samples, train):
 
 
 def test_eval_equals_torchvision_resize_centre_crop_normalise(samples):
-    """Same decoder (libjpeg-turbo via torchvision) and the same torchvision functions on the same
+    """Same decoder (libjpeg-turbo via TorchCodec) and the same torchvision functions on the same
     uint8 tensors, so the only possible difference is float rounding of the normalisation: 1e-5.
     Against timm's PIL eval transform the difference is larger (PIL's own resampling rounds
     differently): checked separately with a mean tolerance of 2/255 in [0, 1] units."""
     loader = _loader(samples, train=False, img_size=16)
     images = loader.augment(
-        loader.decode([read_file(p) for p, _ in samples], [p for p, _ in samples]), None
+        loader.decode([read_bytes(p) for p, _ in samples], [p for p, _ in samples]), None
     )
     for k, (path, _) in enumerate(samples):
-        decoded = decode_jpeg(read_file(path), mode=ImageReadMode.RGB)
+        decoded = decode_jpeg(str(path), mode="RGB")
         ref = F.center_crop(
             F.resize(decoded, [18], antialias=True), [16, 16]
         )  # floor(16 / 0.875) = 18

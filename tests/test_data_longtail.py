@@ -221,11 +221,11 @@ def test_leftover_split_keeps_one_training_image_and_refuses_bad_sizes():
 
 def test_leftover_validation_on_cifar100_lt_moves_only_class_0_at_if_100():
     from ltzoo.data import create_dataset
-    from tests.conftest import SHARED_CIFAR100
+    from tests.conftest import CIFAR100
 
-    if not (SHARED_CIFAR100 / "train.npz").is_file():
+    if not (CIFAR100 / "train.npz").is_file():
         pytest.skip("the CIFAR-100 npz files are not here")
-    root = str(SHARED_CIFAR100)
+    root = str(CIFAR100)
     plain = create_dataset("cifar100_lt", root=root, imbalance=100)
     train = create_dataset("cifar100_lt", root=root, imbalance=100, val_source="leftover")
     val = create_dataset("cifar100_lt", "val", root=root, imbalance=100, val_source="leftover")

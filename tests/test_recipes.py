@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from ltzoo.cli import main
+from ltzoo.data.roots import resolve_root
 from ltzoo.methods import stage2_methods
 from ltzoo.train.config import load_config
 from ltzoo.train.stage2 import check_stage2_config, resolve
-from tests.conftest import REPO_ROOT, SHARED_CIFAR100
+from tests.conftest import CIFAR100, REPO_ROOT
 
 RECIPE_DIR = REPO_ROOT / "recipes"
 ALL = sorted(p for p in RECIPE_DIR.rglob("*.yaml") if "accelerate" not in p.parts)
@@ -44,12 +45,26 @@ def test_every_stage2_method_has_a_cifar100_lt_recipe():
 
 def test_the_cifar100_lt_recipes_read_one_dataset():
     """The CIFAR-100-LT recipes compare methods: each reads the same long-tailed training set, from
-    the shared data folder the README's commands and the suite's real-data tests read."""
+    data/cifar100 inside the project, the folder the suite's real-data tests read (through
+    LTZOO_DATA_ROOT when it is set)."""
     data = {
-        (c.dataset, (REPO_ROOT / c.root).resolve(), c.imbalance, c.profile)
+        (c.dataset, c.root, c.imbalance, c.profile)
         for c in (load_config(p).data for p in ALL if "cifar100_lt" in p.parts)
     }
-    assert data == {("cifar100_lt", SHARED_CIFAR100.resolve(), 100.0, "exp")}
+    assert data == {("cifar100_lt", "data/cifar100", 100.0, "exp")}
+    assert REPO_ROOT / resolve_root("data/cifar100") == CIFAR100
+
+
+def test_every_recipe_root_is_inside_the_project():
+    """A clone runs its recipes as they are: no root is absolute or climbs out of the project."""
+    roots = {_id(p): load_config(p).data.root for p in ALL}
+    outside = {
+        name: root
+        for name, root in roots.items()
+        if root is not None and (root.startswith(("/", "~")) or ".." in root.split("/"))
+    }
+    assert not outside
+    assert {r.split("/")[0] for r in roots.values() if r is not None} == {"data"}
 
 
 def test_no_two_recipes_write_the_same_run_folder():

@@ -17,7 +17,7 @@ from ltzoo.models.published import TABLE_PATH, published, sha256_file
 from ltzoo.models.zoo import known_tags
 from ltzoo.release import ReleaseStore, build, default_store, push
 from tests import test_hub_push
-from tests.conftest import SHARED_CIFAR100
+from tests.conftest import CIFAR100
 from tests.test_hub_push import use_hub
 
 hub = test_hub_push.hub  # the loopback Hub stand-in fixture
@@ -185,7 +185,7 @@ def _cifar100_test_top1(model) -> float:
 
     cfg = model.pretrained_cfg
     tf = create_transform("cifar", train=False, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
-    test = create_dataset("cifar100_lt", "test", root=str(SHARED_CIFAR100), transform=tf)
+    test = create_dataset("cifar100_lt", "test", root=str(CIFAR100), transform=tf)
     logits, targets = predict_logits(model, test)
     return 100.0 * float((logits.argmax(1) == targets).float().mean())
 
@@ -209,9 +209,9 @@ def test_every_released_tag_loads_through_the_loopback_hub_and_scores_its_record
         "resnet32_iwb.cifar100_lt_r100" if "resnet32_iwb.cifar100_lt_r100" in names else names[0]
     )
     if evaluated.startswith("resnet32_") and ".cifar100_lt_" in evaluated:
-        if not (SHARED_CIFAR100 / "test.npz").is_file():
+        if not (CIFAR100 / "test.npz").is_file():
             pytest.fail(
-                f"the CIFAR-100 test set is needed to check {evaluated}'s top-1 ({SHARED_CIFAR100})"
+                f"the CIFAR-100 test set is needed to check {evaluated}'s top-1 ({CIFAR100})"
             )
         model = timm.create_model(evaluated, pretrained=True).eval()
         assert _cifar100_test_top1(model) == pytest.approx(published()[evaluated]["top1"], abs=0.05)

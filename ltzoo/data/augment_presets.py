@@ -34,6 +34,7 @@ from ltzoo.registry import UnknownNameError, check_options, unknown_name_message
 
 FLIP_PROBABILITY = 0.5
 
+
 @dataclass(frozen=True)
 class Augment:
     """What one preset does to a training or evaluation image, in the order listed."""
@@ -41,13 +42,17 @@ class Augment:
     preset: str
     train: bool
     size: int  # output side (crop size of pad-crop, random-resized crop, centre crop)
-    native_size: Optional[int] = None  # the dataset's image side (in-memory presets); None: any size
+    native_size: Optional[int] = (
+        None  # the dataset's image side (in-memory presets); None: any size
+    )
     random_crop: bool = False  # a random ``size`` window of the image zero-padded by ``pad`` pixels
     pad: int = 0
     random_resized_crop: bool = False
     scale: Tuple[float, float] = (0.08, 1.0)
     ratio: Tuple[float, float] = (3 / 4, 4 / 3)
-    resize_crop_pct: Optional[float] = None  # eval: resize the shorter side to floor(size / pct), centre crop
+    resize_crop_pct: Optional[float] = (
+        None  # eval: resize the shorter side to floor(size / pct), centre crop
+    )
     interpolation: str = "bilinear"
     flip: bool = False  # a horizontal flip with probability FLIP_PROBABILITY
     color_jitter: float = 0.0  # brightness, contrast, saturation factors drawn in [1 - j, 1 + j]
@@ -64,7 +69,9 @@ class Preset:
 
     @property
     def options(self) -> Dict[str, inspect.Parameter]:
-        return {n: p for n, p in inspect.signature(self.describe).parameters.items() if n != "train"}
+        return {
+            n: p for n, p in inspect.signature(self.describe).parameters.items() if n != "train"
+        }
 
 
 PRESETS: Dict[str, Preset] = {}
@@ -74,35 +81,78 @@ def preset(name: str, stats: str):
     def register(describe: Callable[..., Augment]) -> Callable[..., Augment]:
         PRESETS[name] = Preset(name, stats, describe)
         return describe
+
     return register
 
 
 @preset("cifar", stats="cifar100")
-def cifar(train: bool, size: int = 32, padding: int = 4, autoaugment: bool = False, cutout: bool = False,
-          cutout_size: int = 16) -> Augment:
+def cifar(
+    train: bool,
+    size: int = 32,
+    padding: int = 4,
+    autoaugment: bool = False,
+    cutout: bool = False,
+    cutout_size: int = 16,
+) -> Augment:
     if not train:
         return Augment("cifar", False, size=int(size), native_size=32)
-    return Augment("cifar", True, size=int(size), native_size=32, random_crop=True, pad=int(padding), flip=True,
-                   autoaugment="cifar10" if autoaugment else None, cutout=int(cutout_size) if cutout else 0)
+    return Augment(
+        "cifar",
+        True,
+        size=int(size),
+        native_size=32,
+        random_crop=True,
+        pad=int(padding),
+        flip=True,
+        autoaugment="cifar10" if autoaugment else None,
+        cutout=int(cutout_size) if cutout else 0,
+    )
 
 
 @preset("imagenet", stats="imagenet")
-def imagenet(train: bool, img_size: int = 224, crop_pct: float = 0.875, color_jitter: float = 0.4,
-             auto_augment: Optional[str] = None, interpolation: str = "bilinear") -> Augment:
+def imagenet(
+    train: bool,
+    img_size: int = 224,
+    crop_pct: float = 0.875,
+    color_jitter: float = 0.4,
+    auto_augment: Optional[str] = None,
+    interpolation: str = "bilinear",
+) -> Augment:
     if not train:
-        return Augment("imagenet", False, size=int(img_size), resize_crop_pct=float(crop_pct),
-                       interpolation=interpolation)
-    return Augment("imagenet", True, size=int(img_size), random_resized_crop=True, flip=True,
-                   color_jitter=float(color_jitter or 0.0), timm_auto_augment=auto_augment, interpolation=interpolation)
+        return Augment(
+            "imagenet",
+            False,
+            size=int(img_size),
+            resize_crop_pct=float(crop_pct),
+            interpolation=interpolation,
+        )
+    return Augment(
+        "imagenet",
+        True,
+        size=int(img_size),
+        random_resized_crop=True,
+        flip=True,
+        color_jitter=float(color_jitter or 0.0),
+        timm_auto_augment=auto_augment,
+        interpolation=interpolation,
+    )
 
 
 def _small_grey(name: str, side: int):
     def describe(train: bool, pad_crop: int = 0) -> Augment:
         crop = bool(train and pad_crop)
-        return Augment(name, bool(train), size=side, native_size=side, random_crop=crop,
-                       pad=int(pad_crop) if crop else 0)
+        return Augment(
+            name,
+            bool(train),
+            size=side,
+            native_size=side,
+            random_crop=crop,
+            pad=int(pad_crop) if crop else 0,
+        )
 
-    describe.__doc__ = f"Normalise ({side}x{side} grey images); ``pad_crop=k``: random crop with padding k."
+    describe.__doc__ = (
+        f"Normalise ({side}x{side} grey images); ``pad_crop=k``: random crop with padding k."
+    )
     return describe
 
 
@@ -162,5 +212,15 @@ class Cutout(torch.nn.Module):
         return f"size={self.size}"
 
 
-__all__ = ["FLIP_PROBABILITY", "Augment", "Cutout", "PRESETS", "Preset", "cutout", "describe", "get_preset", "pad_crop",
-           "preset"]
+__all__ = [
+    "FLIP_PROBABILITY",
+    "Augment",
+    "Cutout",
+    "PRESETS",
+    "Preset",
+    "cutout",
+    "describe",
+    "get_preset",
+    "pad_crop",
+    "preset",
+]

@@ -24,8 +24,16 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ltzoo.data.longtail import (DEFAULT_SUBSET_RULE, VAL_SOURCES, class_groups, leftover_split, longtail_indices,
-                                 make_profile, stratified_split, subset_rule_record)
+from ltzoo.data.longtail import (
+    DEFAULT_SUBSET_RULE,
+    VAL_SOURCES,
+    class_groups,
+    leftover_split,
+    longtail_indices,
+    make_profile,
+    stratified_split,
+    subset_rule_record,
+)
 from ltzoo.errors import InputError
 
 SPLITS = ("train", "val", "test")
@@ -42,8 +50,10 @@ def check_labels(targets, num_classes: int, where: str) -> np.ndarray:
     targets = np.asarray(targets).astype(np.int64, copy=False)
     bad = np.flatnonzero((targets < 0) | (targets >= num_classes))
     if bad.size:
-        raise InputError(f"label {int(targets[bad[0]])} (item {int(bad[0])}) in {where} is outside "
-                         f"[0, {num_classes}): {bad.size} such labels")
+        raise InputError(
+            f"label {int(targets[bad[0]])} (item {int(bad[0])}) in {where} is outside "
+            f"[0, {num_classes}): {bad.size} such labels"
+        )
     return targets
 
 
@@ -52,14 +62,27 @@ def require_training_images(counts, classes: Sequence[str], where: str) -> None:
     empty = np.flatnonzero(np.asarray(counts) == 0)
     if empty.size:
         c = int(empty[0])
-        raise InputError(f"class {c} ({classes[c]!r}) has no training images in {where} "
-                         f"({empty.size} empty classes); use a smaller imbalance or a larger n_max")
+        raise InputError(
+            f"class {c} ({classes[c]!r}) has no training images in {where} "
+            f"({empty.size} empty classes); use a smaller imbalance or a larger n_max"
+        )
 
 
-def split_indices(train_targets, classes: Sequence[str], split: str, *, imbalance=100, profile="exp",
-                  seed: int = 0, val_fraction: float = 0.0, n_max: Optional[int] = None,
-                  where: str = "dataset", subset_rule: str = DEFAULT_SUBSET_RULE, val_source: str = "fraction",
-                  val_per_class: int = 20) -> Tuple[Optional[np.ndarray], np.ndarray, dict]:
+def split_indices(
+    train_targets,
+    classes: Sequence[str],
+    split: str,
+    *,
+    imbalance=100,
+    profile="exp",
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    n_max: Optional[int] = None,
+    where: str = "dataset",
+    subset_rule: str = DEFAULT_SUBSET_RULE,
+    val_source: str = "fraction",
+    val_per_class: int = 20,
+) -> Tuple[Optional[np.ndarray], np.ndarray, dict]:
     """``(indices into the official training set or None for "test", training class counts, validation record)``.
 
     ``profile=None`` keeps the training set as it is (already long-tailed); otherwise the
@@ -80,26 +103,43 @@ def split_indices(train_targets, classes: Sequence[str], split: str, *, imbalanc
         wanted = make_profile(profile, int(n_max or available.max()), num_classes, imbalance)
         pool = longtail_indices(train_targets, wanted, seed, rule=subset_rule)
     if val_source not in VAL_SOURCES:
-        raise InputError(f"val_source={val_source!r} is not allowed; allowed: {', '.join(VAL_SOURCES)}")
+        raise InputError(
+            f"val_source={val_source!r} is not allowed; allowed: {', '.join(VAL_SOURCES)}"
+        )
     if val_source == "leftover":
         if val_fraction:
-            raise InputError(f"val_fraction={val_fraction!r} is not allowed with val_source='leftover', which "
-                             "draws val_per_class images per class from the left-out images; allowed: 0")
+            raise InputError(
+                f"val_fraction={val_fraction!r} is not allowed with val_source='leftover', which "
+                "draws val_per_class images per class from the left-out images; allowed: 0"
+            )
         train, val, moved = leftover_split(train_targets, pool, val_per_class, seed)
-        record = {"source": "leftover", "per_class": int(val_per_class), "images": int(len(val)),
-                  "moved_from_training": {classes[c]: int(n) for c, n in enumerate(moved) if n},
-                  "moved_total": int(moved.sum()), "description": VAL_SOURCES["leftover"]}
+        record = {
+            "source": "leftover",
+            "per_class": int(val_per_class),
+            "images": int(len(val)),
+            "moved_from_training": {classes[c]: int(n) for c, n in enumerate(moved) if n},
+            "moved_total": int(moved.sum()),
+            "description": VAL_SOURCES["leftover"],
+        }
     else:
         tr, va = stratified_split(train_targets[pool], val_fraction, seed)
         train, val = pool[tr], pool[va]
-        record = {"source": "fraction", "fraction": float(val_fraction), "images": int(len(val)),
-                  "description": VAL_SOURCES["fraction"]}
+        record = {
+            "source": "fraction",
+            "fraction": float(val_fraction),
+            "images": int(len(val)),
+            "description": VAL_SOURCES["fraction"],
+        }
     counts = np.bincount(train_targets[train], minlength=num_classes).astype(np.int64)
-    require_training_images(counts, classes, f"{where} (imbalance={imbalance!r}, profile={profile!r})")
+    require_training_images(
+        counts, classes, f"{where} (imbalance={imbalance!r}, profile={profile!r})"
+    )
     if split == "val" and not len(val):
-        raise InputError(f"split='val' of {where} is empty with val_fraction=0; pass val_fraction > 0 "
-                         "(e.g. 0.2) to carve a validation set from the long-tailed training set, or "
-                         "val_source='leftover' to draw one from the images the profile leaves out")
+        raise InputError(
+            f"split='val' of {where} is empty with val_fraction=0; pass val_fraction > 0 "
+            "(e.g. 0.2) to carve a validation set from the long-tailed training set, or "
+            "val_source='leftover' to draw one from the images the profile leaves out"
+        )
     return {"train": train, "val": val, "test": None}[split], counts, record
 
 
@@ -120,8 +160,12 @@ class LTDataset(Dataset):
     split: str
     transform: Optional[Callable] = None
     subset_rule: Optional[str] = None  # which images a profile kept (None: no subsampling)
-    split_record: Optional[dict] = None  # the split files read and their check (ltzoo.data.official)
-    validation: Optional[dict] = None  # where the validation split comes from (split_indices' record)
+    split_record: Optional[dict] = (
+        None  # the split files read and their check (ltzoo.data.official)
+    )
+    validation: Optional[dict] = (
+        None  # where the validation split comes from (split_indices' record)
+    )
 
     @property
     def num_classes(self) -> int:
@@ -138,8 +182,14 @@ class LTDataset(Dataset):
 
     def data_record(self) -> dict:
         """What a run records about its data: the dataset, the subset rule, the split files."""
-        rule = subset_rule_record(self.subset_rule) if self.subset_rule else {
-            "name": "none", "description": "no subsampling: every image of the training list or tree is kept"}
+        rule = (
+            subset_rule_record(self.subset_rule)
+            if self.subset_rule
+            else {
+                "name": "none",
+                "description": "no subsampling: every image of the training list or tree is kept",
+            }
+        )
         record = {"dataset": self.name, "subset_rule": rule, **(self.split_record or {})}
         if self.validation is not None:
             record["validation"] = self.validation
@@ -150,8 +200,10 @@ class LTDataset(Dataset):
         return class_groups(self.class_counts, many=many, few=few)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, n={len(self)}, "
-                f"classes={self.num_classes}, train_total={int(self.class_counts.sum())})")
+        return (
+            f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"classes={self.num_classes}, train_total={int(self.class_counts.sum())})"
+        )
 
 
 def data_record(*datasets: Optional[LTDataset]) -> dict:
@@ -161,7 +213,7 @@ def data_record(*datasets: Optional[LTDataset]) -> dict:
     if "split_files" in record:
         files = {}
         for ds in datasets:
-            for f in ((ds.split_record or {}).get("split_files", []) if ds is not None else []):
+            for f in (ds.split_record or {}).get("split_files", []) if ds is not None else []:
                 files.setdefault(f["file"], f)
         record["split_files"] = list(files.values())
     return record
@@ -175,16 +227,42 @@ class ArrayLTDataset(LTDataset):
     torchvision's datasets.
     """
 
-    def __init__(self, train_x, train_y, test_x, test_y, classes, *, split="train", imbalance=100,
-                 profile="exp", seed=0, val_fraction=0.0, transform=None, n_max=None,
-                 subset_rule=DEFAULT_SUBSET_RULE, val_source="fraction", val_per_class=20):
+    def __init__(
+        self,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        classes,
+        *,
+        split="train",
+        imbalance=100,
+        profile="exp",
+        seed=0,
+        val_fraction=0.0,
+        transform=None,
+        n_max=None,
+        subset_rule=DEFAULT_SUBSET_RULE,
+        val_source="fraction",
+        val_per_class=20,
+    ):
         self.classes = [str(c) for c in classes]
         self.split = check_split(split)
         test_y = check_labels(test_y, len(self.classes), f"the test set of {self.name}")
         idx, self.class_counts, self.validation = split_indices(
-            train_y, self.classes, split, imbalance=imbalance, profile=profile, seed=seed,
-            val_fraction=val_fraction, n_max=n_max, where=self.name, subset_rule=subset_rule,
-            val_source=val_source, val_per_class=val_per_class)
+            train_y,
+            self.classes,
+            split,
+            imbalance=imbalance,
+            profile=profile,
+            seed=seed,
+            val_fraction=val_fraction,
+            n_max=n_max,
+            where=self.name,
+            subset_rule=subset_rule,
+            val_source=val_source,
+            val_per_class=val_per_class,
+        )
         self.subset_rule = subset_rule if profile is not None else None
         x, y = (test_x, test_y) if idx is None else (train_x[idx], np.asarray(train_y)[idx])
         if x.ndim == 3:

@@ -21,14 +21,18 @@ class UniformBatchSampler(LTSampler):
     replacement until it runs out, then from a fresh permutation. ``num_batches`` defaults to
     ``max(1, N // (s * C))`` so an epoch is about ``N`` images."""
 
-    def __init__(self, targets, seed=0, num_classes=None, samples_per_class: int = 1, num_batches=None):
+    def __init__(
+        self, targets, seed=0, num_classes=None, samples_per_class: int = 1, num_batches=None
+    ):
         super().__init__(targets, seed=seed, num_classes=num_classes)
         self.samples_per_class = int(samples_per_class)
         if self.samples_per_class < 1:
             raise ValueError(f"samples_per_class={samples_per_class!r} must be >= 1")
         empty = torch.nonzero(self.class_counts == 0).flatten()
         if len(empty):
-            raise ValueError(f"class {int(empty[0])} has no images; uniform_batch needs every class")
+            raise ValueError(
+                f"class {int(empty[0])} has no images; uniform_batch needs every class"
+            )
         self.batch_size = self.samples_per_class * self.num_classes
         self.num_batches = int(num_batches or max(1, len(self.targets) // self.batch_size))
 
@@ -37,7 +41,9 @@ class UniformBatchSampler(LTSampler):
 
     def indices(self):
         s, m = self.samples_per_class, self.num_batches
-        per_class = torch.stack([self._class_perm(c, m * s).view(m, s) for c in range(self.num_classes)], 1)
+        per_class = torch.stack(
+            [self._class_perm(c, m * s).view(m, s) for c in range(self.num_classes)], 1
+        )
         batches = per_class.reshape(m, self.batch_size)
         order = torch.argsort(torch.rand(m, self.batch_size, generator=self.generator), dim=1)
         return torch.gather(batches, 1, order).flatten()
@@ -52,7 +58,11 @@ class _FlatSampler(LTSampler):
         return self.per_class * int((self.class_counts > 0).sum())
 
     def indices(self):
-        parts = [self._class_perm(c, self.per_class) for c in range(self.num_classes) if self.class_counts[c]]
+        parts = [
+            self._class_perm(c, self.per_class)
+            for c in range(self.num_classes)
+            if self.class_counts[c]
+        ]
         return self._shuffle(torch.cat(parts))
 
 

@@ -1,6 +1,6 @@
 """``describe``: the class-count profile of a long-tailed training set, as data, text or a plot.
 
-Backs ``ltzoo data describe cifar100_lt --root ../shared/data/cifar100 --imb 100``. Groups are
+Backs ``ltzoo data describe cifar100_lt --root data/cifar100 --imb 100``. Groups are
 Many (> 100 training images), Medium (20..100), Few (< 20) (Liu et al. CVPR'19) and the
 head/tail halves by training count.
 """
@@ -14,8 +14,17 @@ import numpy as np
 from ltzoo.data.longtail import class_groups
 
 
-def describe(name: str, root=None, imbalance=100, profile: str = "exp", seed: int = 0,
-             val_fraction: float = 0.0, many: int = 100, few: int = 20, **kwargs) -> Dict[str, Any]:
+def describe(
+    name: str,
+    root=None,
+    imbalance=100,
+    profile: str = "exp",
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    many: int = 100,
+    few: int = 20,
+    **kwargs,
+) -> Dict[str, Any]:
     """Counts per class of the training split of ``name`` and its Many/Medium/Few sizes.
 
     Returns a JSON-serialisable dict: ``name``, ``imbalance``, ``profile``, ``seed``,
@@ -25,14 +34,30 @@ def describe(name: str, root=None, imbalance=100, profile: str = "exp", seed: in
     """
     from ltzoo.data import create_dataset
 
-    ds = create_dataset(name, split="train", root=root, imbalance=imbalance, profile=profile, seed=seed,
-                        val_fraction=val_fraction, **kwargs)
+    ds = create_dataset(
+        name,
+        split="train",
+        root=root,
+        imbalance=imbalance,
+        profile=profile,
+        seed=seed,
+        val_fraction=val_fraction,
+        **kwargs,
+    )
     counts = np.asarray(ds.class_counts, dtype=np.int64)
     groups = class_groups(counts, many=many, few=few)
     return {
-        "name": name, "imbalance": imbalance, "profile": profile, "seed": seed, "val_fraction": val_fraction,
-        "num_classes": int(len(counts)), "classes": list(ds.classes), "counts": counts.tolist(),
-        "total": int(counts.sum()), "max": int(counts.max()), "min": int(counts.min()),
+        "name": name,
+        "imbalance": imbalance,
+        "profile": profile,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "num_classes": int(len(counts)),
+        "classes": list(ds.classes),
+        "counts": counts.tolist(),
+        "total": int(counts.sum()),
+        "max": int(counts.max()),
+        "min": int(counts.min()),
         "ratio": float(counts.max() / max(int(counts.min()), 1)),
         "thresholds": {"many": many, "few": few},
         "groups": {g: int(len(idx)) for g, idx in groups.items()},
@@ -48,15 +73,24 @@ def format_description(d: Dict[str, Any], show: int = 5) -> str:
         f"(profile={d['profile']}, imbalance={d['imbalance']}, seed={d['seed']}, val_fraction={d['val_fraction']})",
         f"  largest class {d['max']:,}, smallest {d['min']:,}, ratio {d['ratio']:.1f}",
     ]
-    labels = {"many": f"Many (>{t['many']})", "medium": f"Medium ({t['few']}-{t['many']})",
-              "few": f"Few (<{t['few']})", "head": "Head half", "tail": "Tail half"}
+    labels = {
+        "many": f"Many (>{t['many']})",
+        "medium": f"Medium ({t['few']}-{t['many']})",
+        "few": f"Few (<{t['few']})",
+        "head": "Head half",
+        "tail": "Tail half",
+    }
     for g, label in labels.items():
-        lines.append(f"  {label:<18} {d['groups'][g]:>6} classes {d['group_images'][g]:>10,} images")
+        lines.append(
+            f"  {label:<18} {d['groups'][g]:>6} classes {d['group_images'][g]:>10,} images"
+        )
     order = sorted(range(d["num_classes"]), key=lambda c: -d["counts"][c])
     pick = order if len(order) <= 2 * show else order[:show] + [None] + order[-show:]
     lines.append("  class counts (descending):")
     for c in pick:
-        lines.append("    ..." if c is None else f"    {c:>5} {d['classes'][c]:<24.24} {d['counts'][c]:>8,}")
+        lines.append(
+            "    ..." if c is None else f"    {c:>5} {d['classes'][c]:<24.24} {d['counts'][c]:>8,}"
+        )
     return "\n".join(lines)
 
 
@@ -75,7 +109,9 @@ def plot_counts(d: Dict[str, Any], path) -> str:
     ax.set_yscale("log")
     ax.set_xlabel("class rank (sorted by training images)")
     ax.set_ylabel("training images (log)")
-    ax.set_title(f"{d['name']}: {d['total']:,} images, {d['num_classes']} classes, ratio {d['ratio']:.0f}")
+    ax.set_title(
+        f"{d['name']}: {d['total']:,} images, {d['num_classes']} classes, ratio {d['ratio']:.0f}"
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

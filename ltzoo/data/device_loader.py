@@ -34,14 +34,34 @@ class DeviceBatchLoader(EpochBatches):
     """Iterate ``(images, labels)`` batches of an in-memory uint8 dataset, built on ``device``."""
 
     def __init__(
-        self, data: np.ndarray, targets, sampler, batch_size: int, device, mean: Sequence[float],
-        std: Sequence[float], pad: int = 0, flip: bool = False, cutout: int = 0, seed: int = 0,
-        rank: int = 0, world_size: int = 1, channels_last: bool = False, autoaugment: Optional[str] = None,
+        self,
+        data: np.ndarray,
+        targets,
+        sampler,
+        batch_size: int,
+        device,
+        mean: Sequence[float],
+        std: Sequence[float],
+        pad: int = 0,
+        flip: bool = False,
+        cutout: int = 0,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        channels_last: bool = False,
+        autoaugment: Optional[str] = None,
     ):
         if data.dtype != np.uint8 or data.ndim != 4:
-            raise ValueError(f"DeviceBatchLoader needs uint8 images (N, H, W, C); got {data.dtype} {data.shape}")
+            raise ValueError(
+                f"DeviceBatchLoader needs uint8 images (N, H, W, C); got {data.dtype} {data.shape}"
+            )
         self.device = torch.device(device)
-        self.images = torch.from_numpy(np.ascontiguousarray(data)).permute(0, 3, 1, 2).contiguous().to(self.device)
+        self.images = (
+            torch.from_numpy(np.ascontiguousarray(data))
+            .permute(0, 3, 1, 2)
+            .contiguous()
+            .to(self.device)
+        )
         self.labels = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=self.device)
         self.sampler, self.batch_size = sampler, batch_size
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255.0
@@ -53,7 +73,9 @@ class DeviceBatchLoader(EpochBatches):
 
             policies = {p.value: p for p in v2.AutoAugmentPolicy}
             if autoaugment not in policies:
-                raise ValueError(f"autoaugment={autoaugment!r} is not allowed; allowed: {', '.join(policies)}")
+                raise ValueError(
+                    f"autoaugment={autoaugment!r} is not allowed; allowed: {', '.join(policies)}"
+                )
             self.autoaugment = v2.AutoAugment(policies[autoaugment])
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.channels_last = channels_last
@@ -67,13 +89,17 @@ class DeviceBatchLoader(EpochBatches):
             idx = idx.to(self.device)
             yield self.augment(self.images[idx], generator, seed), self.labels[idx]
 
-    def augment(self, batch: torch.Tensor, generator: Optional[torch.Generator], seed: int = 0) -> torch.Tensor:
+    def augment(
+        self, batch: torch.Tensor, generator: Optional[torch.Generator], seed: int = 0
+    ) -> torch.Tensor:
         """uint8 (B, C, H, W) -> augmented, normalised float (B, C, H, W). ``seed`` seeds AutoAugment's
         choices (torchvision draws them from the CPU generator, forked here so the global one is kept)."""
         b, _, h, w = batch.shape
         x = batch.float()
         if self.pad:
-            offsets = torch.randint(0, 2 * self.pad + 1, (2, b), device=self.device, generator=generator)
+            offsets = torch.randint(
+                0, 2 * self.pad + 1, (2, b), device=self.device, generator=generator
+            )
             x = pad_crop(x, self.pad, offsets)
         if self.flip:
             flipped = torch.rand(b, device=self.device, generator=generator) < FLIP_PROBABILITY
@@ -82,8 +108,12 @@ class DeviceBatchLoader(EpochBatches):
             x = self.auto_augment(x.to(torch.uint8), seed).float()
         x = (x - self.mean) / self.std
         if self.cutout:
-            centres = torch.stack([torch.randint(0, h, (b,), device=self.device, generator=generator),
-                                   torch.randint(0, w, (b,), device=self.device, generator=generator)])
+            centres = torch.stack(
+                [
+                    torch.randint(0, h, (b,), device=self.device, generator=generator),
+                    torch.randint(0, w, (b,), device=self.device, generator=generator),
+                ]
+            )
             x = cutout(x, self.cutout, centres)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -96,7 +126,9 @@ class DeviceBatchLoader(EpochBatches):
             return torch.stack([self.autoaugment(image) for image in images])
 
 
-DEVICE_PRESETS = tuple(name for name, p in PRESETS.items() if p.describe(True).native_size is not None)
+DEVICE_PRESETS = tuple(
+    name for name, p in PRESETS.items() if p.describe(True).native_size is not None
+)
 
 
 def device_augment(preset: str, options: Dict[str, Any]) -> Dict[str, Any]:
@@ -105,10 +137,23 @@ def device_augment(preset: str, options: Dict[str, Any]) -> Dict[str, Any]:
     :mod:`ltzoo.data.augment_presets` describes it, done on the device. ValueError for what it
     cannot do."""
     spec = describe(preset, True, **options)
-    if spec.native_size is None or spec.random_resized_crop or spec.color_jitter or spec.timm_auto_augment:
-        raise ValueError(f"no device augmentation for transform preset {preset!r}; allowed: {', '.join(DEVICE_PRESETS)}")
+    if (
+        spec.native_size is None
+        or spec.random_resized_crop
+        or spec.color_jitter
+        or spec.timm_auto_augment
+    ):
+        raise ValueError(
+            f"no device augmentation for transform preset {preset!r}; allowed: {', '.join(DEVICE_PRESETS)}"
+        )
     if spec.size != spec.native_size:
-        raise ValueError(f"size={spec.size!r} is not allowed on the device path (it crops without resizing); "
-                         f"allowed: {spec.native_size}, or data.loader=torch")
-    return dict(pad=spec.pad if spec.random_crop else 0, flip=spec.flip, cutout=spec.cutout,
-                autoaugment=spec.autoaugment)
+        raise ValueError(
+            f"size={spec.size!r} is not allowed on the device path (it crops without resizing); "
+            f"allowed: {spec.native_size}, or data.loader=torch"
+        )
+    return dict(
+        pad=spec.pad if spec.random_crop else 0,
+        flip=spec.flip,
+        cutout=spec.cutout,
+        autoaugment=spec.autoaugment,
+    )

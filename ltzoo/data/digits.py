@@ -33,7 +33,9 @@ def load_digits_arrays():
     spec = importlib.util.find_spec("sklearn")
     path = None
     if spec is not None and spec.submodule_search_locations:
-        path = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data", "digits.csv.gz")
+        path = os.path.join(
+            list(spec.submodule_search_locations)[0], "datasets", "data", "digits.csv.gz"
+        )
     if path and os.path.isfile(path):
         raw = np.loadtxt(path, delimiter=",")
         images, targets = raw[:, :-1].reshape(-1, 8, 8), raw[:, -1]
@@ -65,15 +67,38 @@ class DigitsLT(ArrayLTDataset):
     mean, std = MEAN_STD["digits"]
     transform_preset = "digits"
 
-    def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, n_max=None, subset_rule="per_class_permutation",
-                 val_source="fraction", val_per_class=20):
+    def __init__(
+        self,
+        split="train",
+        root=None,
+        imbalance=100,
+        profile="exp",
+        seed=0,
+        val_fraction=0.0,
+        transform=None,
+        n_max=None,
+        subset_rule="per_class_permutation",
+        val_source="fraction",
+        val_per_class=20,
+    ):
         images, targets = load_digits_arrays()
         pool, test = fixed_test_split(targets)
         if n_max is None:
             n_max = int(np.bincount(targets[pool]).min())
-        super().__init__(images[pool], targets[pool], images[test], targets[test],
-                         [str(d) for d in range(10)], split=split, imbalance=imbalance,
-                         profile=profile, seed=seed, val_fraction=val_fraction,
-                         transform=transform, n_max=n_max, subset_rule=subset_rule,
-                         val_source=val_source, val_per_class=val_per_class)
+        super().__init__(
+            images[pool],
+            targets[pool],
+            images[test],
+            targets[test],
+            [str(d) for d in range(10)],
+            split=split,
+            imbalance=imbalance,
+            profile=profile,
+            seed=seed,
+            val_fraction=val_fraction,
+            transform=transform,
+            n_max=n_max,
+            subset_rule=subset_rule,
+            val_source=val_source,
+            val_per_class=val_per_class,
+        )

@@ -20,10 +20,22 @@ from ltzoo.data.stats import MEAN_STD
 from ltzoo.registry import DATASETS
 
 DEBIAN_ROOT = "/usr/share/datasets/fashion-mnist"
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle boot"]
-FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def read_idx(path: str) -> np.ndarray:
@@ -35,14 +47,18 @@ def read_idx(path: str) -> np.ndarray:
     except (OSError, EOFError) as err:
         raise ValueError(f"cannot read the IDX file {path}: {err}") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {raw[:4].hex()!r}, "
-                         "expected 000008xx)")
+        raise ValueError(
+            f"{path} is not an IDX file of unsigned bytes (magic {raw[:4].hex()!r}, "
+            "expected 000008xx)"
+        )
     ndim = raw[3]
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path} is truncated: header says {shape} ({int(np.prod(shape))} bytes), "
-                         f"found {data.size}")
+        raise ValueError(
+            f"{path} is truncated: header says {shape} ({int(np.prod(shape))} bytes), "
+            f"found {data.size}"
+        )
     return data.reshape(shape)
 
 
@@ -70,7 +86,8 @@ def load_fashion_mnist(root=None, download: bool = False):
     raise FileNotFoundError(
         f"fashion_mnist_lt: no Fashion-MNIST under root={root!r}. Looked in {' and '.join(folders)} for "
         f"{wanted}. Get it with `apt-get install dataset-fashion-mnist` (puts them in {DEBIAN_ROOT}) "
-        "or pass download=True (torchvision layout)")
+        "or pass download=True (torchvision layout)"
+    )
 
 
 @DATASETS.register("fashion_mnist_lt")
@@ -81,10 +98,36 @@ class FashionMNISTLT(ArrayLTDataset):
     mean, std = MEAN_STD["fashion_mnist"]
     transform_preset = "mnist"
 
-    def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, download=False, n_max=None, subset_rule="per_class_permutation",
-                 val_source="fraction", val_per_class=20):
+    def __init__(
+        self,
+        split="train",
+        root=None,
+        imbalance=100,
+        profile="exp",
+        seed=0,
+        val_fraction=0.0,
+        transform=None,
+        download=False,
+        n_max=None,
+        subset_rule="per_class_permutation",
+        val_source="fraction",
+        val_per_class=20,
+    ):
         train_x, train_y, test_x, test_y = load_fashion_mnist(root, download)
-        super().__init__(train_x, train_y, test_x, test_y, CLASSES, split=split, imbalance=imbalance,
-                         profile=profile, seed=seed, val_fraction=val_fraction, transform=transform,
-                         n_max=n_max, subset_rule=subset_rule, val_source=val_source, val_per_class=val_per_class)
+        super().__init__(
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+            CLASSES,
+            split=split,
+            imbalance=imbalance,
+            profile=profile,
+            seed=seed,
+            val_fraction=val_fraction,
+            transform=transform,
+            n_max=n_max,
+            subset_rule=subset_rule,
+            val_source=val_source,
+            val_per_class=val_per_class,
+        )

@@ -58,7 +58,9 @@ def read_list(list_path: str, image_root: str, num_classes: Optional[int] = None
             except ValueError:
                 label = None
             if label is None:
-                raise InputError(f"{list_path}:{lineno}: expected 'relative/path label', got {line!r}")
+                raise InputError(
+                    f"{list_path}:{lineno}: expected 'relative/path label', got {line!r}"
+                )
             if label < 0 or (num_classes is not None and label >= num_classes):
                 bound = num_classes if num_classes is not None else "C"
                 raise InputError(f"{list_path}:{lineno}: label {label} is outside [0, {bound})")
@@ -90,8 +92,10 @@ def check_files_exist(samples: Samples, source: str, show: int = 3) -> None:
     ``show`` missing ones and ``source`` (the list file that names them)."""
     missing = [path for path, _ in samples if not os.path.isfile(path)]
     if missing:
-        raise FileNotFoundError(f"{source} lists {len(missing):,} of {len(samples):,} images that do not exist, e.g. "
-                         f"{', '.join(missing[:show])}; check the image root (root=) the list's paths start from")
+        raise FileNotFoundError(
+            f"{source} lists {len(missing):,} of {len(samples):,} images that do not exist, e.g. "
+            f"{', '.join(missing[:show])}; check the image root (root=) the list's paths start from"
+        )
 
 
 class FileLTDataset(LTDataset):
@@ -103,21 +107,51 @@ class FileLTDataset(LTDataset):
     read from: the split's images are then checked to exist, naming its list when some do not.
     """
 
-    def __init__(self, train: Samples, test: Samples, classes: Sequence[str], *, split="train",
-                 imbalance=100, profile=None, seed=0, val_fraction=0.0, transform=None, n_max=None,
-                 official_val: Optional[Samples] = None, skip_corrupt=False, subset_rule=DEFAULT_SUBSET_RULE,
-                 sources: Optional[Dict[str, str]] = None, val_source="fraction", val_per_class=20):
+    def __init__(
+        self,
+        train: Samples,
+        test: Samples,
+        classes: Sequence[str],
+        *,
+        split="train",
+        imbalance=100,
+        profile=None,
+        seed=0,
+        val_fraction=0.0,
+        transform=None,
+        n_max=None,
+        official_val: Optional[Samples] = None,
+        skip_corrupt=False,
+        subset_rule=DEFAULT_SUBSET_RULE,
+        sources: Optional[Dict[str, str]] = None,
+        val_source="fraction",
+        val_per_class=20,
+    ):
         self.classes = [str(c) for c in classes]
         self.split = check_split(split)
         self.transform, self.skip_corrupt, self.corrupt = transform, bool(skip_corrupt), set()
         check_range(train, len(self.classes), f"the training set of {self.name}")
         train_y = np.array([label for _, label in train], dtype=np.int64)
-        use_official_val = (split == "val" and not val_fraction and val_source == "fraction"
-                            and official_val is not None)
+        use_official_val = (
+            split == "val"
+            and not val_fraction
+            and val_source == "fraction"
+            and official_val is not None
+        )
         idx, self.class_counts, self.validation = split_indices(
-            train_y, self.classes, "train" if use_official_val else split, imbalance=imbalance,
-            profile=profile, seed=seed, val_fraction=val_fraction, n_max=n_max, where=self.name,
-            subset_rule=subset_rule, val_source=val_source, val_per_class=val_per_class)
+            train_y,
+            self.classes,
+            "train" if use_official_val else split,
+            imbalance=imbalance,
+            profile=profile,
+            seed=seed,
+            val_fraction=val_fraction,
+            n_max=n_max,
+            where=self.name,
+            subset_rule=subset_rule,
+            val_source=val_source,
+            val_per_class=val_per_class,
+        )
         self.subset_rule = subset_rule if profile is not None else None
         if use_official_val:
             samples, source = list(official_val), "val"
@@ -143,8 +177,12 @@ class FileLTDataset(LTDataset):
     def _replacement(self, index: int, err: Exception):
         if self.samples[index][0] not in self.corrupt:
             self.corrupt.add(self.samples[index][0])
-            warnings.warn(f"skipping an unreadable image ({err}); using another image of class "
-                          f"{int(self.targets[index])} instead", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"skipping an unreadable image ({err}); using another image of class "
+                f"{int(self.targets[index])} instead",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         same = np.flatnonzero(self.targets == self.targets[index])
         start = int(np.searchsorted(same, index))
         for j in np.roll(same, -start - 1):
@@ -155,6 +193,8 @@ class FileLTDataset(LTDataset):
                 return load_image(path)
             except UnreadableImageError:
                 self.corrupt.add(path)
-        raise UnreadableImageError(f"every image of class {int(self.targets[index])} "
-                                   f"({self.classes[int(self.targets[index])]!r}) in the {self.split} "
-                                   f"split is unreadable, e.g. {self.samples[index][0]}")
+        raise UnreadableImageError(
+            f"every image of class {int(self.targets[index])} "
+            f"({self.classes[int(self.targets[index])]!r}) in the {self.split} "
+            f"split is unreadable, e.g. {self.samples[index][0]}"
+        )

@@ -14,8 +14,8 @@ import os
 
 from ltzoo.data.files import FileLTDataset
 from ltzoo.data.stats import MEAN_STD
-from ltzoo.registry import DATASETS
 from ltzoo.errors import InputError
+from ltzoo.registry import DATASETS
 
 
 def scan(folder: str, class_to_idx=None):
@@ -39,24 +39,60 @@ class FolderLT(FileLTDataset):
     mean, std = MEAN_STD["imagenet"]
     transform_preset = "imagenet"
 
-    def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, n_max=None, skip_corrupt=False, subset_rule="per_class_permutation",
-                 val_source="fraction", val_per_class=20):
+    def __init__(
+        self,
+        split="train",
+        root=None,
+        imbalance=100,
+        profile="exp",
+        seed=0,
+        val_fraction=0.0,
+        transform=None,
+        n_max=None,
+        skip_corrupt=False,
+        subset_rule="per_class_permutation",
+        val_source="fraction",
+        val_per_class=20,
+    ):
         if root is None or not os.path.isdir(os.path.expanduser(str(root))):
-            raise FileNotFoundError(f"folder_lt: root={root!r} is not a folder; expected an ImageFolder "
-                                    "tree (root/class/x.jpg) or root/train/ + root/test/ trees")
+            raise FileNotFoundError(
+                f"folder_lt: root={root!r} is not a folder; expected an ImageFolder "
+                "tree (root/class/x.jpg) or root/train/ + root/test/ trees"
+            )
         root = os.path.expanduser(str(root))
-        train_dir = os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
+        train_dir = (
+            os.path.join(root, "train") if os.path.isdir(os.path.join(root, "train")) else root
+        )
         train, classes = scan(train_dir)
-        test_dir = next((os.path.join(root, d) for d in ("test", "val")
-                         if train_dir != root and os.path.isdir(os.path.join(root, d))), None)
+        test_dir = next(
+            (
+                os.path.join(root, d)
+                for d in ("test", "val")
+                if train_dir != root and os.path.isdir(os.path.join(root, d))
+            ),
+            None,
+        )
         if split == "test" and test_dir is None:
-            raise FileNotFoundError(f"folder_lt: split='test' needs {os.path.join(root, 'test')} or "
-                                    f"{os.path.join(root, 'val')} next to {os.path.join(root, 'train')}")
+            raise FileNotFoundError(
+                f"folder_lt: split='test' needs {os.path.join(root, 'test')} or "
+                f"{os.path.join(root, 'val')} next to {os.path.join(root, 'train')}"
+            )
         test = scan(test_dir, {c: i for i, c in enumerate(classes)})[0] if split == "test" else []
         if profile == "none" and n_max is None:
             profile = None  # keep the tree as it is
-        super().__init__(train, test, classes, split=split, imbalance=imbalance, profile=profile,
-                         seed=seed, val_fraction=val_fraction, transform=transform, n_max=n_max,
-                         skip_corrupt=skip_corrupt, subset_rule=subset_rule, val_source=val_source,
-                         val_per_class=val_per_class)
+        super().__init__(
+            train,
+            test,
+            classes,
+            split=split,
+            imbalance=imbalance,
+            profile=profile,
+            seed=seed,
+            val_fraction=val_fraction,
+            transform=transform,
+            n_max=n_max,
+            skip_corrupt=skip_corrupt,
+            subset_rule=subset_rule,
+            val_source=val_source,
+            val_per_class=val_per_class,
+        )

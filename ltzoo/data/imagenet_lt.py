@@ -32,18 +32,25 @@ class OLTRListDataset(FileLTDataset):
     @classmethod
     def list_paths(cls, root, split_dir=None) -> Dict[str, str]:
         if root is None:
-            raise FileNotFoundError(f"{cls.name} needs root= (the image root of {cls.list_prefix}_train.txt). "
-                                    + cls.how_to_get)
+            raise FileNotFoundError(
+                f"{cls.name} needs root= (the image root of {cls.list_prefix}_train.txt). "
+                + cls.how_to_get
+            )
         split_dir = os.path.expanduser(str(split_dir if split_dir is not None else root))
-        return {s: os.path.join(split_dir, f"{cls.list_prefix}_{s}.txt") for s in ("train", "val", "test")}
+        return {
+            s: os.path.join(split_dir, f"{cls.list_prefix}_{s}.txt")
+            for s in ("train", "val", "test")
+        }
 
     @classmethod
     def require(cls, paths: Dict[str, str], needed: List[str]) -> None:
         missing = [paths[s] for s in needed if not os.path.isfile(paths[s])]
         if missing:
-            raise FileNotFoundError(f"{cls.name}: missing {', '.join(missing)} (looked for "
-                                    f"{', '.join(os.path.basename(paths[s]) for s in needed)} in "
-                                    f"{os.path.dirname(paths['train'])}). {cls.how_to_get}")
+            raise FileNotFoundError(
+                f"{cls.name}: missing {', '.join(missing)} (looked for "
+                f"{', '.join(os.path.basename(paths[s]) for s in needed)} in "
+                f"{os.path.dirname(paths['train'])}). {cls.how_to_get}"
+            )
 
     @classmethod
     def read_split_files(cls, root, split_dir=None) -> Tuple[Dict[str, Samples], List[str]]:
@@ -60,9 +67,20 @@ class OLTRListDataset(FileLTDataset):
     def class_names(cls, train: Samples, num_classes: int) -> List[str]:
         return names_from_parents(train, num_classes)
 
-    def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, split_dir=None, num_classes=None,
-                 skip_corrupt=False, official_split=True):
+    def __init__(
+        self,
+        split="train",
+        root=None,
+        imbalance=100,
+        profile="exp",
+        seed=0,
+        val_fraction=0.0,
+        transform=None,
+        split_dir=None,
+        num_classes=None,
+        skip_corrupt=False,
+        official_split=True,
+    ):
         paths = self.list_paths(root, split_dir)
         root = os.path.expanduser(str(root))
         needed = ["train", "test"] + (["val"] if split == "val" and not val_fraction else [])
@@ -72,10 +90,25 @@ class OLTRListDataset(FileLTDataset):
         if num_classes is None:
             num_classes = max(label for _, label in train) + 1
         test = checks.checked(paths["test"], read_list(paths["test"], root, num_classes))
-        val = checks.checked(paths["val"], read_list(paths["val"], root, num_classes)) if "val" in needed else None
-        super().__init__(train, test, self.class_names(train, num_classes), split=split,
-                         imbalance=imbalance, profile=None, seed=seed, val_fraction=val_fraction,
-                         transform=transform, official_val=val, skip_corrupt=skip_corrupt, sources=paths)
+        val = (
+            checks.checked(paths["val"], read_list(paths["val"], root, num_classes))
+            if "val" in needed
+            else None
+        )
+        super().__init__(
+            train,
+            test,
+            self.class_names(train, num_classes),
+            split=split,
+            imbalance=imbalance,
+            profile=None,
+            seed=seed,
+            val_fraction=val_fraction,
+            transform=transform,
+            official_val=val,
+            skip_corrupt=skip_corrupt,
+            sources=paths,
+        )
         self.split_record = checks.record()
 
 
@@ -83,5 +116,7 @@ class OLTRListDataset(FileLTDataset):
 class ImageNetLT(OLTRListDataset):
     name = "imagenet_lt"
     list_prefix = "ImageNet_LT"
-    how_to_get = ("Get the lists from https://github.com/zhmiao/OpenLongTailRecognition-OLTR "
-                  "(ImageNet_LT_open) and the images from ILSVRC 2012 (https://image-net.org)")
+    how_to_get = (
+        "Get the lists from https://github.com/zhmiao/OpenLongTailRecognition-OLTR "
+        "(ImageNet_LT_open) and the images from ILSVRC 2012 (https://image-net.org)"
+    )

@@ -27,9 +27,11 @@ from ltzoo.registry import DATASETS
 
 JSON_NAMES = ("train2018.json", "val2018.json")
 LIST_NAMES = ("iNaturalist18_train.txt", "iNaturalist18_val.txt")
-HOW_TO_GET = ("Get train_val2018.tar.gz and the annotations from "
-              "https://github.com/visipedia/inat_comp/tree/master/2018, or the iNaturalist18_*.txt "
-              "lists from https://github.com/facebookresearch/classifier-balancing")
+HOW_TO_GET = (
+    "Get train_val2018.tar.gz and the annotations from "
+    "https://github.com/visipedia/inat_comp/tree/master/2018, or the iNaturalist18_*.txt "
+    "lists from https://github.com/facebookresearch/classifier-balancing"
+)
 
 
 def read_coco_json(path: str, image_root: str, categories=None):
@@ -45,13 +47,21 @@ def read_coco_json(path: str, image_root: str, categories=None):
         samples = []
         for a in ann["annotations"]:
             if a["category_id"] not in index:
-                raise InputError(f"{path}: annotation {a.get('id')!r} has category_id {a['category_id']!r}, "
-                                 f"which is not among the {len(index)} categories")
+                raise InputError(
+                    f"{path}: annotation {a.get('id')!r} has category_id {a['category_id']!r}, "
+                    f"which is not among the {len(index)} categories"
+                )
             if a["image_id"] not in files:
-                raise InputError(f"{path}: annotation {a.get('id')!r} names the unknown image_id {a['image_id']!r}")
-            samples.append((os.path.join(image_root, files[a["image_id"]]), index[a["category_id"]]))
+                raise InputError(
+                    f"{path}: annotation {a.get('id')!r} names the unknown image_id {a['image_id']!r}"
+                )
+            samples.append(
+                (os.path.join(image_root, files[a["image_id"]]), index[a["category_id"]])
+            )
     except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path} is not a COCO-style iNaturalist annotation file: {err!r}") from err
+        raise InputError(
+            f"{path} is not a COCO-style iNaturalist annotation file: {err!r}"
+        ) from err
     return samples, categories
 
 
@@ -66,7 +76,9 @@ class INaturalist2018(FileLTDataset):
         """``({path: samples} of the training and validation files, class names)``; the COCO-style
         json files win over the lists when both are there."""
         if root is None:
-            raise FileNotFoundError(f"inat2018 needs root= (the folder holding train_val2018/). {HOW_TO_GET}")
+            raise FileNotFoundError(
+                f"inat2018 needs root= (the folder holding train_val2018/). {HOW_TO_GET}"
+            )
         root = os.path.expanduser(str(root))
         split_dir = os.path.expanduser(str(split_dir)) if split_dir is not None else root
         json_paths = [os.path.join(split_dir, n) for n in JSON_NAMES]
@@ -80,16 +92,39 @@ class INaturalist2018(FileLTDataset):
             num_classes = num_classes or max(label for _, label in train) + 1
             test = read_list(list_paths[1], root, num_classes)
             return dict(zip(list_paths, (train, test))), names_from_parents(train, num_classes)
-        raise FileNotFoundError(f"inat2018: no annotations in {split_dir}: looked for "
-                                f"{' + '.join(JSON_NAMES)} and for {' + '.join(LIST_NAMES)}. {HOW_TO_GET}")
+        raise FileNotFoundError(
+            f"inat2018: no annotations in {split_dir}: looked for "
+            f"{' + '.join(JSON_NAMES)} and for {' + '.join(LIST_NAMES)}. {HOW_TO_GET}"
+        )
 
-    def __init__(self, split="train", root=None, imbalance=100, profile="exp", seed=0,
-                 val_fraction=0.0, transform=None, split_dir=None, num_classes=None,
-                 skip_corrupt=False, official_split=True):
+    def __init__(
+        self,
+        split="train",
+        root=None,
+        imbalance=100,
+        profile="exp",
+        seed=0,
+        val_fraction=0.0,
+        transform=None,
+        split_dir=None,
+        num_classes=None,
+        skip_corrupt=False,
+        official_split=True,
+    ):
         files, classes = self.read_split_files(root, split_dir, num_classes)
         checks = SplitChecks(self.name, official_split)
         train, test = (checks.checked(path, samples) for path, samples in files.items())
-        super().__init__(train, test, classes, split=split, imbalance=imbalance, profile=None, seed=seed,
-                         val_fraction=val_fraction, transform=transform, skip_corrupt=skip_corrupt,
-                         sources=dict(zip(("train", "test"), files)))
+        super().__init__(
+            train,
+            test,
+            classes,
+            split=split,
+            imbalance=imbalance,
+            profile=None,
+            seed=seed,
+            val_fraction=val_fraction,
+            transform=transform,
+            skip_corrupt=skip_corrupt,
+            sources=dict(zip(("train", "test"), files)),
+        )
         self.split_record = checks.record()

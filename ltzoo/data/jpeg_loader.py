@@ -4,8 +4,8 @@ Why: the ordinary path (``FileLTDataset`` + timm transform + a worker-process ``
 opens, decodes and augments every image with PIL on the CPU. At ImageNet resolution the JPEG
 decode alone costs a few milliseconds per image per core, so with a fast GPU the training step
 waits on the CPU unless there are many cores. Here the worker threads only *read* the
-compressed bytes (cheap I/O); the whole batch is decoded at once by
-``torchvision.io.decode_jpeg(list, device=...)``, which on CUDA is nvjpeg's batched GPU decoder,
+compressed bytes (cheap I/O); the whole batch is decoded at once by TorchCodec's
+``torchcodec.decoders.decode_jpeg(list, device=...)``, which on CUDA is nvjpeg's batched decoder,
 and cropped, resized, flipped, colour-jittered and normalised on the device. The CPU is left
 free. On a CPU device the same code runs, decoding with libjpeg-turbo (that is what the tests
 exercise).
@@ -26,7 +26,7 @@ the sampler's epoch order, the last ones wrapped around so every process runs th
 of steps, exactly as :class:`ltzoo.data.device_loader.DeviceBatchLoader`.
 
 Files that are not JPEG (by their first bytes; ImageNet has a few PNG and CMYK files named
-``.JPEG``) are decoded on the CPU with ``torchvision.io.decode_image`` and moved to the device;
+``.JPEG``) are decoded on the CPU with ``torchcodec.decoders.decode_image`` and moved to the device;
 a file nvjpeg refuses is retried on the CPU; a file nothing can decode raises
 :class:`ltzoo.data.files.UnreadableImageError` naming its path.
 """
@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+from torchcodec.decoders import decode_image, decode_jpeg
 from torchvision.transforms.v2 import functional as F
 
 from ltzoo.data.augment_presets import FLIP_PROBABILITY, PRESETS, Augment, describe
@@ -62,15 +62,19 @@ def read_bytes(path: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 
-def random_resized_crop_params(height: int, width: int, generator: torch.Generator,
-                               scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> Tuple[int, int, int, int]:
+def random_resized_crop_params(
+    height: int, width: int, generator: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)
+) -> Tuple[int, int, int, int]:
     """``(top, left, h, w)``: torchvision's ``RandomResizedCrop.get_params`` with an explicit generator."""
     area = height * width
     log_ratio = torch.log(torch.tensor(ratio))
     for _ in range(10):
         target_area = area * torch.empty(1).uniform_(scale[0], scale[1], generator=generator).item()
-        aspect = math.exp(torch.empty(1).uniform_(log_ratio[0].item(), log_ratio[1].item(),
-                                                  generator=generator).item())
+        aspect = math.exp(
+            torch.empty(1)
+            .uniform_(log_ratio[0].item(), log_ratio[1].item(), generator=generator)
+            .item()
+        )
         w = int(round(math.sqrt(target_area * aspect)))
         h = int(round(math.sqrt(target_area / aspect)))
         if 0 < w <= width and 0 < h <= height:
@@ -96,10 +100,14 @@ def jpeg_augment(preset: str, train: bool, options, **fields) -> Augment:
     ValueError for what it cannot do."""
     spec = describe(preset, train, **options)
     if preset not in JPEG_PRESETS:
-        raise ValueError(f"no JPEG augmentation for transform preset {preset!r}; allowed: {', '.join(JPEG_PRESETS)}")
+        raise ValueError(
+            f"no JPEG augmentation for transform preset {preset!r}; allowed: {', '.join(JPEG_PRESETS)}"
+        )
     if spec.interpolation != "bilinear" or spec.timm_auto_augment:
-        raise ValueError("the JPEG loader resizes bilinearly without auto-augment; interpolation="
-                         f"{spec.interpolation!r}, auto_augment={spec.timm_auto_augment!r} need data.loader=torch")
+        raise ValueError(
+            "the JPEG loader resizes bilinearly without auto-augment; interpolation="
+            f"{spec.interpolation!r}, auto_augment={spec.timm_auto_augment!r} need data.loader=torch"
+        )
     return dataclasses.replace(spec, **fields)
 
 
@@ -112,18 +120,38 @@ class JpegBatchLoader(EpochBatches):
     """
 
     def __init__(
-        self, dataset, sampler, batch_size: int, device, mean: Sequence[float], std: Sequence[float],
-        train: bool, img_size: int = 224, seed: int = 0, rank: int = 0, world_size: int = 1,
-        num_threads: Optional[int] = None, crop_pct: float = 0.875, color_jitter: float = 0.4,
-        scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), channels_last: bool = False, preset: str = "imagenet",
+        self,
+        dataset,
+        sampler,
+        batch_size: int,
+        device,
+        mean: Sequence[float],
+        std: Sequence[float],
+        train: bool,
+        img_size: int = 224,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        num_threads: Optional[int] = None,
+        crop_pct: float = 0.875,
+        color_jitter: float = 0.4,
+        scale=(0.08, 1.0),
+        ratio=(3 / 4, 4 / 3),
+        channels_last: bool = False,
+        preset: str = "imagenet",
     ):
         samples = getattr(dataset, "samples", dataset)
         self.paths: List[str] = [str(p) for p, _ in samples]
         self.device = torch.device(device)
         self.labels = torch.as_tensor([int(label) for _, label in samples], dtype=torch.long)
         self.sampler, self.batch_size, self.train = sampler, int(batch_size), bool(train)
-        self.spec = jpeg_augment(preset, train, dict(img_size=img_size, crop_pct=crop_pct, color_jitter=color_jitter),
-                                 scale=tuple(scale), ratio=tuple(ratio))
+        self.spec = jpeg_augment(
+            preset,
+            train,
+            dict(img_size=img_size, crop_pct=crop_pct, color_jitter=color_jitter),
+            scale=tuple(scale),
+            ratio=tuple(ratio),
+        )
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self.seed, self.rank, self.world_size = seed, rank, world_size
@@ -149,7 +177,10 @@ class JpegBatchLoader(EpochBatches):
             if i + 1 < len(batches):
                 pending = self._read_async(batches[i + 1][1])
             images = self.decode(data, paths)
-            yield self.augment(images, self.generator(batch_number)), self.labels[idx].to(self.device)
+            yield (
+                self.augment(images, self.generator(batch_number)),
+                self.labels[idx].to(self.device),
+            )
 
     def close(self) -> None:
         if self._pool is not None:
@@ -175,7 +206,7 @@ class JpegBatchLoader(EpochBatches):
         jpeg = [i for i, d in enumerate(data) if bytes(d[:2].tolist()) == JPEG_MAGIC]
         if jpeg:
             try:
-                decoded = decode_jpeg([data[i] for i in jpeg], device=self.device, mode=ImageReadMode.RGB)
+                decoded = decode_jpeg([data[i] for i in jpeg], device=self.device, mode="RGB")
                 for i, img in zip(jpeg, decoded):
                     images[i] = img
             except RuntimeError:
@@ -189,11 +220,11 @@ class JpegBatchLoader(EpochBatches):
         errors = []
         if is_jpeg and self.device.type != "cpu":
             try:
-                return decode_jpeg(data, device=self.device, mode=ImageReadMode.RGB)
+                return decode_jpeg(data, device=self.device, mode="RGB")
             except RuntimeError as err:  # e.g. a CMYK file nvjpeg does not take: retry on the CPU
                 errors.append(err)
         try:
-            image = decode_jpeg(data, mode=ImageReadMode.RGB) if is_jpeg else decode_image(data, mode=ImageReadMode.RGB)
+            image = decode_jpeg(data, mode="RGB") if is_jpeg else decode_image(data, mode="RGB")
             return image.to(self.device, non_blocking=True)
         except (RuntimeError, ValueError) as err:
             errors.append(err)
@@ -201,20 +232,28 @@ class JpegBatchLoader(EpochBatches):
         raise UnreadableImageError(f"cannot decode {kind} {path}: {errors[-1]}") from errors[-1]
 
     # -- augmentation -----------------------------------------------------------------------------
-    def augment(self, images: List[torch.Tensor], generator: Optional[torch.Generator]) -> torch.Tensor:
+    def augment(
+        self, images: List[torch.Tensor], generator: Optional[torch.Generator]
+    ) -> torch.Tensor:
         """uint8 images of any sizes -> normalised float (B, 3, img_size, img_size)."""
         spec, size = self.spec, self.spec.size
         if not self.train:
             resize = math.floor(size / spec.resize_crop_pct)
-            out = [F.center_crop(F.resize(img, [resize], antialias=True), [size, size]) for img in images]
+            out = [
+                F.center_crop(F.resize(img, [resize], antialias=True), [size, size])
+                for img in images
+            ]
             x = torch.stack(out).float().div_(255)
         else:
             generator = generator if generator is not None else torch.Generator().manual_seed(0)
             out = []
             for img in images:
-                top, left, h, w = random_resized_crop_params(img.shape[-2], img.shape[-1], generator,
-                                                             spec.scale, spec.ratio)
-                out.append(F.resize(img[:, top:top + h, left:left + w], [size, size], antialias=True))
+                top, left, h, w = random_resized_crop_params(
+                    img.shape[-2], img.shape[-1], generator, spec.scale, spec.ratio
+                )
+                out.append(
+                    F.resize(img[:, top : top + h, left : left + w], [size, size], antialias=True)
+                )
             x = torch.stack(out).float().div_(255)
             b = x.shape[0]
             if spec.flip:
@@ -230,7 +269,9 @@ class JpegBatchLoader(EpochBatches):
     def jitter(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Brightness, contrast, saturation factors in [1 - j, 1 + j] per image (torchvision's formulas)."""
         b, j = x.shape[0], self.spec.color_jitter
-        factors = torch.empty(3, b).uniform_(max(0.0, 1 - j), 1 + j, generator=generator).to(self.device)
+        factors = (
+            torch.empty(3, b).uniform_(max(0.0, 1 - j), 1 + j, generator=generator).to(self.device)
+        )
         brightness, contrast, saturation = (f.view(b, 1, 1, 1) for f in factors)
         x = (x * brightness).clamp_(0, 1)
         grey = F.rgb_to_grayscale(x)

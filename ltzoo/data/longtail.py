@@ -37,7 +37,8 @@ VAL_SOURCES = {
     "leftover": (
         "a balanced set of data.val_per_class images per class, drawn from the training images the "
         "long-tail profile leaves out; a class with fewer left-out images takes its shortfall from its "
-        "own kept images (recorded per class as moved_from_training), always keeping >= 1 to train on"),
+        "own kept images (recorded per class as moved_from_training), always keeping >= 1 to train on"
+    ),
 }
 
 # Which images a seed keeps when a profile subsamples a training set: public codebases differ, so
@@ -47,12 +48,14 @@ SUBSET_RULES = {
         "ltzoo's default: class c keeps the first n_c images of a permutation of its own indices (in "
         "dataset order) drawn from numpy.random.default_rng([seed, 0, c]); each class's choice is "
         "independent of the other classes' counts, and for one seed a more imbalanced subset is nested "
-        "in a less imbalanced one"),
+        "in a less imbalanced one"
+    ),
     "global_shuffle": (
         "the rule of Cao et al.'s LDAM-DRW code (NeurIPS'19) and the codebases built on it: "
         "numpy.random.seed(seed), then for each class in label order numpy.random.shuffle of its indices "
         "(in dataset order, e.g. the official CIFAR pickle order) and the first n_c kept; one random "
-        "stream, so a class's choice depends on the classes before it"),
+        "stream, so a class's choice depends on the classes before it"
+    ),
     "first_n": "class c keeps its first n_c images in dataset order (no randomness; the seed is unused)",
 }
 DEFAULT_SUBSET_RULE = "per_class_permutation"
@@ -93,7 +96,11 @@ def parse_imbalance(value) -> float:
 def _check_sizes(n_max, num_classes) -> Tuple[int, int]:
     if isinstance(n_max, bool) or not isinstance(n_max, numbers.Integral) or n_max < 1:
         raise InputError(f"n_max={n_max!r} must be an integer >= 1")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, numbers.Integral)
+        or num_classes < 1
+    ):
         raise InputError(f"num_classes={num_classes!r} must be an integer >= 1")
     return int(n_max), int(num_classes)
 
@@ -106,7 +113,8 @@ def exponential_profile(n_max: int, num_classes: int, imbalance) -> np.ndarray:
         return np.array([n_max], dtype=np.int64)
     # Same float expression as the public CIFAR-LT scripts, so the totals match them exactly.
     return np.array(
-        [int(n_max * ratio ** (i / (num_classes - 1.0))) for i in range(num_classes)], dtype=np.int64
+        [int(n_max * ratio ** (i / (num_classes - 1.0))) for i in range(num_classes)],
+        dtype=np.int64,
     )
 
 
@@ -133,10 +141,14 @@ def make_profile(kind: str, n_max: int, num_classes: int, imbalance=100) -> np.n
 def _as_targets(targets) -> np.ndarray:
     targets = np.asarray(targets)
     if targets.ndim != 1 or (targets.size and not np.issubdtype(targets.dtype, np.integer)):
-        raise InputError(f"targets must be a 1-D array of integer labels, got shape {targets.shape} "
-                         f"and dtype {targets.dtype}")
+        raise InputError(
+            f"targets must be a 1-D array of integer labels, got shape {targets.shape} "
+            f"and dtype {targets.dtype}"
+        )
     if targets.size and targets.min() < 0:
-        raise InputError(f"targets hold the negative label {int(targets.min())}; labels must be in [0, C)")
+        raise InputError(
+            f"targets hold the negative label {int(targets.min())}; labels must be in [0, C)"
+        )
     return targets.astype(np.int64, copy=False)
 
 
@@ -146,7 +158,9 @@ def _by_class(targets: np.ndarray, num_classes: int):
     return np.split(np.argsort(targets, kind="stable"), np.cumsum(counts)[:-1])
 
 
-def longtail_indices(targets, counts: Sequence[int], seed: int = 0, rule: str = DEFAULT_SUBSET_RULE) -> np.ndarray:
+def longtail_indices(
+    targets, counts: Sequence[int], seed: int = 0, rule: str = DEFAULT_SUBSET_RULE
+) -> np.ndarray:
     """Indices into ``targets`` keeping ``counts[c]`` images of every class ``c``, sorted.
 
     ``rule`` (``SUBSET_RULES``) says which images: by default (``"per_class_permutation"``) class
@@ -158,17 +172,23 @@ def longtail_indices(targets, counts: Sequence[int], seed: int = 0, rule: str = 
     class with fewer images than asked raises ``ValueError`` naming the class and both numbers.
     """
     check_subset_rule(rule)
-    legacy = np.random.RandomState(seed) if rule == "global_shuffle" else None  # what numpy.random.seed(seed) sets
+    legacy = (
+        np.random.RandomState(seed) if rule == "global_shuffle" else None
+    )  # what numpy.random.seed(seed) sets
     targets = _as_targets(targets)
     counts = np.asarray(counts, dtype=np.int64)
     available = np.bincount(targets, minlength=len(counts))
     if len(available) > len(counts):
-        raise InputError(f"targets hold label {len(available) - 1} but counts has only {len(counts)} classes")
+        raise InputError(
+            f"targets hold label {len(available) - 1} but counts has only {len(counts)} classes"
+        )
     keep = []
     for c, (want, idx) in enumerate(zip(counts, _by_class(targets, len(counts)))):
         if want < 0 or want > len(idx):
-            raise InputError(f"class {c} has {len(idx)} images but the profile asks for {want}; "
-                             "lower n_max or use a smaller imbalance")
+            raise InputError(
+                f"class {c} has {len(idx)} images but the profile asks for {want}; "
+                "lower n_max or use a smaller imbalance"
+            )
         if rule == "per_class_permutation":
             idx = np.random.default_rng([seed, _SUBSET_SALT, c]).permutation(idx)
         elif legacy is not None:
@@ -188,8 +208,11 @@ def stratified_split(targets, val_fraction: float, seed: int = 0) -> Tuple[np.nd
     the test set.
     """
     targets = _as_targets(targets)
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real) \
-            or not 0.0 <= float(val_fraction) < 1.0:
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, numbers.Real)
+        or not 0.0 <= float(val_fraction) < 1.0
+    ):
         raise InputError(f"val_fraction={val_fraction!r} must be a number in [0, 1)")
     train, val = [], []
     for c, idx in enumerate(_by_class(targets, int(targets.max()) + 1 if targets.size else 0)):
@@ -200,11 +223,15 @@ def stratified_split(targets, val_fraction: float, seed: int = 0) -> Tuple[np.nd
         val.append(perm[:n_val])
         train.append(perm[n_val:])
     empty = np.zeros(0, dtype=np.int64)
-    return (np.sort(np.concatenate(train)) if train else empty,
-            np.sort(np.concatenate(val)) if val else empty)
+    return (
+        np.sort(np.concatenate(train)) if train else empty,
+        np.sort(np.concatenate(val)) if val else empty,
+    )
 
 
-def leftover_split(targets, kept, per_class: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def leftover_split(
+    targets, kept, per_class: int, seed: int = 0
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(train_idx, val_idx, moved)``: a balanced validation set drawn from the images a profile left out.
 
     ``targets`` are the labels of the whole official training set and ``kept`` the indices the
@@ -232,8 +259,11 @@ def leftover_split(targets, kept, per_class: int, seed: int = 0) -> Tuple[np.nda
         val.extend([take, give])
         train.append(np.setdiff1d(kept_c, give))
     empty = np.zeros(0, dtype=np.int64)
-    return (np.sort(np.concatenate(train)) if train else empty,
-            np.sort(np.concatenate(val)).astype(np.int64) if val else empty, moved)
+    return (
+        np.sort(np.concatenate(train)) if train else empty,
+        np.sort(np.concatenate(val)).astype(np.int64) if val else empty,
+        moved,
+    )
 
 
 def class_groups(counts, many: int = 100, few: int = 20) -> Dict[str, np.ndarray]:
@@ -245,10 +275,14 @@ def class_groups(counts, many: int = 100, few: int = 20) -> Dict[str, np.ndarray
     """
     counts = np.asarray(counts)
     if counts.ndim != 1:
-        raise InputError(f"counts must be a 1-D array of per-class counts, got shape {counts.shape}")
+        raise InputError(
+            f"counts must be a 1-D array of per-class counts, got shape {counts.shape}"
+        )
     if few > many:
         raise InputError(f"few={few!r} must be <= many={many!r}")
-    order = np.argsort(-counts.astype(np.float64), kind="stable")  # float: unsigned counts negate too
+    order = np.argsort(
+        -counts.astype(np.float64), kind="stable"
+    )  # float: unsigned counts negate too
     half = len(counts) // 2
     return {
         "many": np.flatnonzero(counts > many),

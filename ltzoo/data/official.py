@@ -14,7 +14,6 @@ import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
-from ltzoo.errors import InputError
 
 from ltzoo.errors import InputError
 
@@ -30,14 +29,20 @@ class SplitFile:
 OFFICIAL_SPLITS: Dict[str, Dict[str, SplitFile]] = {
     "imagenet_lt": {
         "ImageNet_LT_train.txt": SplitFile(115_846, 1_000),
-        "ImageNet_LT_val.txt": SplitFile(20_000, 1_000, "9af7ba688acf9532ff5845a8fb14a1e97fdc4c51ac48bc72c08ea9c3f7ff142e"),
-        "ImageNet_LT_test.txt": SplitFile(50_000, 1_000, "d1590191cf8a71fada7b1aaedaa2d139a2aea93ff2f1b755319d0bd8dbaa55d5"),
+        "ImageNet_LT_val.txt": SplitFile(
+            20_000, 1_000, "9af7ba688acf9532ff5845a8fb14a1e97fdc4c51ac48bc72c08ea9c3f7ff142e"
+        ),
+        "ImageNet_LT_test.txt": SplitFile(
+            50_000, 1_000, "d1590191cf8a71fada7b1aaedaa2d139a2aea93ff2f1b755319d0bd8dbaa55d5"
+        ),
     },
     "inat2018": {
         "train2018.json": SplitFile(437_513, 8_142),
         "val2018.json": SplitFile(24_426, 8_142),
         "iNaturalist18_train.txt": SplitFile(437_513, 8_142),
-        "iNaturalist18_val.txt": SplitFile(24_426, 8_142, "efaeff65f80641b60864470e6f255aa69453406ef5717eec8c6681748f3a61f3"),
+        "iNaturalist18_val.txt": SplitFile(
+            24_426, 8_142, "efaeff65f80641b60864470e6f255aa69453406ef5717eec8c6681748f3a61f3"
+        ),
     },
     "places_lt": {
         "Places_LT_train.txt": SplitFile(62_500, 365),
@@ -56,7 +61,9 @@ def sha256_of(path: str) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def check_split_file(dataset: str, path: str, samples: Sequence[Tuple[str, int]], official: bool = True) -> Dict[str, Any]:
+def check_split_file(
+    dataset: str, path: str, samples: Sequence[Tuple[str, int]], official: bool = True
+) -> Dict[str, Any]:
     """The record of one split file (``file``, ``images``, ``classes``, ``sha256``, ``matches_official``).
 
     With ``official=True`` a file that differs from ``OFFICIAL_SPLITS`` raises
@@ -65,17 +72,30 @@ def check_split_file(dataset: str, path: str, samples: Sequence[Tuple[str, int]]
     name = os.path.basename(path)
     expected = OFFICIAL_SPLITS[dataset][name]
     found = SplitFile(len(samples), len({label for _, label in samples}), sha256_of(path))
-    wrong = [field for field in ("images", "classes", "sha256")
-             if getattr(expected, field) is not None and getattr(expected, field) != getattr(found, field)]
+    wrong = [
+        field
+        for field in ("images", "classes", "sha256")
+        if getattr(expected, field) is not None
+        and getattr(expected, field) != getattr(found, field)
+    ]
     if wrong and official:
+
         def describe(s: SplitFile) -> str:
-            return f"{s.images:,} images in {s.classes:,} classes" + (f", sha256 {s.sha256}" if "sha256" in wrong else "")
+            return f"{s.images:,} images in {s.classes:,} classes" + (
+                f", sha256 {s.sha256}" if "sha256" in wrong else ""
+            )
 
         raise SplitMismatchError(
             f"{path} is not the official {dataset} {name}: expected {describe(expected)}, found {describe(found)}; "
-            "if this split is your own, set data.official_split: false (official_split=False)")
-    return {"file": name, "images": found.images, "classes": found.classes, "sha256": found.sha256,
-            "matches_official": not wrong}
+            "if this split is your own, set data.official_split: false (official_split=False)"
+        )
+    return {
+        "file": name,
+        "images": found.images,
+        "classes": found.classes,
+        "sha256": found.sha256,
+        "matches_official": not wrong,
+    }
 
 
 def split_record(files: List[Dict[str, Any]], official: bool) -> Dict[str, Any]:
@@ -90,8 +110,10 @@ def check_dataset(name: str, root, split_dir=None):
 
     cls = DATASETS.get(name)
     if name not in OFFICIAL_SPLITS or not hasattr(cls, "read_split_files"):
-        raise InputError(f"dataset {name!r} has no official split files to check; datasets with them: "
-                         f"{', '.join(sorted(OFFICIAL_SPLITS))}")
+        raise InputError(
+            f"dataset {name!r} has no official split files to check; datasets with them: "
+            f"{', '.join(sorted(OFFICIAL_SPLITS))}"
+        )
     files, _ = cls.read_split_files(root, split_dir)
     for path, samples in files.items():
         yield check_split_file(name, path, samples, official=True)

@@ -23,15 +23,21 @@ def scene_name(path: str) -> str:
     """``.../a/apartment_building/outdoor/x.jpg`` -> ``apartment_building/outdoor``."""
     parts = PurePosixPath(path.replace("\\", "/")).parts[:-1]
     letters = [i for i, p in enumerate(parts) if len(p) == 1 and p.isalpha()]
-    return "/".join(parts[letters[-1] + 1:]) if letters and letters[-1] + 1 < len(parts) else (parts[-1] if parts else "")
+    return (
+        "/".join(parts[letters[-1] + 1 :])
+        if letters and letters[-1] + 1 < len(parts)
+        else (parts[-1] if parts else "")
+    )
 
 
 @DATASETS.register("places_lt")
 class PlacesLT(OLTRListDataset):
     name = "places_lt"
     list_prefix = "Places_LT"
-    how_to_get = ("Get the lists from https://github.com/zhmiao/OpenLongTailRecognition-OLTR (Places_LT_open) "
-                  "and the images from Places-365-Standard, 256x256 (http://places2.csail.mit.edu)")
+    how_to_get = (
+        "Get the lists from https://github.com/zhmiao/OpenLongTailRecognition-OLTR (Places_LT_open) "
+        "and the images from Places-365-Standard, 256x256 (http://places2.csail.mit.edu)"
+    )
 
     @classmethod
     def class_names(cls, train: Samples, num_classes: int) -> List[str]:

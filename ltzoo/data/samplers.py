@@ -8,10 +8,11 @@ Representation and Classifier", ICLR'20, Sec. 3.1, ``p_j = n_j^q / sum_i n_i^q``
 * ``square_root``: ``p_j ∝ n_j^q`` with ``q = 1/2`` by default (Mahajan et al., ECCV'18);
 * ``progressive``: ``p_j(t) = (1 - t/T) p_j^IB + (t/T) p_j^CB``, ``t`` the epoch (clipped to ``T = num_epochs``);
 * ``uniform_batch``: every consecutive chunk of ``s * C`` indices holds exactly ``s`` images of
-  every class (Park, Piao and Kim (Korea University)'s uniform mini-batch). Use ``DataLoader(batch_size=sampler.batch_size)``
-  (``s * C``, or a multiple of it); under Accelerate each process then gets whole uniform
-  batches and the global batch is ``num_processes * s * C`` (with ``split_batches=True`` one
-  batch is split across processes and only the global batch is uniform);
+  every class (Park, Piao and Kim (Korea University)'s uniform mini-batch). Use
+  ``DataLoader(batch_size=sampler.batch_size)`` (``s * C``, or a multiple of it); under
+  Accelerate each process then gets whole uniform batches and the global batch is
+  ``num_processes * s * C`` (with ``split_batches=True`` one batch is split across processes and
+  only the global batch is uniform);
 * ``oversample`` / ``undersample``: random over-/under-sampling to a flat profile, every class
   ``max n_j`` / ``min n_j`` images per epoch (Lee (Yonsei University, 2022)'s ROS / RUS; Buda et al. 2018).
 
@@ -45,15 +46,23 @@ class LTSampler(Sampler):
 
     def __init__(self, targets, seed: int = 0, num_classes: int = None):
         targets = np.asarray(targets)
-        if targets.ndim != 1 or targets.size == 0 or not np.issubdtype(targets.dtype, np.integer) \
-                or targets.min() < 0:
-            raise ValueError(f"targets must be a non-empty 1-D array of labels >= 0, got shape "
-                             f"{targets.shape} and dtype {targets.dtype}")
+        if (
+            targets.ndim != 1
+            or targets.size == 0
+            or not np.issubdtype(targets.dtype, np.integer)
+            or targets.min() < 0
+        ):
+            raise ValueError(
+                f"targets must be a non-empty 1-D array of labels >= 0, got shape "
+                f"{targets.shape} and dtype {targets.dtype}"
+            )
         self.targets = torch.as_tensor(targets.astype(np.int64))
         self.num_classes = int(num_classes or targets.max() + 1)
         counts = np.bincount(targets, minlength=self.num_classes)
         if len(counts) > self.num_classes:
-            raise ValueError(f"label {len(counts) - 1} is outside [0, num_classes={self.num_classes})")
+            raise ValueError(
+                f"label {len(counts) - 1} is outside [0, num_classes={self.num_classes})"
+            )
         self.class_counts = torch.as_tensor(counts, dtype=torch.int64)
         self.by_class = torch.argsort(self.targets, stable=True)  # indices grouped by class
         self.offsets = torch.cumsum(self.class_counts, 0) - self.class_counts
@@ -72,7 +81,9 @@ class LTSampler(Sampler):
         """``length`` indices of class ``c``: concatenated fresh permutations, cut to length."""
         n = int(self.class_counts[c])
         reps = math.ceil(length / n)
-        perms = torch.argsort(torch.rand(reps, n, generator=self.generator), dim=1).flatten()[:length]
+        perms = torch.argsort(torch.rand(reps, n, generator=self.generator), dim=1).flatten()[
+            :length
+        ]
         return self.by_class[self.offsets[c] + perms]
 
     def _shuffle(self, idx: torch.Tensor) -> torch.Tensor:
@@ -112,7 +123,9 @@ class ClassAwareSampler(LTSampler):
 
     def indices(self):
         probs = torch.as_tensor(self.class_probabilities())
-        classes = torch.multinomial(probs, self.num_samples, replacement=True, generator=self.generator)
+        classes = torch.multinomial(
+            probs, self.num_samples, replacement=True, generator=self.generator
+        )
         within = torch.rand(self.num_samples, generator=self.generator, dtype=torch.float64)
         within = (within * self.class_counts[classes]).long()
         return self.by_class[self.offsets[classes] + within]
@@ -144,8 +157,10 @@ class ProgressivelyBalancedSampler(ClassAwareSampler):
 
     def __init__(self, targets, seed=0, num_classes=None, num_samples=None, num_epochs: int = None):
         if num_epochs is None or int(num_epochs) < 1:
-            raise ValueError(f"num_epochs={num_epochs!r} must be an integer >= 1 (the T of "
-                             "(1 - t/T) p_IB + (t/T) p_CB)")
+            raise ValueError(
+                f"num_epochs={num_epochs!r} must be an integer >= 1 (the T of "
+                "(1 - t/T) p_IB + (t/T) p_CB)"
+            )
         self.num_epochs = int(num_epochs)
         super().__init__(targets, seed=seed, num_classes=num_classes, num_samples=num_samples)
 

@@ -32,12 +32,26 @@ def pil_transform(spec: Augment, mean, std) -> Callable:
         from timm.data import create_transform as timm_create_transform
 
         if spec.train:
-            return timm_create_transform(spec.size, is_training=True, scale=spec.scale, ratio=spec.ratio,
-                                         hflip=FLIP_PROBABILITY if spec.flip else 0.0, color_jitter=spec.color_jitter,
-                                         auto_augment=spec.timm_auto_augment, interpolation=spec.interpolation,
-                                         mean=tuple(mean), std=tuple(std))
-        return timm_create_transform(spec.size, is_training=False, crop_pct=spec.resize_crop_pct,
-                                     interpolation=spec.interpolation, mean=tuple(mean), std=tuple(std))
+            return timm_create_transform(
+                spec.size,
+                is_training=True,
+                scale=spec.scale,
+                ratio=spec.ratio,
+                hflip=FLIP_PROBABILITY if spec.flip else 0.0,
+                color_jitter=spec.color_jitter,
+                auto_augment=spec.timm_auto_augment,
+                interpolation=spec.interpolation,
+                mean=tuple(mean),
+                std=tuple(std),
+            )
+        return timm_create_transform(
+            spec.size,
+            is_training=False,
+            crop_pct=spec.resize_crop_pct,
+            interpolation=spec.interpolation,
+            mean=tuple(mean),
+            std=tuple(std),
+        )
     steps = [v2.ToImage()]
     if spec.random_crop:
         steps.append(v2.RandomCrop(spec.size, padding=spec.pad))
@@ -53,10 +67,14 @@ def pil_transform(spec: Augment, mean, std) -> Callable:
 
 def _pil_builder(preset: Preset) -> Callable:
     """``TRANSFORMS``' builder ``(train, mean, std, **options)`` of a preset described in augment_presets."""
+
     def build(train: bool, mean, std, **options) -> Callable:
         return pil_transform(preset.describe(bool(train), **options), mean, std)
 
-    fixed = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("train", "mean", "std")]
+    fixed = [
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for n in ("train", "mean", "std")
+    ]
     build.__signature__ = inspect.Signature(fixed + list(preset.options.values()))
     build.__name__ = build.__qualname__ = f"{preset.name}_transform"
     build.__doc__ = preset.describe.__doc__
@@ -67,8 +85,13 @@ for _preset in PRESETS.values():
     TRANSFORMS.register(_preset.name, _pil_builder(_preset))
 
 
-def create_transform(preset: str, train: bool, mean: Optional[Sequence[float]] = None,
-                     std: Optional[Sequence[float]] = None, **options) -> Callable:
+def create_transform(
+    preset: str,
+    train: bool,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    **options,
+) -> Callable:
     """The ``preset``'s train or eval transform; an unknown preset or option lists the valid ones."""
     builder = TRANSFORMS.get(preset)
     check_options("transform preset", preset, builder, options, fixed=("train", "mean", "std"))
@@ -76,8 +99,10 @@ def create_transform(preset: str, train: bool, mean: Optional[Sequence[float]] =
     mean = tuple(mean) if mean is not None else default_mean
     std = tuple(std) if std is not None else default_std
     if len(mean) != len(std) or any(s <= 0 for s in std):
-        raise ValueError(f"mean={mean} and std={std} must have the same length (one value per channel) "
-                         "and std > 0")
+        raise ValueError(
+            f"mean={mean} and std={std} must have the same length (one value per channel) "
+            "and std > 0"
+        )
     return builder(bool(train), mean, std, **options)
 
 
@@ -89,9 +114,16 @@ def eval_data_config(preset: str, **options) -> dict:
     timm's resize + center crop the identity on images of the trained size.
     """
     params = inspect.signature(TRANSFORMS.get(preset)).parameters
-    chosen = {name: options.get(name, p.default) for name, p in params.items() if name in ("crop_pct", "interpolation")}
-    return {"crop_pct": float(chosen.get("crop_pct", 1.0)), "interpolation": str(chosen.get("interpolation", "bilinear")),
-            "crop_mode": "center"}
+    chosen = {
+        name: options.get(name, p.default)
+        for name, p in params.items()
+        if name in ("crop_pct", "interpolation")
+    }
+    return {
+        "crop_pct": float(chosen.get("crop_pct", 1.0)),
+        "interpolation": str(chosen.get("interpolation", "bilinear")),
+        "crop_mode": "center",
+    }
 
 
 def list_transforms(pattern: str = "*"):

@@ -22,6 +22,8 @@ def build_datasets(cfg: RunConfig) -> Dict[str, Any]:
         seed=d.seed,
         val_fraction=d.val_fraction,
     )
+    if d.download:  # only the datasets torchvision can fetch take it
+        common["download"] = True
     if not d.official_split:  # only the datasets with official split files take it
         common["official_split"] = False
     if d.subset_rule != "per_class_permutation":  # only the datasets a profile subsamples take it

@@ -76,7 +76,12 @@ class _Section(BaseModel):
 
 class DataConfig(_Section):
     dataset: str = "digits_lt"
+    # read relative to the working directory; LTZOO_DATA_ROOT moves the project's data/ folder
+    # (ltzoo.data.roots: data/cifar100 -> $LTZOO_DATA_ROOT/cifar100)
     root: Optional[str] = None
+    # true: a dataset torchvision can fetch (cifar10_lt, cifar100_lt, fashion_mnist_lt) downloads
+    # into root on first use, md5-checked; the others do not take it
+    download: bool = False
     imbalance: PositiveFloat = 20.0
     profile: Literal["exp", "step", "none"] = "exp"
     val_fraction: Fraction = 0.2
