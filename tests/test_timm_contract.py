@@ -20,7 +20,7 @@ from torchvision.models.feature_extraction import (
 )
 
 import ltzoo
-from ltzoo.methods import list_methods
+from ltzoo.methods import zoo_methods
 from ltzoo.models.zoo import ZOO_BACKBONES
 
 NAMES = ltzoo.list_models()
@@ -30,7 +30,7 @@ EXTRA_HEADS = sorted(set(ltzoo.list_heads()) - {"linear", "lws", "ncm", "tau_nor
 # compiled and traced: every method (so every deployed head) on resnet32, the other heads on
 # lt_classifier, and one name per other backbone
 SCRIPTED = (
-    [f"resnet32_{method}" for method in list_methods()]
+    [f"resnet32_{method}" for method in zoo_methods()]
     + [f"{backbone}_ce" for backbone in ZOO_BACKBONES if backbone != "resnet32"]
     + [f"lt_classifier:{head}" for head in EXTRA_HEADS]
 )
