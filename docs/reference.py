@@ -87,6 +87,19 @@ def settings_fields(model: Any = None, prefix: str = "") -> Iterator[Tuple[str, 
             yield f"{prefix}{name}", field
 
 
+def _inherited_description(section: str, name: str) -> str:
+    """A stage's training setting that redeclares or derives a :class:`TrainSettings` field takes
+    its description; in ``stage2`` a null value means each method's own default."""
+    from ltzoo.train.config import TrainSettings
+
+    field = TrainSettings.model_fields.get(name)
+    if field is None or not field.description:
+        return ""
+    if section == "stage2":
+        return f"{field.description} For every method; null: each method's own default."
+    return field.description
+
+
 def settings_reference() -> str:
     """One table per section of the run configuration: key, type, default, allowed values and what
     the setting does (the field's docstring in ``ltzoo/train/config.py``)."""
@@ -94,9 +107,10 @@ def settings_reference() -> str:
     for key, field in settings_fields():
         section = key.split(".")[0] if "." in key else "run"
         name = key.split(".", 1)[1] if "." in key else key
+        description = field.description or _inherited_description(section, name)
         row = (
             f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | "
-            f"{_allowed(field)} | {_cell(field.description or '')} |"
+            f"{_allowed(field)} | {_cell(description)} |"
         )
         sections.setdefault(section, []).append(row)
     out = []

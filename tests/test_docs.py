@@ -28,6 +28,7 @@ def test_settings_reference_lists_every_setting_with_type_default_and_choices():
         heading = f"`{section}.*`" if section else "Top level"
         block = next(s for s in sections if s.startswith(heading))
         assert f"| `{name}` |" in block, key
+        assert not block.split(f"| `{name}` |", 1)[1].split("\n", 1)[0].endswith("|  |"), key
     # a choice field lists what the validator allows; a bounded number its bounds
     assert "| `val_source` | choice | `fraction` | `fraction`, `leftover` |" in page
     assert "| `val_per_class` | int | `20` | >= 1 |" in page

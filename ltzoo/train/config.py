@@ -71,39 +71,66 @@ assert set(ScheduleName.__args__) == set(SCHEDULES)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, validate_assignment=True, use_attribute_docstrings=True
+    )
 
 
 class DataConfig(_Section):
     dataset: str = "digits_lt"
+    """Registered dataset name (`ltzoo data describe` lists them)."""
     # read relative to the working directory; LTZOO_DATA_ROOT moves the project's data/ folder
     # (ltzoo.data.roots: data/cifar100 -> $LTZOO_DATA_ROOT/cifar100)
     root: Optional[str] = None
+    """Folder holding the dataset's files."""
     # true: a dataset torchvision can fetch (cifar10_lt, cifar100_lt, fashion_mnist_lt) downloads
     # into root on first use, md5-checked; the others do not take it
     download: bool = False
+    """Download the dataset into `root` when it is missing (CIFAR-10/100 through torchvision,
+    md5-checked)."""
     imbalance: PositiveFloat = 20.0
+    """Imbalance factor: images of the largest class over the smallest."""
     profile: Literal["exp", "step", "none"] = "exp"
+    """Shape of the long tail: exponential, step (half the classes rare) or none (keep every
+    image)."""
     val_fraction: Fraction = 0.2
+    """With `val_source: fraction`, the share of each class's training images held out for
+    validation."""
     # where the validation split comes from (ltzoo.data.longtail.VAL_SOURCES): "fraction" carves
     # val_fraction from the long-tailed training subset; "leftover" draws val_per_class images per
     # class from the training images the long-tail profile leaves out (then val_fraction must be 0)
     val_source: Literal["fraction", "leftover"] = "fraction"
+    """Where the validation split comes from: a fraction of the training subset, or
+    `val_per_class` images per class from the images the long-tail profile leaves out (then
+    `val_fraction` must be 0)."""
     val_per_class: Annotated[int, Field(ge=1)] = 20
+    """With `val_source: leftover`, validation images per class."""
     transform: str = "digits"
+    """Augmentation preset (`cifar`, `digits`, `mnist`, `imagenet`)."""
     # the preset's options (ltzoo.data.transforms), e.g. cifar: {autoaugment: true, cutout: true}
     transform_kwargs: Dict[str, Any] = Field(default_factory=dict)
+    """Options of the preset, e.g. `{autoaugment: true, cutout: true}` for `cifar`."""
     seed: int = 0
+    """Seed of the long-tail subset and the validation split."""
     num_workers: Annotated[int, Field(ge=0)] = 0
+    """DataLoader worker processes (`loader: torch`)."""
     loader: Literal["torch", "device", "jpeg"] = "torch"
+    """`torch`: a DataLoader with PIL transforms; `device`: the in-memory dataset on the
+    accelerator, augmented there; `jpeg`: batched JPEG decoding on the GPU."""
     many_threshold: Annotated[int, Field(ge=1)] = 100
+    """Classes with more training images than this are Many."""
     few_threshold: Annotated[int, Field(ge=1)] = 20
+    """Classes with fewer training images than this are Few."""
     # false: the split files are the user's own, not the benchmark's official lists (ltzoo.data.official)
     official_split: bool = True
+    """Check split files against the benchmark's published counts and SHA-256; `false` for splits
+    of your own."""
     # which images a long-tail profile keeps (ltzoo.data.longtail.SUBSET_RULES)
     subset_rule: Literal["per_class_permutation", "global_shuffle", "first_n"] = (
         "per_class_permutation"
     )
+    """Which images the long-tail profile keeps: each class permutes its own, one global shuffle
+    (Cao et al.'s code), or the first n in file order."""
 
     @model_validator(mode="after")
     def _one_validation_source(self):
@@ -128,8 +155,11 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     name: str = "resnet32_ce"
+    """Registered model name (`ltzoo models`); fixes backbone and deployed head."""
     backbone: Optional[str] = None
+    """With `name: lt_classifier`, any backbone (ltzoo's CIFAR ResNets or a timm model)."""
     kwargs: Dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments of the model, e.g. `head_kwargs`."""
 
 
 class TrainSettings(_Section):
@@ -137,19 +167,34 @@ class TrainSettings(_Section):
     (a method's spec may change them); :class:`Stage1Config` declares stage 1's own."""
 
     epochs: Epochs = 10
+    """Training epochs."""
     batch_size: BatchSize = 64
+    """Global batch size, split over processes and gradient-accumulation steps."""
     lr: PositiveFloat = 0.05
+    """Peak learning rate of SGD."""
     momentum: Momentum = 0.9
+    """SGD momentum."""
     nesterov: bool = False
+    """Nesterov momentum."""
     weight_decay: NonNegFloat = 5e-4
+    """L2 weight decay."""
     schedule: ScheduleName = "cosine"
+    """Learning-rate schedule, stepped per batch: cosine to 0, multistep or constant."""
     milestones: List[NonNegFloat] = Field(default_factory=list)  # epochs, with schedule=multistep
+    """With `schedule: multistep`, the epochs at which the rate is multiplied by `gamma`."""
     gamma: Gamma = 0.1
+    """Multistep decay factor."""
     warmup_epochs: NonNegFloat = 0.0
+    """Linear warm-up length, in epochs."""
     warmup_start_lr: NonNegFloat = 0.0
+    """Learning rate at the start of the warm-up."""
     sampler: str = "class_balanced"
+    """Registered sampler: `instance_balanced`, `class_balanced`, `square_root`, `progressive`,
+    ..."""
     sampler_kwargs: Dict[str, Any] = Field(default_factory=dict)
+    """Options of the sampler."""
     grad_clip: Optional[PositiveFloat] = None
+    """Clip the gradient norm to this value."""
 
     def schedule_spec(self) -> Schedule:
         return Schedule(
@@ -176,10 +221,15 @@ class Stage1Config(TrainSettings):
     epochs: Epochs = 60
     sampler: str = "instance_balanced"
     loss: str = "ce"
+    """Registered stage-1 loss: `ce`, `focal`, `class_balanced`, `ldam`, `logit_adjusted`,
+    `balanced_softmax`, ..."""
     loss_kwargs: Dict[str, Any] = Field(default_factory=dict)
+    """Options of the loss."""
     # an earlier run folder whose stage-1 model is loaded instead of training one
     # (ltzoo.train.shared_stage1): the other stage1 settings are then that run's
     from_run: Optional[str] = None
+    """An earlier run folder whose stage-1 model is loaded instead of training one; its data
+    settings must match."""
 
 
 def optional_fields(model: type) -> Dict[str, Any]:
@@ -200,24 +250,40 @@ def optional_fields(model: type) -> Dict[str, Any]:
 _Stage2Training = create_model(
     "_Stage2Training",
     __base__=_Section,
-    methods=(List[str], Field(default_factory=lambda: ["crt", "lws", "tau", "ncm", "iwb"])),
+    methods=(
+        List[str],
+        Field(
+            default_factory=lambda: ["crt", "lws", "tau", "ncm", "iwb"],
+            description="Stage-2 methods fitted on the stage-1 encoder (`ltzoo.list_methods()`).",
+        ),
+    ),
     **optional_fields(TrainSettings),
 )
 
 
 class Stage2Config(_Stage2Training):
     tau_grid: TauGrid = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(21)])
+    """Values of tau that tau-norm chooses from on the validation split."""
     # which split tau (and other choices made on data) is picked on when data.val_fraction is 0:
     # "val" refuses to pick on training data; "train" allows it, with a warning and the split recorded
     select_on: Literal["val", "train"] = "val"
+    """Split tau and other data-chosen values are picked on when there is no validation split:
+    `val` refuses; `train` allows it, with a warning."""
     method_options: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
+    """Settings of one method: `{method: {key: value}}`, over the method's defaults and
+    `stage2.<key>`."""
     deploy: Optional[str] = None
+    """The method whose head goes into the deployed model (default: the last method)."""
     # what stage 2 re-trains (Kang et al. ICLR'20, Table 1): the classifier on cached features, or on
     # images with the last stage ("last_block") or every encoder layer ("all") unfrozen too; see
     # ltzoo.train.image_training. augment=True trains on augmented images (encoder frozen unless retrain says).
     retrain: Literal["classifier", "last_block", "all"] = "classifier"
+    """What stage 2 trains: the classifier on cached features, or on images with the last stage
+    or the whole encoder unfrozen (Kang et al., ICLR 2020, Table 1)."""
     augment: bool = False
+    """Train stage 2 on augmented images instead of cached features."""
     encoder_lr_scale: NonNegFloat = 1.0
+    """With `retrain` unfreezing encoder layers, their learning rate over the head's."""
 
     def explicit_training(self) -> Dict[str, Any]:
         """The training settings this section sets for every method (those not left at null)."""
@@ -233,20 +299,30 @@ class EngineConfig(_Section):
     """
 
     checkpoint_every_steps: Annotated[int, Field(ge=0)] = 0
+    """Also checkpoint every this many steps (0: at each epoch's end only)."""
     keep_checkpoints: Annotated[int, Field(ge=1)] = 2
+    """How many of the newest checkpoints to keep."""
     # none | auto (the newest valid checkpoint of this run folder) | a checkpoint folder
     resume: str = "none"
+    """`none`, `auto` (the newest valid checkpoint of the run folder) or a checkpoint folder."""
     on_nonfinite: Literal["error", "skip"] = "error"
+    """On a NaN or infinite loss: stop naming the step (`error`) or skip the step (`skip`)."""
     grad_accumulation: Annotated[int, Field(ge=1)] = 1
+    """Gradient-accumulation steps per optimizer step."""
     channels_last: bool = False
+    """Channels-last memory format for the convolutions."""
     fused_optimizer: bool = False
+    """The fused SGD kernel (GPU)."""
     compile: bool = False
+    """`torch.compile` the model."""
     # torch.compile's mode with engine.compile: reduce-overhead replays the step as CUDA graphs
     # (one launch instead of hundreds of small kernels at batch 64); ignored on the CPU by PyTorch
     compile_mode: Literal[
         "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
     ] = "default"
+    """`torch.compile`'s mode; `reduce-overhead` replays each step as CUDA graphs."""
     log_with: List[str] = Field(default_factory=list)
+    """Trackers of Accelerate, e.g. `[tensorboard]`."""
 
 
 class EvalConfig(_Section):
@@ -256,14 +332,21 @@ class EvalConfig(_Section):
     evaluate) under ``results.json`` ``tta.flip``."""
 
     tta: Literal["none", "flip"] = "none"
+    """Test-time augmentation stored beside the headline: `flip` averages the logits of each
+    image and its mirror."""
 
 
 class RunConfig(_Section):
     output_dir: str = "runs/digits_lt"
+    """The run folder: weights, results, logs and checkpoints go here."""
     seed: int = 0
+    """Seed of weight initialisation, data order and augmentation."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train: `auto` takes a GPU when there is one."""
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """Autocast precision of training: `no` (fp32), `bf16` or `fp16`."""
     progress: bool = True
+    """Show progress bars (only on a terminal)."""
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     stage1: Stage1Config = Field(default_factory=Stage1Config)
