@@ -241,7 +241,13 @@ def released_results() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     sources = {}
-    for name, entry in sorted(releases.items(), key=lambda kv: kv[1]["metrics"]["top1"]):
+
+    # grouped by dataset and tag (the record's folder), then by top-1
+    def order(item):
+        name, entry = item
+        return (entry["record"].rsplit("/", 2)[0], entry["metrics"]["top1"])
+
+    for name, entry in sorted(releases.items(), key=order):
         m = entry["metrics"]
         ece = entry.get("calibration", {}).get("scores", {}).get("after", {}).get("ece", m["ece"])
         row_id = entry["record"].removeprefix("benchmarks/results/").removesuffix(".json")
