@@ -91,3 +91,27 @@ def test_timm_backbone_snippet_prints_what_it_says(capsys):
     exec(compile(code, "README.md", "exec"), {})
     expected = [line[2:] for line in code.splitlines() if line.startswith("# ")]
     assert capsys.readouterr().out.splitlines() == expected
+
+
+def test_training_block_commands_resolve_to_valid_recipes(capsys, monkeypatch, tmp_path):
+    """Each line of the README's training block is a valid command: run with ``--print-config``
+    (which validates the recipe and every override, then stops), and the resolved recipe says what
+    the line claims (the download flag, the shared encoder, the N-GPU recipe)."""
+    section = README[README.index("### Training") : README.index("## Results at a glance")]
+    block = re.search(r"```text\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipes").symlink_to(REPO_ROOT / "recipes")
+    resolved = []
+    for line in block:
+        argv = shlex.split(line.split("#")[0])
+        args = argv[argv.index("ltzoo.train") + 1 :] if argv[0] == "accelerate" else argv[2:]
+        assert argv[0] == "accelerate" or argv[:2] == ["ltzoo", "train"], line
+        assert main(["train", *args, "--print-config"]) == 0, line
+        resolved.append(load_yaml(capsys.readouterr().out))
+    assert (
+        resolved[0]["data"]["download"] is True and resolved[0]["data"]["root"] == "data/cifar100"
+    )
+    assert resolved[1]["stage1"]["from_run"] == "runs/ce" and resolved[1]["stage2"]["methods"] == [
+        "lws"
+    ]
+    assert resolved[2]["data"]["dataset"] == "imagenet_lt"
