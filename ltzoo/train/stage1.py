@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -367,13 +368,15 @@ def train_stage1(
         group["lr"] = group["initial_lr"] = s1.lr
     scheduler = build_scheduler(optimizer, s1.schedule_spec(), steps_per_epoch, s1.lr)
     advance(scheduler, progress.global_step)
-    log = EpochLog(run_dir, enabled=accelerator.is_main_process, echo=not cfg.progress)
+    # a progress bar only on a terminal; a log file or a pipe gets one line per epoch instead
+    show_bar = cfg.progress and accelerator.is_main_process and sys.stderr.isatty()
+    log = EpochLog(run_dir, enabled=accelerator.is_main_process, echo=not show_bar)
     log.keep_before(progress.epoch)
     bar = tqdm(
         total=s1.epochs * steps_per_epoch,
         initial=progress.global_step,
         desc="stage 1",
-        disable=not (cfg.progress and accelerator.is_main_process),
+        disable=not show_bar,
     )
 
     def save(totals: Optional[torch.Tensor] = None) -> Path:
