@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ltzoo.errors import InputError
 from ltzoo.losses import LOSSES, create_loss, list_losses
 from ltzoo.registry import UnknownNameError
 
@@ -186,8 +187,8 @@ def test_bad_counts_and_kwargs():
     with pytest.raises(ValueError, match="non-negative"):
         create_loss("class_balanced", class_counts=[3, -1])
     with pytest.raises(
-        TypeError,
-        match="loss 'ce' got unexpected keyword argument\\(s\\) tau; valid: weight, label_smoothing",
+        InputError,
+        match=r"loss 'ce' does not take \['tau'\]; its options are: weight, label_smoothing",
     ):
         create_loss("ce", tau=1.0)
     loss = create_loss("logit_adjusted", class_counts=COUNTS)

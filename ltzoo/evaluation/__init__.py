@@ -10,8 +10,13 @@ See :mod:`.metrics` (definitions, OLTR and Guo et al.), :mod:`.calibration` (tem
 scaling, logit adjustment) and :mod:`.table` (terminal tables).
 """
 
-from .calibration import apply_temperature, fit_temperature, logit_adjustment_bias, nll
-from .metrics import (
+from ltzoo.evaluation.calibration import (
+    apply_temperature,
+    fit_temperature,
+    logit_adjustment_bias,
+    nll,
+)
+from ltzoo.evaluation.metrics import (
     binned_ece,
     class_group_indices,
     confidence_and_correct,
@@ -22,7 +27,12 @@ from .metrics import (
     per_class_accuracy,
     weight_norms,
 )
-from .table import DEFAULT_COLUMNS, HEAD_TAIL_COLUMNS, format_per_class, format_table
+from ltzoo.evaluation.table import (
+    DEFAULT_COLUMNS,
+    HEAD_TAIL_COLUMNS,
+    format_per_class,
+    format_table,
+)
 
 __all__ = [
     "evaluate_logits",

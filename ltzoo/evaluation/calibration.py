@@ -19,7 +19,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 import torch
 
-from ._common import as_counts, check_logits_targets, row_chunks
+from ltzoo.evaluation._common import as_counts, check_logits_targets, row_chunks
 
 __all__ = ["fit_temperature", "apply_temperature", "logit_adjustment_bias", "nll"]
 

@@ -26,8 +26,13 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from ltzoo.data.longtail import class_groups
-
-from ._common import as_counts, as_float64, check_logits_targets, counts_to_list, row_chunks
+from ltzoo.evaluation._common import (
+    as_counts,
+    as_float64,
+    check_logits_targets,
+    counts_to_list,
+    row_chunks,
+)
 
 __all__ = [
     "binned_ece",

@@ -16,16 +16,16 @@ from typing import Any, List
 
 from torch import nn
 
-from ..registry import LOSSES
-from ._base import LossBase
-from .balanced_softmax import BalancedSoftmaxLoss
-from .ce import CrossEntropyLoss
-from .class_balanced import ClassBalancedLoss, class_balanced_weights
-from .focal import FocalLoss
-from .iwb import IWBLoss, iwb_number_coefficient
-from .ldam import LDAMLoss
-from .logit_adjusted import LogitAdjustedLoss
-from .reweighted import ReweightedUniformLoss, uniform_reweighting
+from ltzoo.losses._base import LossBase
+from ltzoo.losses.balanced_softmax import BalancedSoftmaxLoss
+from ltzoo.losses.ce import CrossEntropyLoss
+from ltzoo.losses.class_balanced import ClassBalancedLoss, class_balanced_weights
+from ltzoo.losses.focal import FocalLoss
+from ltzoo.losses.iwb import IWBLoss, iwb_number_coefficient
+from ltzoo.losses.ldam import LDAMLoss
+from ltzoo.losses.logit_adjusted import LogitAdjustedLoss
+from ltzoo.losses.reweighted import ReweightedUniformLoss, uniform_reweighting
+from ltzoo.registry import LOSSES, check_options
 
 __all__ = [
     "LOSSES",
@@ -69,20 +69,14 @@ def create_loss(name: str, class_counts: Any = None, **kwargs: Any) -> nn.Module
     ``class_counts`` (per-class training counts: a sequence, numpy array or tensor) is passed to
     the losses that take it and ignored by the others, so a training loop can always pass the
     dataset's counts. A loss that needs them raises ``ValueError`` if they are missing; an unknown
-    ``name`` raises with the valid names; an unknown keyword raises ``TypeError`` listing the
-    loss's keywords.
+    ``name`` raises with the valid names; an unknown keyword raises
+    :class:`ltzoo.errors.InputError` listing the loss's keywords, as for heads and datasets.
     """
     cls = LOSSES.get(name)
     params = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     if not takes_any:
-        valid = [k for k in params if k != "class_counts"]
-        unknown = [k for k in kwargs if k not in valid]
-        if unknown:
-            raise TypeError(
-                f"loss {name!r} got unexpected keyword argument(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(valid) or '(none)'}"
-            )
+        check_options("loss", name, cls, kwargs, fixed=("class_counts",))
     if "class_counts" in params:
         no_default = params["class_counts"].default is inspect.Parameter.empty
         if class_counts is None and getattr(cls, "requires_class_counts", no_default):

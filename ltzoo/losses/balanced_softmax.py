@@ -7,8 +7,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..registry import LOSSES
-from ._base import LossBase, as_class_counts, check_logits
+from ltzoo.losses._base import LossBase, as_class_counts, check_logits
+from ltzoo.registry import LOSSES
 
 
 @LOSSES.register("balanced_softmax")

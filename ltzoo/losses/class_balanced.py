@@ -12,8 +12,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..registry import LOSSES
-from ._base import LossBase, as_class_counts, check_choice, check_logits, check_range
+from ltzoo.losses._base import LossBase, as_class_counts, check_choice, check_logits, check_range
+from ltzoo.registry import LOSSES
 
 CB_LOSS_TYPES = ("softmax", "sigmoid", "focal", "softmax_bce")
 

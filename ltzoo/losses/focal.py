@@ -7,8 +7,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..registry import LOSSES
-from ._base import LossBase, check_logits, check_range, class_weight
+from ltzoo.losses._base import LossBase, check_logits, check_range, class_weight
+from ltzoo.registry import LOSSES
 
 
 @LOSSES.register("focal")

@@ -53,10 +53,10 @@ from typing import Any, Dict, Optional
 import torch
 import torch.nn.functional as F
 
-from ..registry import LOSSES
-from ._base import LossBase, as_class_counts, check_choice, check_logits, check_range
-from .ce import CrossEntropyLoss
-from .class_balanced import CB_LOSS_TYPES, ClassBalancedLoss
+from ltzoo.losses._base import LossBase, as_class_counts, check_choice, check_logits, check_range
+from ltzoo.losses.ce import CrossEntropyLoss
+from ltzoo.losses.class_balanced import CB_LOSS_TYPES, ClassBalancedLoss
+from ltzoo.registry import LOSSES
 
 IWB_VARIANTS = ("paper", "reference")
 _DEFAULT_LAMBDA = {"paper": 0.15, "reference": 0.01}

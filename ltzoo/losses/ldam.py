@@ -8,9 +8,9 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
-from ..registry import LOSSES
-from ._base import LossBase, as_class_counts, check_logits, check_range
-from .class_balanced import class_balanced_weights
+from ltzoo.losses._base import LossBase, as_class_counts, check_logits, check_range
+from ltzoo.losses.class_balanced import class_balanced_weights
+from ltzoo.registry import LOSSES
 
 
 @LOSSES.register("ldam")

@@ -8,8 +8,8 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
-from ..registry import LOSSES
-from ._base import LossBase, as_class_counts, check_logits, check_range
+from ltzoo.losses._base import LossBase, as_class_counts, check_logits, check_range
+from ltzoo.registry import LOSSES
 
 
 def uniform_reweighting(
