@@ -18,6 +18,8 @@ class HeadBase(nn.Module):
     """Base class of the head plugins; subclasses set ``self.fc`` or override ``class_weight``."""
 
     classifier_modules: Tuple[str, ...] = ("fc",)
+    # a plain-Python record, not part of the scripted model
+    __jit_ignored_attributes__ = ["selection"]
 
     def __init__(self, in_features: int, num_classes: int, **head_kwargs: Any):
         super().__init__()
@@ -28,6 +30,9 @@ class HeadBase(nn.Module):
         self.in_features = in_features
         self.num_classes = num_classes
         self.head_kwargs: Dict[str, Any] = dict(head_kwargs)
+        # what a stage-2 method chose on data for this head (tau-norm's tau and the split it was
+        # chosen on, WD+MaxNorm's cap), recorded in results.json; empty when nothing was chosen
+        self.selection: Dict[str, Any] = {}
 
     @property
     def class_weight(self) -> torch.Tensor:

@@ -35,7 +35,7 @@ def evaluate_heads(
             few=cfg.data.few_threshold,
         )
         metrics["weight_norms"] = weight_norms(head.class_weight.detach())
-        if getattr(head, "selection", None):
+        if head.selection:
             metrics["selection"] = head.selection
         results[name] = metrics
     return results
