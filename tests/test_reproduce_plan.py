@@ -623,3 +623,16 @@ def test_real_digits_encoder_and_stage2_row_end_to_end(tmp_path, capsys):
         json.loads(records.record_path(tmp_path / "results", plan[1]).read_text())["results"]
         == lws["results"]
     )
+
+
+def test_records_name_data_a_clone_reads_not_a_machine_path():
+    assert records.portable("--set data.root=../shared/data/cifar100 --set seed=0") == (
+        "--set data.root=$LTZOO_DATA_ROOT/cifar100 --set seed=0"
+    )
+    assert records.portable("--root cifar10_lt=/srv/x/cifar10") == (
+        "--root cifar10_lt=$LTZOO_DATA_ROOT/cifar10"
+    )
+    assert records.portable("data.root=data/cifar100") == "data.root=data/cifar100"
+    committed = [*COMMITTED.rglob("*.json"), REPO_ROOT / "weights" / "index.json"]
+    outside = [p for p in committed if "../shared" in p.read_text() or "/work/" in p.read_text()]
+    assert not outside, outside

@@ -19,6 +19,7 @@ GPU" on the paper backbones).
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -76,6 +77,22 @@ def flip_summary(results: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return {"protocol": flip["protocol"], **{k: metrics.get(k) for k in METRICS}}
 
 
+_DATA_ROOT = re.compile(r"((?:data\.root|cifar100_lt|cifar10_lt)=|--root (?!\w+=))(\S+)")
+
+
+def portable(text: str) -> str:
+    """``text`` with each data root outside a clone (absolute, or above the repository) written as
+    ``$LTZOO_DATA_ROOT/<folder>``: a record names the data a user's clone reads, not this machine's path."""
+
+    def clone_relative(match: re.Match) -> str:
+        root = match.group(2)
+        if not (root.startswith("/") or root.startswith("..")):
+            return match.group(0)
+        return f"{match.group(1)}$LTZOO_DATA_ROOT/{Path(root).name}"
+
+    return _DATA_ROOT.sub(clone_relative, text)
+
+
 def pack(
     row: Row,
     run_dir: Path,
@@ -95,9 +112,9 @@ def pack(
         "recipe": row.recipe,
         "imbalance": row.imbalance,
         "seed": row.seed,
-        "overrides": list(overrides),
-        "command": command,
-        "driver": driver,
+        "overrides": [portable(o) for o in overrides],
+        "command": portable(command),
+        "driver": portable(driver),
         "machine": describe_machine(cfg.device),
         "wall_seconds": round(wall_seconds, 1),  # of the call that finished the row
         "backbone": backbone_of(cfg),
