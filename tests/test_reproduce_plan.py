@@ -115,7 +115,7 @@ def test_paper_backbones_at_if100_come_first_then_if50_then_resnet32_at_if100_50
 def test_every_stage2_row_reuses_the_ce_encoder_of_its_own_block_listed_before_it():
     index = {r.id: i for i, r in enumerate(PLAN)}
     stage2 = [r for r in PLAN if r.needs]
-    assert len(stage2) == 2 * 4 + 3 * 11 + 2 * 2
+    assert len(stage2) == 2 * 4 + 3 * 11 + 2 * 7  # CIFAR-10-LT IF 100 and 10: six methods + experts
     for row in stage2:
         encoder = PLAN[index[row.needs]]
         assert index[row.needs] < index[row.id] and encoder.name == "ce" and encoder.needs is None

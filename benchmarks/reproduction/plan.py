@@ -211,8 +211,9 @@ WD_SEARCH = (
 
 
 def cifar10_rows(imbalance: int) -> List[Row]:
-    """CIFAR-10-LT, ResNet-32: Cao et al.'s CE (and the same with a cosine schedule), LDAM-DRW; Lee's
-    LWS and head/tail experts on the CE encoder; the weight-decay / tau-norm study on the exp and step
+    """CIFAR-10-LT, ResNet-32: Cao et al.'s CE (and the same with a cosine schedule), LDAM-DRW; the
+    decoupled methods of the model table (cRT, LWS, NCM, tau-norm, WD+MaxNorm+CB, IWB+CB) and Lee's
+    head/tail experts on the CE encoder; the weight-decay / tau-norm study on the exp and step
     profiles (and, at IF 100, its weight-decay search); Park, Piao and Kim's uniform mini-batch."""
     papers = dict(CIFAR10_PAPERS.get(imbalance, {}))
     for (profile, factor), (_, _, top1) in WD_TAU_STUDY.items():
@@ -230,7 +231,15 @@ def cifar10_rows(imbalance: int) -> List[Row]:
     if imbalance == 100:
         rows.append(b.row("ldam_drw", "LDAM-DRW", f"{r}/ldam_drw.yaml"))
     if imbalance in (100, 10):
-        rows.append(b.stage2("lws", "LWS", f"{r}/experts.yaml", ("stage2.methods=[lws]",)))
+        rows += [
+            b.stage2("crt", "cRT", f"{r}/crt.yaml"),
+            # LWS with the experts recipe's stage 2 (Lee's optimiser, class-balanced sampling)
+            b.stage2("lws", "LWS", f"{r}/experts.yaml", ("stage2.methods=[lws]",)),
+            b.stage2("ncm", "NCM", f"{r}/ncm.yaml"),
+            b.stage2("tau", "tau-norm", f"{r}/tau.yaml"),
+            b.stage2("wd_maxnorm_cb", "WD+MaxNorm+CB", f"{r}/wd_maxnorm_cb.yaml"),
+            b.stage2("iwb_cb", "IWB+CB", f"{r}/iwb_cb.yaml"),
+        ]
         rows.append(
             b.stage2(
                 "experts", "Head/tail experts", f"{r}/experts.yaml", ("stage2.methods=[experts]",)
@@ -244,7 +253,7 @@ def cifar10_rows(imbalance: int) -> List[Row]:
                 f"stage1.epochs={epochs}",
             )
             rows.append(
-                b.row(f"tau_{profile}", f"WD + tau-norm ({profile})", f"{r}/tau.yaml", study)
+                b.row(f"tau_{profile}", f"WD + tau-norm ({profile})", f"{r}/wd_tau.yaml", study)
             )
     if imbalance == 100:
         epochs = f"stage1.epochs={WD_TAU_STUDY[('exp', 100)][1]}"
@@ -252,7 +261,7 @@ def cifar10_rows(imbalance: int) -> List[Row]:
             b.row(
                 "wd_search",
                 "WD search (TPE) + tau-norm",
-                f"{r}/tau.yaml",
+                f"{r}/wd_tau.yaml",
                 (epochs,),
                 tune=WD_SEARCH,
             )
