@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 
 import numpy as np
 import pytest
@@ -77,6 +78,14 @@ BAD_INPUTS = [
     (["predict", "no_such_model", "x.png"], "model 'no_such_model' is not allowed"),
     (["report", "no_such_run"], "'no_such_run' is not a run folder"),
     (["tune", "--param", "stage1.lr=bogus:1:2"], "kind 'bogus' is not allowed"),
+    (
+        ["tune", "--param", "stage1.lr=loguniform:1e-3:0.1", "--storage", "study.db"],
+        "--storage 'study.db' is not a database URL; e.g. sqlite:///study.db",
+    ),
+    (
+        ["tune", "--param", "stage1.lr=loguniform:1e-3:0.1", "--storage", "bogus://host/db"],
+        "--storage 'bogus://host/db': SQLAlchemy knows no database 'bogus'",
+    ),
 ]
 
 
@@ -90,6 +99,48 @@ def test_bad_input_is_one_line_exit_2_nothing_written(argv, names, tmp_path, cap
     )
     _one_line(capsys.readouterr().err, names)
     assert _snapshot(out) == {}
+
+
+@pytest.mark.parametrize(
+    "url, driver, install",
+    [
+        (
+            "postgresql+psycopg://me:secret@127.0.0.1:5432/db",
+            "psycopg",
+            "pip install 'psycopg[binary]'",
+        ),
+        (
+            "postgresql+psycopg2://me:secret@127.0.0.1:5432/db",
+            "psycopg2",
+            "pip install psycopg2-binary",
+        ),
+    ],
+)
+def test_tune_storage_without_its_driver_names_the_package(
+    url, driver, install, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, driver, None)  # as if it were not installed
+    out = tmp_path / "study"
+    argv = ["tune", "--param", "stage1.lr=loguniform:1e-3:0.1", "--storage", url]
+    _fails(
+        [*argv, "--output-dir", str(out)], capsys, f"driver {driver!r} is not installed", install
+    )
+    assert not out.exists()
+
+
+def test_tune_storage_no_server_is_one_line_without_the_password(tmp_path, capsys):
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg://me:secret@127.0.0.1:{port}/db"
+    argv = ["tune", "--param", "stage1.lr=loguniform:1e-3:0.1", "--storage", url]
+    assert main([*argv, "--output-dir", str(tmp_path / "study")]) == 2
+    err = _one_line(
+        capsys.readouterr().err,
+        f"--storage 'postgresql+psycopg://me:***@127.0.0.1:{port}/db' cannot be opened",
+        "Connection refused",
+    )
+    assert "secret" not in err
 
 
 def test_bad_yaml_recipe_names_file_and_line(tmp_path, capsys):

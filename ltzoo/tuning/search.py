@@ -35,7 +35,9 @@ from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
 from ltzoo.tuning.study import (
     best_summary,
+    check_storage_url,
     default_storage,
+    display_url,
     finished_trials,
     open_storage,
     open_study,
@@ -247,6 +249,8 @@ def tune(
         raise ConfigError(f"--trials={trials} is not allowed; it must be >= 0")
     if pruner not in ("median", "none"):
         raise ConfigError(f"--pruner={pruner!r} is not allowed; allowed: median, none")
+    if storage:
+        check_storage_url(storage)  # before any data is read
     base_overrides = ["progress=false", *overrides]
     cfg = load_config(config, base_overrides)
     space = SearchSpace.parse(params)
@@ -289,8 +293,9 @@ def tune(
     )
     remaining = trials - len(finished_trials(study))
     logger.info(
-        f"study {study_name!r} in {storage_url}: {len(finished_trials(study))} finished trials, target {trials}; "
-        f"objective {goal.text} of {method} on the validation split; trial folders in {out}"
+        f"study {study_name!r} in {display_url(storage_url)}: {len(finished_trials(study))} finished "
+        f"trials, target {trials}; objective {goal.text} of {method} on the validation split; trial "
+        f"folders in {out}"
     )
     if remaining > 0:
         fn = make_objective(

@@ -1,7 +1,8 @@
 """Studies in a real database, and the best trial written back as a recipe.
 
 A study lives in Optuna's RDB storage: any SQLAlchemy URL (``sqlite:///runs/tune/x/study.db`` by
-default, ``postgresql://user@host/db`` for workers on several machines). Every worker opens the
+default, ``postgresql+psycopg://user@host:5432/db`` for workers on several machines; psycopg 3 comes
+with ``ltzoo[tune]``). Every worker opens the
 same study by name (``load_if_exists``), so a crashed search resumes where it stopped and several
 processes search one study. Each trial heart-beats; a trial whose worker died (no heartbeat for
 ``2 x heartbeat`` seconds) is marked failed and queued again with the same parameters
@@ -31,15 +32,64 @@ def default_storage(output_dir: str) -> str:
     return f"sqlite:///{Path(output_dir) / 'study.db'}"
 
 
+#: Python module of a database driver -> what ``pip install`` brings it
+DRIVER_PACKAGES = {
+    "psycopg": "pip install 'psycopg[binary]' (or: pip install 'ltzoo[tune]')",
+    "psycopg2": "pip install psycopg2-binary, or write the URL as postgresql+psycopg://... "
+    "(psycopg 3: pip install 'ltzoo[tune]')",
+    "pymysql": "pip install PyMySQL",
+    "MySQLdb": "pip install mysqlclient",
+}
+
+
+def display_url(url: str) -> str:
+    """``url`` with its password masked, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL: shown as given (it holds no password field)
+        return url
+
+
+def check_storage_url(url: str) -> None:
+    """Refuse, in one line naming the URL and what to do, a storage URL that is not a database URL,
+    names a database SQLAlchemy does not know, or needs a driver that is not installed."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    example = "e.g. sqlite:///study.db or postgresql+psycopg://user@host:5432/db"
+    if "://" not in url:
+        raise ConfigError(f"--storage {url!r} is not a database URL; {example}")
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"--storage {url!r} is not a database URL; {example}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise ConfigError(
+            f"--storage {shown!r}: SQLAlchemy knows no database {parsed.drivername!r}; {example}"
+        ) from None
+    load = getattr(dialect, "import_dbapi", None) or dialect.dbapi  # SQLAlchemy 2 / 1.4
+    try:
+        load()
+    except ImportError as error:
+        module = (error.name or parsed.drivername).split(".")[0]
+        install = DRIVER_PACKAGES.get(module, f"pip install {module}")
+        raise ConfigError(
+            f"--storage {shown!r}: its database driver {module!r} is not installed; {install}"
+        ) from None
+
+
 def open_storage(url: str, heartbeat: Optional[int] = 60):
     """Optuna ``RDBStorage`` for ``url``; SQLite waits for locks instead of failing at once."""
     import optuna
+    import sqlalchemy.exc
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    if "://" not in url:
-        raise ConfigError(
-            f"--storage {url!r} is not a database URL; e.g. sqlite:///study.db or postgresql://user@host/db"
-        )
+    check_storage_url(url)
     engine_kwargs: Dict[str, Any] = {}
     if url.startswith("sqlite:"):
         engine_kwargs["connect_args"] = {"timeout": 120}
@@ -64,23 +114,28 @@ def open_storage(url: str, heartbeat: Optional[int] = 60):
                     heartbeat_stale_trial_callback=retry,
                 )
             return _with_retries(lambda: RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs))
-    except (ImportError, ModuleNotFoundError) as error:
-        raise ConfigError(
-            f"--storage {url!r}: the database driver is not installed ({error})"
-        ) from None
+    except sqlalchemy.exc.OperationalError as error:  # no server, no such database, refused login
+        reason = " ".join(str(error.orig or error).split())
+        raise ConfigError(f"--storage {display_url(url)!r} cannot be opened: {reason}") from None
     except optuna.exceptions.StorageInternalError as error:
-        raise ConfigError(f"--storage {url!r} cannot be opened: {error}") from None
+        raise ConfigError(f"--storage {display_url(url)!r} cannot be opened: {error}") from None
 
 
 def _with_retries(make, attempts: int = 6):
     """``make()``, retried when workers starting together race to create the schema of a new
-    database (one wins; the others see a duplicate ``alembic_version`` row or a locked file)."""
+    database (one wins; the others see a duplicate ``alembic_version`` row, a table or type that
+    PostgreSQL created meanwhile, or a locked SQLite file)."""
     import sqlalchemy.exc
 
+    raced = (
+        sqlalchemy.exc.IntegrityError,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.ProgrammingError,
+    )
     for attempt in range(attempts):
         try:
             return make()
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+        except raced:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
