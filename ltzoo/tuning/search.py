@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -123,14 +124,22 @@ def make_objective(
     output_dir: Path,
     keep_checkpoints: bool = False,
     verbose: bool = False,
+    target: Optional[int] = None,
 ):
-    """The Optuna objective: one full run per trial, scored on the validation split."""
+    """The Optuna objective: one full run per trial, scored on the validation split. With
+    ``target``, a trial that another worker's trials leave no room for is refused (StudyFull)."""
     from ltzoo.train.assemble import build_datasets
     from ltzoo.train.run import run
 
     def fn(trial) -> float:
         import optuna
 
+        if target is not None and _trials_before(trial) >= target:
+            trial.set_user_attr("surplus", True)
+            raise StudyFull(
+                f"trial {trial.number} is not run: the study already holds {target} finished or "
+                "running trials (workers asked for their next trial at the same moment)"
+            )
         values = space.suggest(trial)
         original = retried_from(trial)
         run_dir = output_dir / f"trial_{trial.number if original is None else original:04d}"
@@ -166,6 +175,56 @@ def make_objective(
         return objective.score(metrics)
 
     return fn
+
+
+class StudyFull(Exception):
+    """A worker's new trial found the study's target already taken by other workers' trials."""
+
+
+def _trials_before(trial) -> int:
+    """Finished or running trials of ``trial``'s study numbered before it (trial numbers are handed
+    out in order by the database, so every worker agrees on which trial is one too many)."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    return sum(
+        t.number < trial.number for t in trial.study.get_trials(deepcopy=False, states=states)
+    )
+
+
+def run_until_full(study, fn, target: int, heartbeat=None, timeout=None, poll: float = 1.0) -> None:
+    """Run trials of ``study`` one at a time until it holds ``target`` finished (complete or pruned)
+    trials, with the other workers on it: a trial is started only while finished + running trials
+    are fewer than ``target``, so the workers together run exactly ``target``. With heartbeats on,
+    a worker with nothing left to start waits for the others' running trials (a dead worker's trial
+    goes stale after ``2 x heartbeat`` seconds and is queued again, then run here), so every worker
+    returns the same best trial. ``timeout``: start no trial, and stop waiting, after this many
+    seconds."""
+    import optuna
+    from optuna.trial import TrialState
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    said = None
+    while deadline is None or time.monotonic() < deadline:
+        finished = len(finished_trials(study))
+        if finished >= target:
+            return
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if finished + running < target:
+            study.optimize(fn, n_trials=1, callbacks=[_report_trial], catch=(StudyFull,))
+            continue
+        if not heartbeat:  # a dead worker's trial would never be noticed: do not wait for it
+            logger.info(
+                f"{running} trial(s) still run in other workers; not waiting (no heartbeat)"
+            )
+            return
+        if said != running:
+            logger.info(f"waiting for the {running} trial(s) running in other workers")
+            said = running
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        time.sleep(poll)
 
 
 @contextlib.contextmanager
@@ -291,28 +350,24 @@ def tune(
     study = open_study(
         open_storage(storage_url, heartbeat), study_name, attrs, sampler=sampler, pruner=prune
     )
-    remaining = trials - len(finished_trials(study))
     logger.info(
         f"study {study_name!r} in {display_url(storage_url)}: {len(finished_trials(study))} finished "
         f"trials, target {trials}; objective {goal.text} of {method} on the validation split; trial "
         f"folders in {out}"
     )
-    if remaining > 0:
-        fn = make_objective(
-            config,
-            space,
-            base_overrides,
-            goal,
-            method,
-            prune_metric,
-            out,
-            keep_checkpoints,
-            verbose,
-        )
-        stop = optuna.study.MaxTrialsCallback(
-            trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        )
-        study.optimize(fn, n_trials=remaining, timeout=timeout, callbacks=[stop, _report_trial])
+    fn = make_objective(
+        config,
+        space,
+        base_overrides,
+        goal,
+        method,
+        prune_metric,
+        out,
+        keep_checkpoints,
+        verbose,
+        target=trials,
+    )
+    run_until_full(study, fn, trials, heartbeat=heartbeat, timeout=timeout)
     summary = best_summary(study) or {"study": study_name, "value": None, "params": {}}
     summary["best_recipe"] = (
         str(write_best(study, str(out), recipe=study.user_attrs.get("recipe", recipe)) or "")
