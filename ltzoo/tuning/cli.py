@@ -12,8 +12,9 @@ EPILOG = """examples:
   ltzoo tune --config recipes/digits_lt/two_stage.yaml --param stage1.weight_decay=loguniform:1e-5:1e-1 \\
       --param stage2.method_options.iwb.lam=uniform:0.01:0.3 --objective few --method lws --trials 20 \\
       --storage sqlite:///study.db --study-name wd
-  # more workers on the same study (same command; any SQLAlchemy URL, e.g. postgresql://...)
-  # a crashed search resumes with the same command; --trials is the study's total
+  # workers on several machines: the same command on each, one PostgreSQL database (psycopg 3)
+  ltzoo tune ... --storage postgresql+psycopg://user@host:5432/db --study-name wd
+  # a crashed search resumes with the same command; --trials is the study's total (all workers)
   ltzoo tune ... --objective 0.5*few+0.5*overall        # weighted objective
   # post hoc, on a finished run's validation features, no retraining (seconds)
   ltzoo tune runs/digits_lt --posthoc tau,logit_adjust,temperature --objective mean_per_class
@@ -62,12 +63,14 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
         "post hoc: stage1 when tuning tau)",
     )
     p.add_argument(
-        "--trials", type=int, help="finished trials the study should hold (default 20; post hoc 60)"
+        "--trials",
+        type=int,
+        help="finished trials the study should hold, all workers together (default 20; post hoc 60)",
     )
     p.add_argument(
         "--storage",
-        help="SQLAlchemy URL of the study database (default: sqlite:///OUTPUT_DIR/study.db; "
-        "post hoc: in memory)",
+        help="SQLAlchemy URL of the study database, e.g. postgresql+psycopg://user@host:5432/db "
+        "(default: sqlite:///OUTPUT_DIR/study.db; post hoc: in memory)",
     )
     p.add_argument("--study-name", help="study to create, join or resume (default: tune)")
     p.add_argument(
