@@ -106,6 +106,10 @@ def test_posthoc_errors_name_what_is_allowed(run_dir, capsys):
         == 2
     )
     assert "post-hoc ranges can be given for tau, logit_adjust" in capsys.readouterr().err
+    assert main(["tune", str(run_dir), "--posthoc", "tau", "--storage", "bogus://host/db"]) == 2
+    assert "--storage 'bogus://host/db': SQLAlchemy knows no database 'bogus'" in (
+        capsys.readouterr().err
+    )
 
 
 def test_posthoc_and_calibrate_deploy_the_same_composition(run_dir, digits_run_copy, tmp_path):

@@ -31,6 +31,7 @@ from ltzoo.errors import ConfigError
 from ltzoo.heads.tau_norm import tau_normalize
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
+from ltzoo.tuning.study import check_storage_url, open_storage
 
 POSTHOC = ("tau", "logit_adjust", "temperature")
 ALIASES = {
@@ -126,6 +127,8 @@ def tune_posthoc(
     from ltzoo.train.reload import load_heads
 
     posthoc = parse_posthoc(posthoc)
+    if storage:
+        check_storage_url(storage)  # before the run's features are computed
     run_dir = check_run_dir(run_dir)
     results = json.loads((run_dir / "results.json").read_text())
     method = method or ("stage1" if "tau" in posthoc else results["deploy"])
@@ -184,7 +187,7 @@ def tune_posthoc(
     if len(space):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
-            storage=storage,
+            storage=open_storage(storage, heartbeat=None) if storage else None,
             study_name=study_name,
             direction="maximize",
             load_if_exists=True,
