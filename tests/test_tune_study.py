@@ -200,3 +200,30 @@ def test_a_killed_workers_trial_is_retried_from_its_checkpoint(tmp_path):
     )
     assert "resumed from" in (tmp_path / "trial_0000" / "train.log").read_text()
     assert not (tmp_path / "trial_0001").exists()
+
+
+def test_a_worker_with_nothing_to_start_waits_for_the_running_trials(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    kwargs = dict(
+        params=["stage1.lr=loguniform:1e-3:0.1"],
+        overrides=FAST,
+        trials=1,
+        storage=url,
+        study_name="busy",
+        output_dir=str(tmp_path),
+    )
+    # another worker's trial is running and fills the study's one trial
+    other = optuna.create_study(storage=url, study_name="busy", direction="maximize").ask()
+    # without heartbeats a dead worker's trial could never be noticed: no waiting
+    assert tune(heartbeat=None, **kwargs)["value"] is None
+    # with heartbeats: waits for it (here until --timeout), and starts no trial of its own
+    start = time.monotonic()
+    assert tune(heartbeat=1, timeout=2.0, **kwargs)["value"] is None
+    assert time.monotonic() - start >= 2.0
+    study = optuna.load_study(study_name="busy", storage=url)
+    assert [t.state.name for t in study.trials] == ["RUNNING"]
+    assert not list(tmp_path.glob("trial_*"))
+    # once it finishes, the waiting worker reports it as the best
+    study.tell(other, 42.5)
+    best = tune(heartbeat=1, **kwargs)
+    assert (best["trial"], best["value"]) == (0, 42.5) and len(study.trials) == 1
