@@ -18,6 +18,7 @@ import ltzoo
 from ltzoo.cli import main
 from ltzoo.hub import export_for_hub, load_pretrained, safe_weights_overlay
 from tests.conftest import REPO_ROOT
+from tests.hub_cache import cache_repo
 
 FAKE_TOKEN = "hf_FakeTokenForLtzooTests0123456789abcd"
 COUNTS = [115, 82, 59, 42, 30, 22, 15, 11, 8, 6]
@@ -280,17 +281,6 @@ def publish_tag(monkeypatch, tag: str, repo_id: str, weights: Path) -> None:
     )
 
 
-def _cache_repo(cache: Path, repo_id: str, folder: Path, commit: str) -> None:
-    """huggingface_hub's cache layout: models--org--name/{refs/main, snapshots/<commit>/<files>}."""
-    root = cache / ("models--" + repo_id.replace("/", "--"))
-    (root / "refs").mkdir(parents=True)
-    (root / "refs" / "main").write_text(commit)
-    snapshot = root / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for file in folder.iterdir():
-        (snapshot / file.name).write_bytes(file.read_bytes())
-
-
 def test_offline_hub_cache(run_dir, tmp_path, monkeypatch):
     """HF_HUB_OFFLINE=1 and a pre-built HF_HUB_CACHE: hf-hub names, a registered tag and torch.hub
     all load from the cache (huggingface_hub reads both variables into ``constants`` at import,
@@ -299,7 +289,7 @@ def test_offline_hub_cache(run_dir, tmp_path, monkeypatch):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     cache = tmp_path / "cache"
-    _cache_repo(
+    cache_repo(
         cache,
         "org/digits",
         export_for_hub(run_dir, tmp_path / "digits", repo_id="org/digits"),
@@ -307,7 +297,7 @@ def test_offline_hub_cache(run_dir, tmp_path, monkeypatch):
     )
     model = cifar_model()
     cifar_folder = export_for_hub(model, tmp_path / "cifar", repo_id="org/cifar")
-    _cache_repo(cache, "org/cifar", cifar_folder, "b" * 40)
+    cache_repo(cache, "org/cifar", cifar_folder, "b" * 40)
     for name, value in (("HF_HUB_OFFLINE", "1"), ("HF_HUB_CACHE", str(cache))):
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)

@@ -211,10 +211,10 @@ def test_hf_hub_offline_cache(run_dir, test_pngs, tmp_path, monkeypatch, capsys)
     from huggingface_hub import constants
 
     from ltzoo.hub import export_for_hub
-    from tests.test_hub_local import _cache_repo
+    from tests.hub_cache import cache_repo
 
     cache = tmp_path / "cache"
-    _cache_repo(
+    cache_repo(
         cache,
         "org/digits",
         export_for_hub(run_dir, tmp_path / "repo", repo_id="org/digits"),

@@ -1,14 +1,18 @@
 """Nearest class mean head (Kang et al., ICLR'20, Sec. 4 "NCM"; Mensink et al., TPAMI'13).
 
-The class means of L2-normalised training features are kept in the buffer ``weight`` (C, D) (named
-as a classifier's weight, so that timm's ``pretrained_cfg['classifier'] = 'head'`` names it;
+The class means of L2-normalised training features are kept in ``weight`` (C, D) (named as a
+classifier's weight, so that timm's ``pretrained_cfg['classifier'] = 'head'`` names it;
 ``class_means`` reads it, and files saved with the older key ``class_means`` still load); a
 sample scores ``cos(x, mu_i)`` (``metric="cosine"``) or ``-||x - mu_i||_2``
-(``metric="euclidean"``) on the normalised feature. ``fit(features, labels)`` computes the means;
-the head has no parameters.
+(``metric="euclidean"``) on the normalised feature. ``fit(features, labels)`` computes the means.
+
+``weight`` is a parameter, as a timm classifier's is (timm's model tests move, reset and
+back-propagate through the classifier's parameters): the NCM method never trains it (its stage 2
+only calls ``fit``), and its state-dict key is the same as a buffer's.
 """
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ltzoo.heads.base import HeadBase
@@ -28,7 +32,7 @@ class NCMHead(HeadBase):
             )
         super().__init__(in_features, num_classes, metric=metric)
         self.metric = metric
-        self.register_buffer("weight", torch.zeros(num_classes, in_features))
+        self.weight = nn.Parameter(torch.zeros(num_classes, in_features))
 
     @property
     def class_means(self) -> torch.Tensor:

@@ -13,6 +13,7 @@ once built through ``ltzoo.create_model``/``timm.create_model``, ``pretrained_cf
 backbone's parts of the contract pass through to it (timm's own, or ltzoo's CIFAR ResNets').
 """
 
+import contextlib
 from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import timm
@@ -90,7 +91,11 @@ class LongTailClassifier(nn.Module):
         head_kwargs: Optional[Dict[str, Any]] = None,
         backbone_kwargs: Optional[Dict[str, Any]] = None,
         backbone_pretrained: bool = False,
+        device: Optional[Union[str, torch.device]] = None,
+        dtype: Optional[torch.dtype] = None,
     ):
+        """``device`` / ``dtype``: where and in which floating type every parameter and buffer is
+        created (timm's ``create_model(device=..., dtype=...)``)."""
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(
@@ -100,13 +105,17 @@ class LongTailClassifier(nn.Module):
         HEADS.get(head)  # unknown head names fail before the backbone is built
         self.backbone_name = backbone
         self.head_name = head
-        self.backbone = create_backbone(
-            backbone,
-            in_chans=in_chans,
-            global_pool=global_pool,
-            pretrained=backbone_pretrained,
-            **(backbone_kwargs or {}),
-        )
+        self.in_chans = in_chans
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            self.backbone = create_backbone(
+                backbone,
+                in_chans=in_chans,
+                global_pool=global_pool,
+                pretrained=backbone_pretrained,
+                **(backbone_kwargs or {}),
+            )
+        if dtype is not None:
+            self.backbone.to(dtype=dtype)
         self.num_features = self.head_hidden_size = self.backbone.num_features
         # the backbone's feature levels, named as modules of this model
         self.feature_info = [
@@ -117,18 +126,25 @@ class LongTailClassifier(nn.Module):
         self._set_head(num_classes)
 
     def _set_head(self, num_classes: int, head_type: Optional[type] = None) -> None:
-        """A head for ``num_classes`` (0: none) of ``head_type`` (default: the registered name's)."""
+        """A head for ``num_classes`` (0: none) of ``head_type`` (default: the registered name's),
+        on the backbone's device, in its floating type and train/eval mode."""
         self.num_classes = num_classes
         if num_classes == 0:
             self.head = self.calibration = nn.Identity()
             return
-        if head_type is None:
-            self.head = create_head(
-                self.head_name, self.num_features, num_classes, **self._head_kwargs
-            )
-        else:
-            self.head = head_type(self.num_features, num_classes, **self._head_kwargs)
-        self.calibration = LogitCalibration(num_classes)
+        like = next(self.backbone.parameters(), None)
+        with torch.device(like.device) if like is not None else contextlib.nullcontext():
+            if head_type is None:
+                head = create_head(
+                    self.head_name, self.num_features, num_classes, **self._head_kwargs
+                )
+            else:
+                head = head_type(self.num_features, num_classes, **self._head_kwargs)
+            calibration = LogitCalibration(num_classes)
+        if like is not None:
+            head.to(dtype=like.dtype)
+            calibration.to(dtype=like.dtype)
+        self.head, self.calibration = head.train(self.training), calibration.train(self.training)
 
     @torch.jit.ignore
     def get_classifier(self, name_only: bool = False) -> Union[str, nn.Module]:
