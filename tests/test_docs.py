@@ -4,6 +4,7 @@ from the code (every setting, command and recipe appears, so none can be left ou
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -72,4 +73,7 @@ def test_site_builds_with_warnings_as_errors(tmp_path):
     assert "val_per_class" in settings and "data.*" in settings and "<!-- ltzoo:" not in settings
     api = (site / "reference" / "api" / "index.html").read_text()
     assert "create_model" in api and "tau_norm" in api.lower()
+    # docstrings' Sphinx roles show as the name alone, never as raw ":func:" text
+    assert "<code>confidence_bins</code>" in api and "<code>UnreadableImageError</code>" in api
+    assert not re.search(r":(class|func|meth|mod|data):", api)
     assert "resnet32_iwb" in (site / "reference" / "models" / "index.html").read_text()

@@ -203,6 +203,7 @@ def test_resnet34_cifar_computes_the_reference_forward():
     import torch.nn.functional as F
     import torchvision
 
+    torch.manual_seed(0)
     reference = torchvision.models.resnet34(num_classes=100)
     reference.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
     reference.eval()
@@ -227,7 +228,10 @@ def test_resnet34_cifar_computes_the_reference_forward():
         h = r.layer4(r.layer3(r.layer2(r.layer1(h))))
         expected = r.fc(F.avg_pool2d(h, 4).flatten(1))
         assert ours.forward_features(x).shape == (2, 512, 4, 4)
-        torch.testing.assert_close(ours(x), expected, rtol=1e-4, atol=1e-5)
+        # 34 layers of float32 convolutions: the two may sum in another order (oneDNN's choice on
+        # the CPU), so the tolerance scales with the logits
+        scale = float(expected.abs().max().clamp(min=1))
+        torch.testing.assert_close(ours(x), expected, rtol=1e-4, atol=1e-5 * scale)
         assert not torch.allclose(
             reference(x), expected, atol=1e-3
         )  # with the max-pool it would differ

@@ -1,10 +1,10 @@
 """timm's own model tests on every ltzoo model, with timm's ResNet-50 as the control.
 
-``test_models.py`` here is timm's ``tests/test_models.py`` of timm 1.0.31, unedited (from the
-``timm-1.0.31`` source distribution on PyPI, sha256
-ffb62c6df02601a96c2fda403723a7f96a806897ee061d1009c1f3135fb64eb7; Apache-2.0, as is timm).
-Keep it at the installed timm's version: a test of a newer timm may check a contract the installed
-one does not have.
+``test_models.py`` here is timm's ``tests/test_models.py`` of the installed timm, unedited: when
+this directory is collected, it is taken from that version's source distribution on the package
+index (``pip download timm==VERSION --no-binary :all:``), kept in a per-version cache, and copied
+here (the copy is not part of the repository). A test of another timm version may check a contract
+the installed one does not have, so the version is always the installed one.
 
 timm's tests choose their models at import time with ``timm.list_models(...)``. Here, before that
 module is imported, ``timm.list_models`` answers from ltzoo's models (every entrypoint of
@@ -23,10 +23,16 @@ has no pretrained tags here: its weights are downloaded from the Hub, which the 
 """
 
 import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 import timm
+from filelock import FileLock
 from huggingface_hub import constants
 from timm.models import split_model_name_tag
 
@@ -77,6 +83,47 @@ def list_pretrained(filter="", exclude_filters=""):
 
 
 TIMM_TESTS = Path(__file__).with_name("test_models.py")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ltzoo" / "timm-tests"
+
+
+def fetch_timm_tests(version: str = timm.__version__) -> Path:
+    """timm's ``tests/test_models.py`` of ``version``, from its source distribution (cached)."""
+    cached = CACHE / version / "test_models.py"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(CACHE / f"{version}.lock")):  # xdist workers collect at the same time
+        if cached.is_file():
+            return cached
+        with tempfile.TemporaryDirectory() as tmp:
+            pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp]
+            pip += ["--no-binary", ":all:", f"timm=={version}"]
+            done = subprocess.run(pip, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(
+                    f"pip download of timm {version}'s sources failed: {done.stderr}"
+                )
+            (archive,) = Path(tmp).glob("timm-*.tar.gz")
+            with tarfile.open(archive) as sources:
+                member = sources.getmember(
+                    f"{archive.name[: -len('.tar.gz')]}/tests/test_models.py"
+                )
+                partial = cached.with_suffix(".partial")
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_bytes(sources.extractfile(member).read())
+                partial.replace(cached)
+        return cached
+
+
+def place_timm_tests() -> None:
+    """Copy the installed timm's test file beside this one, before the directory is listed."""
+    source = fetch_timm_tests()
+    with FileLock(str(CACHE / "place.lock")):
+        if not TIMM_TESTS.is_file() or TIMM_TESTS.read_bytes() != source.read_bytes():
+            partial = TIMM_TESTS.with_suffix(".partial")
+            shutil.copyfile(source, partial)
+            partial.replace(TIMM_TESTS)
+
+
+place_timm_tests()
 
 
 @pytest.hookimpl(hookwrapper=True)
