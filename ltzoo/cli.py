@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ltzoo.train.stage1 import TrainingInterrupted
 
     overrides = list(args.overrides) + (
-        [f"output_dir={args.output_dir}"] if args.output_dir else []
+        [f"output_dir={args.output_dir}"] if args.output_dir is not None else []
     )
     if args.resume:
         overrides.append(f"engine.resume={args.resume}")

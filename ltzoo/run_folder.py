@@ -11,11 +11,15 @@ Layout (``output_dir``)::
     results.json        metrics per method, effective settings, class names and counts, the ltzoo version
     log.csv, log.jsonl  stage 1's per-epoch log
     checkpoints/step_NNNNNNNNN/   sealed stage-1 checkpoints (each records the run's fingerprint)
+    calibration.json    what ``ltzoo calibrate`` fitted, and on which split
+    ltzoo_run.json      the manifest: the names in the folder that ltzoo wrote
 
 Rule: a run folder belongs to one run. Training into a folder that already holds files is
 refused unless the run resumes (``--resume``; then the folder's recipe must agree with the new
 one on every setting that shapes stage 1, see :func:`trajectory_settings`) or starts over
-(``--overwrite``: ltzoo's own files are removed first; other files are left alone).
+(``--overwrite``). Starting over deletes only what the folder's manifest lists as ltzoo's;
+every other file stays. A folder that holds files but no manifest was not made by ltzoo (or by
+a version before manifests): ``--overwrite`` refuses it, naming it, and deletes nothing.
 
 This module works on plain dicts and files, so the Hub and report code can read run folders
 without the training engine.
@@ -25,13 +29,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import yaml
 
+from ltzoo.atomic import write_json_atomic
 from ltzoo.errors import ConfigError, InputError
 from ltzoo.version import __version__
 
@@ -46,6 +52,8 @@ SHARED_ENCODER = (
 )
 LOG_CSV, LOG_JSONL = "log.csv", "log.jsonl"
 CHECKPOINTS = "checkpoints"
+CALIBRATION = "calibration.json"
+MANIFEST = "ltzoo_run.json"
 OWNED = (
     CONFIG,
     TIMM_CONFIG,
@@ -55,6 +63,7 @@ OWNED = (
     LOG_CSV,
     LOG_JSONL,
     CHECKPOINTS,
+    CALIBRATION,
     "README.md",
 )
 
@@ -210,6 +219,29 @@ def load_tensors(path: Union[str, Path]) -> Dict[str, Any]:
         ) from None
 
 
+def owned_names(out: Path) -> Optional[List[str]]:
+    """The names the folder's manifest lists as ltzoo's, or ``None`` when it has no manifest."""
+    path = out / MANIFEST
+    if not path.is_file():
+        return None
+    manifest = read_json(path)
+    owned = manifest.get("owned")
+    if not isinstance(owned, list) or not all(isinstance(n, str) for n in owned):
+        raise InputError(f"{path}: 'owned' must be a list of file names, not {owned!r}")
+    return [name for name in owned if name in OWNED]  # a hand-edited entry never widens it
+
+
+def write_manifest(out: Path, keep: Sequence[str] = ()) -> None:
+    """Record that ltzoo owns the run folder's names, except ``keep``: names that were there
+    before ltzoo and are not its own."""
+    owned = [name for name in OWNED if name not in keep]
+    write_json_atomic(out / MANIFEST, {"format": 1, "written_by": __version__, "owned": owned})
+
+
+def _listing(names: Sequence[str]) -> str:
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+
 def claim(
     config: Dict[str, Any],
     *,
@@ -219,11 +251,10 @@ def claim(
 ) -> Path:
     """Make ``config["output_dir"]`` this run's folder, or refuse before anything is written.
 
-    An empty or missing folder, or one holding only the recipe of a run that stopped before
-    training, is always fine. A folder with files needs ``overwrite`` (ltzoo's
-    files in it are deleted) or ``resume`` (its recorded recipe must match on every trajectory
-    setting; the differing keys are named). ``normalize`` completes the recorded recipe with the
-    current schema's defaults (a key added since it was written is then not a difference).
+    An empty or missing folder is always fine. A folder with files needs ``resume`` (its recorded
+    recipe must match on every trajectory setting; the differing keys are named) or ``overwrite``:
+    then the folder's manifest must name it a run folder, and only the names the manifest lists
+    are deleted. A manifest is written in every folder claimed.
     """
     out = Path(config["output_dir"])
     if resume and overwrite:
@@ -232,37 +263,53 @@ def claim(
         )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output_dir={str(out)!r} is a file, not a folder")
-    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if present in (
-        [],
-        [CONFIG],
-    ):  # a run that stopped before training wrote nothing else: nothing to keep
+    present = sorted(p.name for p in out.iterdir() if p.name != MANIFEST) if out.is_dir() else []
+    owned = owned_names(out) if out.is_dir() else None
+    if not present:
+        if resume:
+            logging.getLogger(__name__).warning(
+                f"ltzoo: --resume: output_dir={str(out)!r} holds no run to continue; starting fresh"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        write_manifest(out)
         return out
+    if owned is not None and set(present) <= {CONFIG}:
+        return out  # a run that stopped before training wrote nothing else: nothing to keep
     if overwrite:
-        for name in OWNED:
+        if owned is None:
+            raise ConfigError(
+                f"output_dir={str(out)!r} holds files that ltzoo did not write "
+                f"({_listing(present)}) and no run manifest ({MANIFEST}); --overwrite deletes only "
+                "a run folder's own files: choose a new or empty output_dir"
+            )
+        for name in owned:
             path = out / name
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
-            elif path.exists():
+            elif path.exists() or path.is_symlink():
                 path.unlink()
+        write_manifest(out, keep=[name for name in present if name not in owned])
         return out
     if not resume:
         raise ConfigError(
-            f"output_dir={str(out)!r} already holds files "
-            f"({', '.join(present[:4])}{', ...' if len(present) > 4 else ''}); "
+            f"output_dir={str(out)!r} already holds files ({_listing(present)}); "
             "pass --resume to continue that run, --overwrite to start over in it, or choose another output_dir"
         )
-    if (out / CONFIG).is_file():
-        changed = differences(
-            trajectory_settings(normalize(read_config(out))), trajectory_settings(config)
+    if not (out / CONFIG).is_file():
+        raise ConfigError(
+            f"--resume: output_dir={str(out)!r} holds no run ({CONFIG} is missing; it holds "
+            f"{_listing(present)}); choose the run's folder, or a new output_dir"
         )
-        if changed:
-            raise ConfigError(
-                f"--resume: output_dir={str(out)!r} holds a run trained with other settings ({'; '.join(changed)}); "
-                "resume it with its own recipe (--config "
-                + str(out / CONFIG)
-                + "), or use --overwrite"
-            )
+    changed = differences(
+        trajectory_settings(normalize(read_config(out))), trajectory_settings(config)
+    )
+    if changed:
+        raise ConfigError(
+            f"--resume: output_dir={str(out)!r} holds a run trained with other settings ({'; '.join(changed)}); "
+            "resume it with its own recipe (--config " + str(out / CONFIG) + "), or use --overwrite"
+        )
+    if owned is None:  # a run folder of a version before manifests: its recipe matched
+        write_manifest(out, keep=[name for name in present if name not in OWNED])
     return out
 
 
@@ -285,12 +332,14 @@ def check_checkpoint(
 
 
 __all__ = [
+    "CALIBRATION",
     "CHECKPOINTS",
     "CONFIG",
     "HEADS_DIR",
     "HEADS_TABLE",
     "LOG_CSV",
     "LOG_JSONL",
+    "MANIFEST",
     "MODEL",
     "OWNED",
     "RESULTS",
@@ -304,8 +353,10 @@ __all__ = [
     "fingerprint",
     "flatten",
     "load_tensors",
+    "owned_names",
     "read_config",
     "read_json",
     "read_results",
     "trajectory_settings",
+    "write_manifest",
 ]

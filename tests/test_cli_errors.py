@@ -70,6 +70,10 @@ BAD_INPUTS = [
     (["train", "--set", "stage2.encoder_lr_scale=-1"], "stage2.encoder_lr_scale=-1 is not allowed"),
     (["train", "--set", "stage2.method_options={iwb: {lam: -1}}"], "stage2.method_options.iwb"),
     (["train", "--set", "stage1.lr=[0.1"], "--set 'stage1.lr=[0.1': the value is not valid YAML"),
+    (["train", "--set", "stage1.lr=.inf"], "stage1.lr=inf is not allowed: input should be a finite"),
+    (["train", "--set", "stage2.weight_decay=.nan"], "stage2.weight_decay=nan is not allowed"),
+    (["train", "--set", "seed=-1"], "seed=-1 is not allowed"),
+    (["train", "--config", "."], "config file '.' is a folder"),
     (
         ["train", "--set", "engine.resume=/nonexistent"],
         "engine.resume='/nonexistent' cannot be used: it does not exist",
@@ -147,6 +151,23 @@ def test_bad_yaml_recipe_names_file_and_line(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("stage1:\n  epochs: 2\n lr: 0.1\n")
     _fails(["train", "--config", str(recipe)], capsys, "bad.yaml' is not valid YAML at line 3")
+
+
+def test_empty_recipe_and_empty_output_dir_are_refused(tmp_path, capsys, monkeypatch):
+    """Neither silently runs the embedded default recipe into its default folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    _fails(["train", "--config", "empty.yaml"], capsys, "'empty.yaml' is empty", folder=tmp_path)
+    _fails(["train", "--output-dir", ""], capsys, "output_dir=", folder=tmp_path)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_diverging_rates_stop_in_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--output-dir", str(out), "--set", "stage1.lr=1e30", "--set", "progress=false"]
+    assert main(argv) == 2
+    _one_line(capsys.readouterr().err, "stage 1: loss is nan", "Lower stage1.lr")
+    assert not (out / "model.safetensors").exists() and not (out / "checkpoints").exists()
 
 
 def test_recipe_that_is_not_a_mapping(tmp_path, capsys):

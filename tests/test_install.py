@@ -1,6 +1,7 @@
 """The README's install commands, run as written in a fresh virtual environment on a fresh clone:
-the first command's install from a clone, the editable install, and the install from a git URL (the
-repository's URL replaced by the clone's ``file://`` URL, since tests have no network). Each leaves
+the first block's two (the package with the tested torch pair, then the test tools), the editable
+install, and the install from a git URL (the repository's URL replaced by the clone's ``file://``
+URL, since tests have no network). Each leaves
 an ``ltzoo`` that imports from where it was installed and whose command line lists the zoo."""
 
 import re
@@ -42,21 +43,22 @@ def clone(tmp_path_factory) -> Path:
     return where
 
 
-def test_readme_lists_the_three_installs():
+def test_readme_lists_the_four_installs():
+    """The first block's two (the package, then the test tools), a clone's and a git URL's."""
     commands = pip_commands()
-    assert len(commands) == 3
-    assert (
-        sum(" -e ." in c for c in commands) == 2
-        and sum(bool(GIT_URL.search(c)) for c in commands) == 1
-    )
+    assert len(commands) == 4
+    assert sum(c.endswith(" -e .") for c in commands) == 2
+    assert sum(c.endswith(' -e ".[dev]"') for c in commands) == 1
+    assert sum(bool(GIT_URL.search(c)) for c in commands) == 1
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("index", range(4))
 def test_readme_install_command_gives_a_working_ltzoo(clone, tmp_path, index):
     command = pip_commands()[index]
     from_git = bool(GIT_URL.search(command))
-    command = GIT_URL.sub(f"git+file://{clone}", command)
+    # pip's requirement parser wants a host in a git+file URL
+    command = GIT_URL.sub(f"git+file://localhost{clone}", command)
     # the environment sees the packages already installed (torch, timm, ...), as a user's does
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path)

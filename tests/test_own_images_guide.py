@@ -121,8 +121,12 @@ def test_every_command_of_the_section(hub, tmp_path, monkeypatch, capsys):  # no
     assert len(records) == 4 * TEST_PER_CLASS and len(predicted.splitlines()) == 4 * TEST_PER_CLASS
     assert all(len(r["topk"]) == 3 and r["label"] in SHAPES for r in records)
     # predict preprocesses as evaluation did (resize + center crop 0.875 from the stored pretrained_cfg)
+    # and scores with the calibrated model: the test top-1 calibrate measured after fitting (its
+    # prior shift may move a decision), which is the run's before calibrating
     top1 = 100.0 * sum(r["label"] == Path(r["image"]).parent.name for r in records) / len(records)
-    assert top1 == pytest.approx(results["methods"]["ncm"]["top1"])
+    scores = json.loads((run / "calibration.json").read_text())["calibration"]["scores"]
+    assert scores["before"]["top1"] == pytest.approx(results["methods"]["ncm"]["top1"])
+    assert top1 == pytest.approx(scores["after"]["top1"])
 
     repo = hub.repos["your-name/my-images-lt"]
     assert {"model.safetensors", "config.json", "README.md", "results.json"} <= set(

@@ -7,7 +7,7 @@ import pytest
 
 from ltzoo.cli import main
 from ltzoo.errors import ConfigError
-from ltzoo.run_folder import check_checkpoint, differences, trajectory_settings
+from ltzoo.run_folder import MANIFEST, OWNED, check_checkpoint, differences, trajectory_settings
 from ltzoo.train.config import load_config, to_dict
 
 
@@ -137,3 +137,55 @@ def test_the_epoch_log_holds_every_epoch_and_its_seconds(digits_run):
     assert [row["epoch"] for row in rows] == list(range(60))
     assert all(row["epoch_seconds"] > 0 for row in rows)
     assert 0.5 * stage1 < sum(row["epoch_seconds"] for row in rows) <= stage1
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_overwrite_refuses_a_folder_ltzoo_did_not_make_and_deletes_nothing(tmp_path, capsys):
+    """A user's project folder holding files with ltzoo's names (no run manifest) is not a run
+    folder: --overwrite names it, lists what it holds and leaves every file as it was."""
+    project = tmp_path / "proj"
+    (project / "checkpoints").mkdir(parents=True)
+    (project / "README.md").write_text("my notes")
+    (project / "config.yaml").write_text("mine: 1\n")
+    (project / "checkpoints" / "mine.pt").write_bytes(b"\x00weights")
+    before = _tree(project)
+    assert _train(project, "--set", "stage1.epochs=1", "--overwrite") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "proj" in err and "no run manifest" in err
+    assert "README.md" in err and "checkpoints" in err and "config.yaml" in err
+    assert _tree(project) == before
+
+
+def test_overwrite_deletes_only_the_names_the_manifest_lists(digits_run_copy):
+    """The manifest names ltzoo's files; an entry added by hand that is not one of ltzoo's names
+    (here the user's notes) is never deleted, and the new run's manifest still lists ltzoo's."""
+    out = digits_run_copy
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert set(manifest["owned"]) == set(OWNED) and "calibration.json" in manifest["owned"]
+    manifest["owned"].append("notes.txt")
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    (out / "notes.txt").write_text("mine")
+    assert _train(out, "--set", "stage1.epochs=1", "--overwrite") == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / MANIFEST).read_text())["owned"] == list(OWNED)
+
+
+def test_resume_into_an_empty_folder_says_it_starts_fresh(tmp_path, caplog):
+    out = tmp_path / "new"
+    with caplog.at_level("WARNING", logger="ltzoo.run_folder"):
+        assert _train(out, "--set", "stage1.epochs=1", "--resume") == 0
+    assert any("holds no run to continue; starting fresh" in r.message for r in caplog.records)
+    assert _epochs_logged(out) == [0] and (out / MANIFEST).is_file()
+
+
+def test_resume_into_a_folder_without_a_recipe_is_refused(tmp_path, capsys):
+    out = tmp_path / "other"
+    out.mkdir()
+    (out / "data.csv").write_text("a,b\n")
+    assert _train(out, "--set", "stage1.epochs=1", "--resume") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "holds no run" in err and "data.csv" in err
+    assert sorted(p.name for p in out.iterdir()) == ["data.csv"]

@@ -72,7 +72,11 @@ assert set(ScheduleName.__args__) == set(SCHEDULES)
 
 class _Section(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", strict=True, validate_assignment=True, use_attribute_docstrings=True
+        extra="forbid",
+        strict=True,
+        validate_assignment=True,
+        use_attribute_docstrings=True,
+        allow_inf_nan=False,  # a rate, decay or factor of inf or nan is never meant
     )
 
 
@@ -337,9 +341,9 @@ class EvalConfig(_Section):
 
 
 class RunConfig(_Section):
-    output_dir: str = "runs/digits_lt"
+    output_dir: str = Field("runs/digits_lt", min_length=1)
     """The run folder: weights, results, logs and checkpoints go here."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     """Seed of weight initialisation, data order and augmentation."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train: `auto` takes a GPU when there is one."""
@@ -429,6 +433,11 @@ def apply_overrides(values: Dict[str, Any], overrides: List[str]) -> Dict[str, A
 def read_recipe(path: Union[str, Path]) -> Dict[str, Any]:
     """The YAML mapping in ``path`` (``ConfigError`` naming the file, line and column if it is not one)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"config file {str(path)!r} is a folder; give a recipe file (YAML), "
+            "such as recipes/cifar100_lt/ce.yaml"
+        )
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
@@ -449,7 +458,12 @@ def read_recipe(path: Union[str, Path]) -> Dict[str, Any]:
             f"config file {str(path)!r} must hold a mapping of sections (data:, stage1:, ...), "
             f"got a {type(values).__name__}"
         )
-    return values or {}
+    if not values:
+        raise ConfigError(
+            f"config file {str(path)!r} is empty; a recipe sets at least one section (data:, "
+            "model:, stage1:, stage2:). Without --config, ltzoo train runs the embedded default"
+        )
+    return values
 
 
 def load_config(

@@ -37,7 +37,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ltzoo.errors import ConfigError
+from ltzoo.errors import ConfigError, InputError
 from ltzoo.run_folder import check_checkpoint, trajectory_settings
 from ltzoo.train.checkpoint import CheckpointManager, settings_of, verify
 from ltzoo.train.config import RunConfig, to_dict
@@ -46,8 +46,8 @@ from ltzoo.train.optimizer import make_optimizer
 from ltzoo.train.schedule import advance, build_scheduler
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
+class NonFiniteLossError(InputError, FloatingPointError):
+    """The training loss became NaN or infinite: the recipe's rates diverge (one line from the CLI)."""
 
 
 class TrainingInterrupted(RuntimeError):
