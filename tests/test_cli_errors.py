@@ -70,7 +70,10 @@ BAD_INPUTS = [
     (["train", "--set", "stage2.encoder_lr_scale=-1"], "stage2.encoder_lr_scale=-1 is not allowed"),
     (["train", "--set", "stage2.method_options={iwb: {lam: -1}}"], "stage2.method_options.iwb"),
     (["train", "--set", "stage1.lr=[0.1"], "--set 'stage1.lr=[0.1': the value is not valid YAML"),
-    (["train", "--set", "stage1.lr=.inf"], "stage1.lr=inf is not allowed: input should be a finite"),
+    (
+        ["train", "--set", "stage1.lr=.inf"],
+        "stage1.lr=inf is not allowed: input should be a finite",
+    ),
     (["train", "--set", "stage2.weight_decay=.nan"], "stage2.weight_decay=nan is not allowed"),
     (["train", "--set", "seed=-1"], "seed=-1 is not allowed"),
     (["train", "--config", "."], "config file '.' is a folder"),
