@@ -38,6 +38,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_allow_other_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-other-data",
+        action="store_true",
+        help="the data's class names may come in another order than the run's: map the classes "
+        "by name (without it, data whose class names or order differ from the run's is refused "
+        "before anything runs; names missing on either side are refused either way)",
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
@@ -75,7 +85,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ltzoo.train.run import format_tta_table
 
     scored, class_names = evaluate_run_protocols(
-        args.run_dir, data_root=args.data_root, tta=args.tta
+        args.run_dir,
+        data_root=args.data_root,
+        tta=args.tta,
+        allow_other_data=args.allow_other_data,
     )
     methods = scored["none"]
     print(format_table(methods))
@@ -91,7 +104,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from ltzoo.train.calibrate import calibrate_run, format_report
 
     report = calibrate_run(
-        args.run_dir, target_prior=args.target_prior, tau=args.tau, data_root=args.data_root
+        args.run_dir,
+        target_prior=args.target_prior,
+        tau=args.tau,
+        data_root=args.data_root,
+        allow_other_data=args.allow_other_data,
     )
     print(format_report(report))
     return 0
@@ -265,7 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="reload a run folder and print its metrics")
     evaluate.add_argument("run_dir")
-    evaluate.add_argument("--data-root", help="dataset root, if it moved since training")
+    evaluate.add_argument(
+        "--data-root",
+        help="dataset root, if it moved since training (its class names must be the run's)",
+    )
+    add_allow_other_data(evaluate)
     evaluate.add_argument(
         "--tta",
         default="none",
@@ -289,7 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--tau", type=float, default=1.0, help="scale of the prior adjustment (default 1)"
     )
-    calibrate.add_argument("--data-root", help="dataset root, if it moved since training")
+    calibrate.add_argument(
+        "--data-root",
+        help="dataset root, if it moved since training (its class names must be the run's)",
+    )
+    add_allow_other_data(calibrate)
     calibrate.set_defaults(func=cmd_calibrate)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command")

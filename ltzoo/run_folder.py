@@ -8,7 +8,8 @@ Layout (``output_dir``)::
     heads/NAME.safetensors + heads/heads.json   every method's head on the shared encoder
     heads/NAME.encoder.safetensors + heads/shared.encoder.safetensors   only when a method
                         re-trained encoder layers (stage2.retrain): its backbone, and stage 1's
-    results.json        metrics per method, effective settings, class names and counts, the ltzoo version
+    results.json        metrics per method, effective settings, class names and counts, the
+                        data's digest (data.digest, ltzoo.data.identity), the ltzoo version
     log.csv, log.jsonl  stage 1's per-epoch log
     checkpoints/step_NNNNNNNNN/   sealed stage-1 checkpoints (each records the run's fingerprint)
     calibration.json    what ``ltzoo calibrate`` fitted, and on which split

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ltzoo.data.identity import data_digest
 from ltzoo.data.longtail import (
     DEFAULT_SUBSET_RULE,
     VAL_SOURCES,
@@ -208,8 +209,11 @@ class LTDataset(Dataset):
 
 def data_record(*datasets: Optional[LTDataset]) -> dict:
     """A run's data record: the first dataset's (its training split), with the split files that any
-    of ``datasets`` (train, test, val; ``None`` skipped) read, each once."""
+    of ``datasets`` (train, test, val; ``None`` skipped) read, each once, and under ``digest`` the
+    digest of the training and test lists (:func:`ltzoo.data.identity.data_digest`)."""
     record = datasets[0].data_record()
+    if len(datasets) > 1 and datasets[1] is not None:
+        record["digest"] = data_digest(datasets[0], datasets[1])
     if "split_files" in record:
         files = {}
         for ds in datasets:
@@ -265,6 +269,8 @@ class ArrayLTDataset(LTDataset):
         )
         self.subset_rule = subset_rule if profile is not None else None
         x, y = (test_x, test_y) if idx is None else (train_x[idx], np.asarray(train_y)[idx])
+        # each item's index into the official array of its split (the data digest lists them)
+        self.indices = np.arange(len(test_y)) if idx is None else np.asarray(idx)
         if x.ndim == 3:
             x = x[..., None]
         self.data = np.ascontiguousarray(x, dtype=np.uint8)

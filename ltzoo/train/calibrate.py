@@ -89,14 +89,17 @@ def calibrate_run(
     target_prior: Union[None, str, Sequence[Any]] = "uniform",
     tau: float = 1.0,
     data_root: Optional[str] = None,
+    allow_other_data: bool = False,
 ) -> Dict[str, Any]:
-    """Fit ``T`` on validation, set the prior adjustment, re-save the model; returns the report."""
+    """Fit ``T`` on validation, set the prior adjustment, re-save the model; returns the report.
+    Data whose class names differ from the run's is refused, or with ``allow_other_data`` mapped
+    by name (:mod:`ltzoo.train.data_check`)."""
     from ltzoo.atomic import write_json_atomic
     from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
     from ltzoo.hub import CONFIG_NAME, load_pretrained, save_pretrained
     from ltzoo.run_folder import check_run_dir, read_json, read_results
-    from ltzoo.train.assemble import build_datasets
     from ltzoo.train.config import load_config
+    from ltzoo.train.data_check import checked_datasets
     from ltzoo.train.features import predict_logits
 
     run_dir = check_run_dir(run_dir)
@@ -107,9 +110,9 @@ def calibrate_run(
     )
     saved = read_json(run_dir / CONFIG_NAME)
     results = read_results(run_dir)
-    class_names, counts = results["class_names"], results["class_counts"]
-    prior = parse_target_prior(target_prior, class_names)
-    splits = build_datasets(cfg)
+    counts = results["class_counts"]
+    splits = checked_datasets(run_dir, cfg, allow_other_data)  # the run's classes, checked
+    prior = parse_target_prior(target_prior, splits["test"].classes)
     if splits["val"] is None:
         raise InputError(
             f"run {run_dir} has no validation split (data.val_fraction=0): temperature scaling needs "

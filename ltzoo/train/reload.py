@@ -17,15 +17,16 @@ from ltzoo.run_folder import (
     read_json,
     read_results,
 )
-from ltzoo.train.assemble import build_datasets
 from ltzoo.train.config import load_config
+from ltzoo.train.data_check import checked_datasets, recorded_class_names
 from ltzoo.train.features import TTA_MODES, extract_features
 from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
 
 
 def load_heads(run_dir: Path, in_features: int) -> Dict[str, Any]:
     table = read_json(run_dir / HEADS_TABLE)
-    num_classes = len(read_results(run_dir)["class_names"])
+    names, count = recorded_class_names(run_dir, read_results(run_dir))
+    num_classes = len(names) if names else count
     heads = {}
     for name, spec in table.items():
         head = create_head(spec["head"], in_features, num_classes, **spec["head_kwargs"])
@@ -34,16 +35,29 @@ def load_heads(run_dir: Path, in_features: int) -> Dict[str, Any]:
     return heads
 
 
-def evaluate_run(run_dir: Union[str, Path], data_root: Optional[str] = None, accelerator=None):
+def evaluate_run(
+    run_dir: Union[str, Path],
+    data_root: Optional[str] = None,
+    accelerator=None,
+    allow_other_data: bool = False,
+):
     """(metrics per head, class names): every head of a run re-evaluated on its test split from
     the saved weights. With an ``accelerator``, each process extracts a shard of the test set and
-    ``gather_for_metrics`` reassembles it, so the numbers equal a single-process evaluation."""
-    metrics, class_names = evaluate_run_protocols(run_dir, data_root, accelerator)
+    ``gather_for_metrics`` reassembles it, so the numbers equal a single-process evaluation.
+    Data whose class names differ from the run's is refused, or with ``allow_other_data`` mapped
+    by name (:mod:`ltzoo.train.data_check`)."""
+    metrics, class_names = evaluate_run_protocols(
+        run_dir, data_root, accelerator, allow_other_data=allow_other_data
+    )
     return metrics["none"], class_names
 
 
 def evaluate_run_protocols(
-    run_dir: Union[str, Path], data_root: Optional[str] = None, accelerator=None, tta: str = "none"
+    run_dir: Union[str, Path],
+    data_root: Optional[str] = None,
+    accelerator=None,
+    tta: str = "none",
+    allow_other_data: bool = False,
 ):
     """({protocol: metrics per head}, class names): the headline ``"none"`` (no test-time
     augmentation) and, with ``tta="flip"``, ``"flip"`` (the mean of the logits of each test image
@@ -54,11 +68,11 @@ def evaluate_run_protocols(
     cfg = load_config(
         run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else []
     )
+    test = checked_datasets(run_dir, cfg, allow_other_data)["test"]  # before any work
     model = load_pretrained(run_dir).eval()
     if accelerator is not None:
         model = model.to(accelerator.device)
     heads = load_heads(run_dir, model.num_features)
-    test = build_datasets(cfg)["test"]
     modes = ("none",) if tta == "none" else ("none", tta)
     metrics, cache = {mode: {} for mode in modes}, {}
     for name, head in heads.items():
