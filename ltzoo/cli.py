@@ -81,9 +81,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from ltzoo.evaluation import format_per_class, format_table
+    from ltzoo.run_folder import check_run_dir, hold
     from ltzoo.train.reload import evaluate_run_protocols, store_tta
     from ltzoo.train.run import format_tta_table
 
+    hold(check_run_dir(args.run_dir), "run folder")
     scored, class_names = evaluate_run_protocols(
         args.run_dir,
         data_root=args.data_root,
@@ -101,8 +103,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from ltzoo.run_folder import check_run_dir, hold
     from ltzoo.train.calibrate import calibrate_run, format_report
 
+    hold(check_run_dir(args.run_dir), "run folder")
     report = calibrate_run(
         args.run_dir,
         target_prior=args.target_prior,
@@ -455,6 +459,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"ltzoo {args.command}: error: {converted}", file=sys.stderr)
         return 2
     finally:
+        # the run-folder locks the command took (the module is loaded only if it took some)
+        run_folder = sys.modules.get("ltzoo.run_folder")
+        if run_folder is not None:
+            run_folder.release_all()
         release_process_group()
 
 

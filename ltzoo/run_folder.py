@@ -15,7 +15,12 @@ Layout (``output_dir``)::
     calibration.json    what ``ltzoo calibrate`` fitted, and on which split
     ltzoo_run.json      the manifest: the names in the folder that ltzoo wrote
 
-Rule: a run folder belongs to one run. Training into a folder that already holds files is
+Rule: a run folder has one writer at a time. ``ltzoo train``, ``eval``, ``calibrate``, ``tune
+--posthoc`` and ``report`` hold an exclusive lock on the folder (``flock`` on the folder itself, so
+nothing is written to take it) for the whole command; the operating system releases it when the
+process ends, however it ends. A second writer is refused in one line naming the holder's pid.
+
+A run folder belongs to one run. Training into a folder that already holds files is
 refused unless the run resumes (``--resume``; then the folder's recipe must agree with the new
 one on every setting that shapes stage 1, see :func:`trajectory_settings`) or starts over
 (``--overwrite``). Starting over deletes only what the folder's manifest lists as ltzoo's;
@@ -28,9 +33,11 @@ without the training engine.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -220,6 +227,59 @@ def load_tensors(path: Union[str, Path]) -> Dict[str, Any]:
         ) from None
 
 
+class RunFolderInUse(InputError):
+    """Another process holds the run folder's lock."""
+
+
+_held: Dict[str, int] = {}  # resolved folder -> the open descriptor whose flock this process holds
+
+
+def _lock_holder(fd: int) -> str:
+    """The pid holding a flock on ``fd``'s file, from /proc/locks (Linux), or words saying so."""
+    st = os.fstat(fd)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        for line in Path("/proc/locks").read_text().splitlines():
+            parts = line.split()
+            if len(parts) > 5 and parts[1] == "FLOCK" and parts[5] == inode:
+                return f"pid {parts[4]}"
+    except OSError:
+        pass
+    return "another process"
+
+
+def hold(folder: Union[str, Path], what: str = "output_dir") -> None:
+    """Hold ``folder``'s writer lock until :func:`release_all` or the end of the process; refuse
+    (:class:`RunFolderInUse`, naming ``what``, the folder and the holder's pid) when another process
+    holds it. Creates a missing folder. The other processes of a distributed run (``RANK`` other
+    than 0) write through the first one and take no lock."""
+    if os.environ.get("RANK", "0") != "0":
+        return
+    folder = Path(folder)
+    key = str(folder.resolve())
+    if key in _held:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(fd)
+        os.close(fd)
+        raise RunFolderInUse(
+            f"{what}={str(folder)!r} is in use by another ltzoo command ({holder}); wait for it to "
+            "finish, or choose another folder"
+        ) from None
+    _held[key] = fd
+
+
+def release_all() -> None:
+    """Release every run-folder lock this process holds (the end of a command)."""
+    for fd in _held.values():
+        os.close(fd)
+    _held.clear()
+
+
 def owned_names(out: Path) -> Optional[List[str]]:
     """The names the folder's manifest lists as ltzoo's, or ``None`` when it has no manifest."""
     path = out / MANIFEST
@@ -264,6 +324,7 @@ def claim(
         )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output_dir={str(out)!r} is a file, not a folder")
+    hold(out)
     present = sorted(p.name for p in out.iterdir() if p.name != MANIFEST) if out.is_dir() else []
     owned = owned_names(out) if out.is_dir() else None
     if not present:
@@ -343,6 +404,7 @@ __all__ = [
     "MANIFEST",
     "MODEL",
     "OWNED",
+    "RunFolderInUse",
     "RESULTS",
     "SHARED_ENCODER",
     "TIMM_CONFIG",
@@ -353,11 +415,13 @@ __all__ = [
     "differences",
     "fingerprint",
     "flatten",
+    "hold",
     "load_tensors",
     "owned_names",
     "read_config",
     "read_json",
     "read_results",
+    "release_all",
     "trajectory_settings",
     "write_manifest",
 ]

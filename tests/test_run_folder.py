@@ -2,6 +2,8 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -189,3 +191,55 @@ def test_resume_into_a_folder_without_a_recipe_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "holds no run" in err and "data.csv" in err
     assert sorted(p.name for p in out.iterdir()) == ["data.csv"]
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """Another process holding a folder's writer lock, as a running `ltzoo train` does."""
+    started = []
+
+    def start(folder):
+        code = (
+            "import sys, time; from ltzoo.run_folder import hold; hold(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(120)"
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        assert process.stdout.readline().strip() == "held"
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def test_a_second_writer_is_refused_naming_the_holder_and_changes_nothing(
+    digits_run_copy, holder, capsys
+):
+    out = digits_run_copy
+    process = holder(out)
+    before = _tree(out)
+    assert _train(out, "--set", "stage1.epochs=1", "--overwrite") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "in use by another ltzoo command" in err
+    assert f"pid {process.pid}" in err
+    assert main(["calibrate", str(out)]) == 2
+    assert f"pid {process.pid}" in capsys.readouterr().err
+    assert _tree(out) == before
+    # the operating system releases the lock of a process that dies, however it dies
+    process.kill()
+    process.wait()
+    assert _train(out, "--set", "stage1.epochs=1", "--overwrite") == 0
+    assert _epochs_logged(out) == [0]
+
+
+def test_one_process_takes_its_own_lock_again_and_releases_it_after_each_command(tmp_path):
+    out = tmp_path / "run"
+    assert _train(out, "--set", "stage1.epochs=1") == 0
+    assert _train(out, "--set", "stage1.epochs=1", "--resume") == 0  # the same process, later
+    code = "import sys; from ltzoo.run_folder import hold; hold(sys.argv[1]); print('held')"
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "held"

@@ -59,8 +59,12 @@ def _split(text):
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ltzoo.reporting import make_report
+    from ltzoo.run_folder import hold
 
     default = f"{str(args.run_dirs[0]).rstrip('/')}-report" if args.run_dirs else "study-report"
+    for run_dir in args.run_dirs:  # no run is read while another command writes it
+        if Path(run_dir).is_dir():  # what is not a folder, make_report names
+            hold(run_dir, "run folder")
     out = make_report(
         args.run_dirs,
         output_dir=args.output_dir or default,

@@ -155,6 +155,7 @@ def _need_optuna() -> None:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     _need_optuna()
+    from ltzoo.run_folder import check_run_dir, hold
     from ltzoo.tuning import tune, tune_posthoc
 
     if args.run_dir or args.posthoc:
@@ -166,6 +167,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             raise InputError(
                 "post-hoc tuning reads the run's own recipe; --config/--set are for training searches"
             )
+        hold(check_run_dir(args.run_dir), "run folder")
         report = tune_posthoc(
             args.run_dir,
             posthoc=args.posthoc or "tau,logit_adjust,temperature",
