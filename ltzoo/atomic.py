@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Iterable, Union
 
 import safetensors.torch
 import torch
@@ -48,6 +48,12 @@ def write_bytes_atomic(path: Union[str, Path], data: bytes) -> Path:
     return _atomic(path, lambda handle: handle.write(data))
 
 
+def write_lines_atomic(path: Union[str, Path], lines: Iterable[str]) -> Path:
+    """Write ``lines`` as they come (a stream of results) under a temporary name, then rename: an
+    error part-way leaves ``path`` as it was."""
+    return _atomic(path, lambda handle: [handle.write(line.encode("utf-8")) for line in lines])
+
+
 def write_json_atomic(path: Union[str, Path], obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
@@ -64,5 +70,6 @@ __all__ = [
     "save_safetensors_atomic",
     "write_bytes_atomic",
     "write_json_atomic",
+    "write_lines_atomic",
     "write_text_atomic",
 ]

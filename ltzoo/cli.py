@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 from typing import List, Optional
+
+from ltzoo.errors import InputError
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +110,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from ltzoo.run_folder import check_run_dir, hold
     from ltzoo.train.calibrate import calibrate_run, format_report
 
+    if not (math.isfinite(args.tau) and args.tau >= 0):
+        raise InputError(f"--tau {args.tau} is not allowed: it must be a finite number >= 0")
     hold(check_run_dir(args.run_dir), "run folder")
     report = calibrate_run(
         args.run_dir,
@@ -118,6 +124,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_plot_name(name: str) -> None:
+    """``--plot``'s file type must be one matplotlib writes (png, pdf, svg, ...)."""
+    try:  # an optional dependency (the report extra): without it, plot_counts says so
+        from matplotlib.figure import Figure
+    except ImportError:
+        return
+
+    types = Figure().canvas.get_supported_filetypes()
+    suffix = Path(name).suffix.lstrip(".").lower()
+    if suffix not in types:
+        raise InputError(
+            f"--plot {name!r}: the file type {suffix or '(none)'!r} is not allowed; "
+            f"allowed: {', '.join(sorted(types))}"
+        )
+    if Path(name).is_dir() or not Path(name).parent.is_dir():
+        raise InputError(f"--plot {name!r} must be a file in a folder that exists")
+
+
 def cmd_data_describe(args: argparse.Namespace) -> int:
     from ltzoo.data.describe import describe, format_description, plot_counts
 
@@ -128,6 +152,8 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
         profile=args.profile,
         **({"official_split": False} if args.own_split else {}),
     )
+    if args.plot:  # before any work: a file type matplotlib cannot write
+        _check_plot_name(args.plot)
     print(format_description(description))
     if args.plot:
         plot_counts(description, args.plot)
@@ -178,8 +204,14 @@ def _announce_push(repo_id: str, revision: Optional[str]):
 
 def cmd_push(args: argparse.Namespace) -> int:
     """Publish a run folder to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     from ltzoo.hub import export_for_hub, push_to_hub
 
+    try:
+        validate_repo_id(args.repo_id)
+    except HFValidationError as error:
+        raise InputError(f"--repo-id {args.repo_id!r} is not allowed: {error}") from None
     try:
         if args.save_dir:
             print(
@@ -204,12 +236,35 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_json_output(target: Optional[str], images: List[str]) -> Optional[Path]:
+    """``--json``'s file, checked before anything is opened: not a folder, not one of the images,
+    in a folder that exists (``-`` and no ``--json``: ``None``)."""
+    if target in (None, "-"):
+        return None
+    path = Path(target)
+    if path.is_dir():
+        raise InputError(f"--json {target!r} is a folder; give a file name such as preds.jsonl")
+    if not path.parent.is_dir():
+        raise InputError(f"--json {target!r}: the folder {str(path.parent)!r} does not exist")
+    if any(Path(image).resolve() == path.resolve() for image in images):
+        raise InputError(f"--json {target!r} is one of the images to predict; write elsewhere")
+    return path
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Top-k classes per image; unreadable files are named on stderr and skipped (exit status 1)."""
+    """Top-k classes per image; unreadable files are named on stderr and skipped (exit status 1).
+    Every option is checked, and the model loaded, before ``--json`` is written: to a temporary
+    name, renamed when all images are done, so an error leaves an existing file as it was."""
     import json
 
-    from ltzoo.inference import iter_predictions, load_for_inference
+    from ltzoo.atomic import write_lines_atomic
+    from ltzoo.inference import check_data_args, iter_predictions, load_for_inference
 
+    for name in ("topk", "batch_size"):
+        value = getattr(args, name)
+        if value < 1:
+            raise InputError(f"--{name.replace('_', '-')} {value} is not allowed; it must be >= 1")
+    output = _checked_json_output(args.json, args.images)
     skipped = []
 
     def report(name, error):
@@ -228,32 +283,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
         crop_pct=args.crop_pct,
         interpolation=args.interpolation,
     )
-    sink = (
-        sys.stdout
-        if args.json == "-"
-        else open(args.json, "w", encoding="utf-8")
-        if args.json
-        else None
+    check_data_args(model, data_args)
+    records = iter_predictions(
+        model, args.images, topk=args.topk, batch_size=args.batch_size, on_error=report, **data_args
     )
-    try:
-        for record in iter_predictions(
-            model,
-            args.images,
-            topk=args.topk,
-            batch_size=args.batch_size,
-            on_error=report,
-            **data_args,
-        ):
-            if sink is not None:
-                sink.write(json.dumps(record) + "\n")
-            if sink is not sys.stdout:
+
+    def lines():
+        for record in records:
+            if args.json != "-":
                 print(
                     f"{record['image']}: "
                     + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in record["topk"])
                 )
-    finally:
-        if sink is not None and sink is not sys.stdout:
-            sink.close()
+            yield json.dumps(record) + "\n"
+
+    if output is not None:
+        write_lines_atomic(output, lines())
+    else:
+        for line in lines():
+            if args.json == "-":
+                sys.stdout.write(line)
     return 1 if skipped else 0
 
 

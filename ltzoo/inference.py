@@ -13,6 +13,7 @@ folder stores the size, mean/std, crop and interpolation its evaluation used) an
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -84,6 +85,7 @@ def load_for_inference(
     registered name (``ltzoo.list_models()``) with ``checkpoint=PATH.safetensors``."""
     from ltzoo.hub import load_pretrained
 
+    device = check_device(device)
     if isinstance(source, torch.nn.Module):
         model = source
     elif checkpoint is not None:
@@ -100,11 +102,78 @@ def load_for_inference(
     return model.to(device).eval() if device is not None else model.eval()
 
 
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
+
+
+def check_data_args(model, data_args: Dict[str, Any]) -> None:
+    """Refuse, naming the option, the value and what is allowed, preprocessing that cannot fit
+    ``model``: ``input_size`` is (its input channels, height, width), ``mean`` / ``std`` hold one
+    finite value per channel (``std`` > 0), ``crop_pct`` is in (0, 1], ``interpolation`` is one of
+    :data:`INTERPOLATIONS`."""
+    channels = getattr(model, "in_chans", None) or model.pretrained_cfg["input_size"][0]
+    size = data_args.get("input_size")
+    if size is not None:
+        size = tuple(size)
+        if len(size) != 3 or size[0] != channels or min(size) < 1:
+            raise InputError(
+                f"input_size={list(size)} is not allowed: the model takes ({channels}, height, "
+                "width), each >= 1"
+            )
+        channels = size[0]
+    for name in ("mean", "std"):
+        values = data_args.get(name)
+        if values is None:
+            continue
+        values = list(values)
+        bad = len(values) != channels or not all(math.isfinite(v) for v in values)
+        if bad or (name == "std" and min(values) <= 0):
+            positive = ", each > 0" if name == "std" else ""
+            raise InputError(
+                f"{name}={values} is not allowed: one finite value per input channel "
+                f"({channels}){positive}"
+            )
+    crop = data_args.get("crop_pct")
+    if crop is not None and not (math.isfinite(crop) and 0 < crop <= 1):
+        raise InputError(f"crop_pct={crop} is not allowed: it must be in (0, 1]")
+    mode = data_args.get("interpolation")
+    if mode is not None and mode not in INTERPOLATIONS:
+        raise InputError(
+            f"interpolation={mode!r} is not allowed; allowed: {', '.join(INTERPOLATIONS)}"
+        )
+
+
+def check_device(device: Optional[str]) -> Optional[torch.device]:
+    """``device`` as a ``torch.device``, refused in one line when it is not one this machine has."""
+    if device is None:
+        return None
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise InputError(
+            f"device={device!r} is not allowed: expected cpu, cuda, cuda:N or mps"
+        ) from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device={device!r} is not allowed: this machine has no CUDA GPU")
+    if (
+        parsed.type == "cuda"
+        and parsed.index is not None
+        and parsed.index >= torch.cuda.device_count()
+    ):
+        raise InputError(
+            f"device={device!r} is not allowed: this machine has {torch.cuda.device_count()} GPU(s)"
+        )
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"device={device!r} is not allowed: expected cpu, cuda, cuda:N or mps")
+    return parsed
+
+
 def preprocessing(model, **data_args: Any) -> Tuple[Callable, Dict[str, Any]]:
     """``(transform, data_config)``: timm's eval transform for ``model``; ``data_args`` (``input_size``,
-    ``mean``, ``std``, ``crop_pct``, ``interpolation``, ``crop_mode``) override its ``pretrained_cfg``."""
+    ``mean``, ``std``, ``crop_pct``, ``interpolation``, ``crop_mode``) override its ``pretrained_cfg``
+    (checked first by :func:`check_data_args`)."""
     from timm.data import create_transform, resolve_data_config
 
+    check_data_args(model, data_args)
     config = resolve_data_config({k: v for k, v in data_args.items() if v is not None}, model=model)
     return create_transform(**config), config
 

@@ -358,10 +358,18 @@ def claim(
             "pass --resume to continue that run, --overwrite to start over in it, or choose another output_dir"
         )
     if not (out / CONFIG).is_file():
-        raise ConfigError(
-            f"--resume: output_dir={str(out)!r} holds no run ({CONFIG} is missing; it holds "
-            f"{_listing(present)}); choose the run's folder, or a new output_dir"
+        ours = [name for name in present if name in OWNED]
+        if ours:  # a run's files without its recipe: nothing to check a resume against
+            raise ConfigError(
+                f"--resume: output_dir={str(out)!r} holds {_listing(ours)} but no {CONFIG}: no run "
+                "to continue; choose the run's folder, or a new output_dir"
+            )
+        logging.getLogger(__name__).warning(
+            f"ltzoo: --resume: output_dir={str(out)!r} holds no run to continue; starting fresh "
+            f"(its {_listing(present)} stay)"
         )
+        write_manifest(out, keep=present)
+        return out
     changed = differences(
         trajectory_settings(normalize(read_config(out))), trajectory_settings(config)
     )

@@ -77,6 +77,12 @@ BAD_INPUTS = [
     (["train", "--set", "stage2.weight_decay=.nan"], "stage2.weight_decay=nan is not allowed"),
     (["train", "--set", "seed=-1"], "seed=-1 is not allowed"),
     (["train", "--config", "."], "config file '.' is a folder"),
+    (["train", "--set", "=3"], "--set '=3' is not allowed: the key '' has an empty part"),
+    (
+        ["data", "describe", "digits_lt", "--plot", "counts.xyz"],
+        "the file type 'xyz' is not allowed",
+    ),
+    (["push", ".", "--repo-id", "org/my model"], "--repo-id 'org/my model' is not allowed"),
     (
         ["train", "--set", "engine.resume=/nonexistent"],
         "engine.resume='/nonexistent' cannot be used: it does not exist",
@@ -269,6 +275,48 @@ def test_damaged_run_file_is_named(command, name, damage, names, run_dir, tmp_pa
         "damaged",
         folder=run,
     )
+
+
+PREDICT_OPTIONS = [
+    (["--topk", "0"], "--topk 0 is not allowed"),
+    (["--batch-size", "0"], "--batch-size 0 is not allowed"),
+    (["--input-size", "5", "32", "32"], "input_size=[5, 32, 32] is not allowed"),
+    (["--mean", "0.1", "0.2", "0.3", "0.4"], "mean=[0.1, 0.2, 0.3, 0.4] is not allowed"),
+    (["--std", "0"], "std=[0.0] is not allowed"),
+    (["--interpolation", "bogus"], "interpolation='bogus' is not allowed; allowed: nearest"),
+    (["--device", "tpu9"], "device='tpu9' is not allowed"),
+    (["--crop-pct", "0"], "crop_pct=0.0 is not allowed"),
+]
+
+
+@pytest.mark.parametrize(
+    "option, names", PREDICT_OPTIONS, ids=[" ".join(o) for o, _ in PREDICT_OPTIONS]
+)
+def test_predict_checks_every_option_before_its_output_is_touched(
+    option, names, run_dir, tmp_path, capsys, monkeypatch
+):
+    """An existing --json file is byte-identical after a refused option."""
+    monkeypatch.chdir(tmp_path)
+    Image.new("L", (8, 8)).save(tmp_path / "x.png")
+    (tmp_path / "keep.jsonl").write_text('{"mine": 1}\n')
+    _fails(["predict", str(run_dir), "x.png", "--json", "keep.jsonl", *option], capsys, names)
+    assert (tmp_path / "keep.jsonl").read_text() == '{"mine": 1}\n'
+
+
+def test_predict_never_writes_onto_a_folder_or_an_input(run_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.new("L", (8, 8)).save(tmp_path / "x.png")
+    before = _snapshot(tmp_path)
+    _fails(["predict", str(run_dir), ".", "--json", "."], capsys, "--json '.' is a folder")
+    _fails(["predict", str(run_dir), "x.png", "--json", "x.png"], capsys, "one of the images")
+    _fails(["predict", str(run_dir), "x.png", "--json", "no/p.jsonl"], capsys, "does not exist")
+    assert _snapshot(tmp_path) == before
+
+
+def test_calibrate_tau_must_be_finite(run_dir, tmp_path, capsys):
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    for tau in ("inf", "nan", "-1"):
+        _fails(["calibrate", str(run), "--tau", tau], capsys, f"--tau {float(tau)}", folder=run)
 
 
 def test_calibrate_without_a_validation_split(run_dir, tmp_path, capsys):

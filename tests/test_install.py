@@ -4,6 +4,7 @@ install, and the install from a git URL (the repository's URL replaced by the cl
 URL, since tests have no network). Each leaves
 an ``ltzoo`` that imports from where it was installed and whose command line lists the zoo."""
 
+import os
 import re
 import shlex
 import subprocess
@@ -31,7 +32,10 @@ def pip_commands() -> list:
 
 
 def run(args, cwd: Path) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600)
+    # the new environment sees only what it installed (and the system's packages), never a
+    # PYTHONPATH pointing at a source tree
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 

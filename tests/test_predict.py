@@ -246,7 +246,7 @@ def test_bad_arguments_fail_in_one_line(run_dir, test_pngs, tmp_path, capsys):
         ),
         (
             ["predict", str(run_dir), png, "--topk", "0"],
-            "topk=0 is not allowed; it must be an integer >= 1",
+            "--topk 0 is not allowed; it must be >= 1",
         ),
         (["predict", str(run_dir), str(tmp_path)], "holds no image files"),
     ]
@@ -267,6 +267,8 @@ def test_run_records_its_data(run_dir, tmp_path):
     data = json.loads((run_dir / "results.json").read_text())["data"]
     validation = data.pop("validation")
     assert validation["source"] == "fraction" and validation["fraction"] == 0.2
+    digest = data.pop("digest")  # ltzoo.data.identity: what eval and calibrate compare
+    assert len(digest["sha256"]) == 64 and "sorted" in digest["scheme"]
     assert data == {
         "dataset": "digits_lt",
         "subset_rule": {

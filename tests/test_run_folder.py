@@ -183,14 +183,24 @@ def test_resume_into_an_empty_folder_says_it_starts_fresh(tmp_path, caplog):
     assert _epochs_logged(out) == [0] and (out / MANIFEST).is_file()
 
 
-def test_resume_into_a_folder_without_a_recipe_is_refused(tmp_path, capsys):
+def test_resume_into_a_folder_without_a_recipe(tmp_path, capsys, caplog):
+    """Other files only: a fresh start, said, that keeps them; a run's files without its recipe:
+    refused, nothing changed."""
     out = tmp_path / "other"
     out.mkdir()
-    (out / "data.csv").write_text("a,b\n")
-    assert _train(out, "--set", "stage1.epochs=1", "--resume") == 2
+    (out / "train.log").write_text("a worker's log\n")
+    with caplog.at_level("WARNING", logger="ltzoo.run_folder"):
+        assert _train(out, "--set", "stage1.epochs=1", "--resume") == 0
+    assert any("starting fresh (its train.log stay)" in r.message for r in caplog.records)
+    assert (out / "train.log").read_text() == "a worker's log\n"
+    assert "train.log" not in json.loads((out / MANIFEST).read_text())["owned"]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "results.json").write_text("{}")
+    assert _train(broken, "--set", "stage1.epochs=1", "--resume") == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "holds no run" in err and "data.csv" in err
-    assert sorted(p.name for p in out.iterdir()) == ["data.csv"]
+    assert err.count("\n") == 0 and "holds results.json but no config.yaml" in err
+    assert sorted(p.name for p in broken.iterdir()) == ["results.json"]
 
 
 @pytest.fixture

@@ -417,6 +417,11 @@ def apply_overrides(values: Dict[str, Any], overrides: List[str]) -> Dict[str, A
         key, raw = item.split("=", 1)
         node = values
         parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(
+                f"--set {item!r} is not allowed: the key {key.strip()!r} has an empty part; "
+                "expected key=value, e.g. stage1.epochs=5"
+            )
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
