@@ -372,6 +372,7 @@ class _Stage1Loop:
             desc="stage 1",
             disable=not show_bar,
         )
+        # the rate of the last step run, for the epoch log
         self.lr = optimizer.param_groups[0]["lr"]
         self.watch = _StepWatch(
             accelerator,
@@ -380,6 +381,7 @@ class _Stage1Loop:
         )
 
     def unwrapped_model(self) -> torch.nn.Module:
+        """The model without Accelerate's wrappers (DDP, ``torch.compile``)."""
         return self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
 
     def save(self, totals: Optional[torch.Tensor] = None) -> Path:
