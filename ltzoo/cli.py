@@ -306,33 +306,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if skipped else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ltzoo", description="Long-tailed recognition model zoo")
-    parser.add_argument(
-        "-q",
-        "--quiet",
-        dest="verbosity",
-        action="store_const",
-        const=-1,
-        default=0,
-        help="print results and warnings only, no settings or progress lines",
-    )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        dest="verbosity",
-        action="store_const",
-        const=1,
-        help="print debug lines too",
-    )
-    sub = parser.add_subparsers(dest="command")
-
+def add_train_parser(sub) -> None:
+    """The ``train`` subcommand."""
     train = sub.add_parser(
         "train", help="two-stage training + evaluation (default: embedded digits-LT)"
     )
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
 
+
+def add_eval_parser(sub) -> None:
+    """The ``eval`` subcommand."""
     evaluate = sub.add_parser("eval", help="reload a run folder and print its metrics")
     evaluate.add_argument("run_dir")
     evaluate.add_argument(
@@ -349,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(func=cmd_eval)
 
+
+def add_calibrate_parser(sub) -> None:
+    """The ``calibrate`` subcommand."""
     calibrate = sub.add_parser(
         "calibrate", help="temperature scaling + logit adjustment of a run's deployed model"
     )
@@ -370,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_allow_other_data(calibrate)
     calibrate.set_defaults(func=cmd_calibrate)
 
+
+def add_data_parser(sub) -> None:
+    """The ``data`` subcommand and its ``describe`` and ``check`` subcommands."""
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command")
     describe = data.add_parser("describe", help="print a dataset's long-tail profile")
     describe.add_argument(
@@ -399,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--split-dir", help="the folder holding the split files (default: --root)")
     check.set_defaults(func=cmd_data_check)
 
+
+def add_models_parser(sub) -> None:
+    """The ``models`` subcommand."""
     models = sub.add_parser("models", help="list registered models")
     models.add_argument("pattern", nargs="?", default="*")
     models.add_argument(
@@ -407,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--markdown", action="store_true", help="print the README's model table")
     models.set_defaults(func=cmd_models)
 
+
+def add_push_parser(sub) -> None:
+    """The ``push`` subcommand."""
     push = sub.add_parser(
         "push", help="publish a run folder to the Hugging Face Hub (timm format, safetensors)"
     )
@@ -420,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--save-dir", help="only write the repository folder here; upload nothing")
     push.set_defaults(func=cmd_push)
 
+
+def add_predict_parser(sub) -> None:
+    """The ``predict`` subcommand."""
     predict = sub.add_parser(
         "predict",
         help="top-k classes with calibrated probabilities for image files",
@@ -458,6 +457,35 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--crop-pct", type=float)
     predict.add_argument("--interpolation")
     predict.set_defaults(func=cmd_predict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ltzoo", description="Long-tailed recognition model zoo")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="print results and warnings only, no settings or progress lines",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        help="print debug lines too",
+    )
+    sub = parser.add_subparsers(dest="command")
+    add_train_parser(sub)
+    add_eval_parser(sub)
+    add_calibrate_parser(sub)
+    add_data_parser(sub)
+    add_models_parser(sub)
+    add_push_parser(sub)
+    add_predict_parser(sub)
 
     from ltzoo.release_cli import add_release_parser
     from ltzoo.reporting.cli import add_report_parser

@@ -239,14 +239,11 @@ def _pct(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
 
 
-def release_card(name: str, repo_id: str, entry: Dict[str, Any]) -> str:
-    """The model card (``README.md``) of a released model, with model-index metrics."""
+def _card_data(name: str, entry: Dict[str, Any]):
+    """The card's metadata (``ModelCardData``): tags and the model-index test metrics."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    arch, tag = split_name(name)
-    metrics, calibration, config = entry["metrics"], entry["calibration"], entry["config"]
-    dataset = entry["dataset"]
-    scores = calibration["scores"]
+    metrics, scores, dataset = entry["metrics"], entry["calibration"]["scores"], entry["dataset"]
     values = [("accuracy", f"Top-1 {label}", metrics[key]) for label, key in GROUPS]
     values.append(("ece", "ECE % (calibrated)", scores["after"]["ece"]))
     results = [
@@ -261,7 +258,7 @@ def release_card(name: str, repo_id: str, entry: Dict[str, Any]) -> str:
         )
         for kind, label, value in values
     ]
-    data = ModelCardData(
+    return ModelCardData(
         library_name="timm",
         license="apache-2.0",
         pipeline_tag="image-classification",
@@ -269,11 +266,13 @@ def release_card(name: str, repo_id: str, entry: Dict[str, Any]) -> str:
         model_name=name,
         eval_results=results,
     )
-    validation = entry.get("validation") or {}
-    moved = validation.get("moved_from_training") or {}
-    moved_text = ", ".join(f"{k}: {v}" for k, v in moved.items()) or "none"
+
+
+def _card_summary(name: str, arch: str, repo_id: str, entry: Dict[str, Any]) -> List[str]:
+    """The card's title, what the model is, and how to load it."""
+    config = entry["config"]
     cfg = config["pretrained_cfg"]
-    body = [
+    return [
         f"# {name}",
         "",
         f"{entry['description']} A long-tailed image classifier from ltzoo: `{arch}` "
@@ -290,6 +289,14 @@ def release_card(name: str, repo_id: str, entry: Dict[str, Any]) -> str:
         f'model = ltzoo.create_model("hf-hub:{repo_id}", pretrained=True).eval()',
         "```",
         "",
+    ]
+
+
+def _card_results(entry: Dict[str, Any]) -> List[str]:
+    """The card's test results table and its calibration."""
+    metrics, calibration = entry["metrics"], entry["calibration"]
+    scores = calibration["scores"]
+    return [
         "## Results (test set, top-1 %)",
         "",
         "| All | Many | Medium | Few | ECE before | ECE after | NLL before | NLL after |",
@@ -307,6 +314,15 @@ def release_card(name: str, repo_id: str, entry: Dict[str, Any]) -> str:
         f"Temperature T = {calibration['temperature']:.4f}, fitted on the {calibration['fitted_on']}; "
         f"the deployed logits are z / T{' + b (prior shift)' if calibration.get('prior_shift') else ''}.",
         "",
+    ]
+
+
+def _card_training(entry: Dict[str, Any]) -> List[str]:
+    """The card's training provenance: recipe, command, record, machine and validation split."""
+    validation = entry.get("validation") or {}
+    moved = validation.get("moved_from_training") or {}
+    moved_text = ", ".join(f"{k}: {v}" for k, v in moved.items()) or "none"
+    return [
         "## Training",
         "",
         f"- recipe: `{entry['recipe']}`",
@@ -320,6 +336,13 @@ def release_card(name: str, repo_id: str, entry: Dict[str, Any]) -> str:
         "- licence: Apache-2.0",
         "",
     ]
+
+
+def release_card(name: str, repo_id: str, entry: Dict[str, Any]) -> str:
+    """The model card (``README.md``) of a released model, with model-index metrics."""
+    arch, _ = split_name(name)
+    data = _card_data(name, entry)
+    body = _card_summary(name, arch, repo_id, entry) + _card_results(entry) + _card_training(entry)
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)
 
 

@@ -84,6 +84,40 @@ def parse_target_prior(
     return prior
 
 
+def _calibration_record(model, prior, tau: float, val_images: int, rows) -> Dict[str, Any]:
+    """The ``calibration`` entry of the model's config and of the report: the model's temperature
+    and bias, how they were chosen, and the test scores before and after."""
+    return {
+        "temperature": float(model.calibration.temperature),
+        "bias": [float(b) for b in model.calibration.bias],
+        "target_prior": prior,
+        "tau": float(tau),
+        "fitted_on": f"validation split ({val_images} images)",
+        "scores": {
+            "split": "test",
+            **{
+                name: {k: rows[key][k] for k in ("ece", "nll", "top1")}
+                for name, key in (("before", "before"), ("after", "temperature+prior"))
+            },
+        },
+    }
+
+
+def _save_calibrated(model, run_dir: Path, saved: Dict[str, Any], calibration) -> None:
+    """Re-save the run's model with its calibration, keeping the saved labels and data config."""
+    from ltzoo.hub import save_pretrained
+
+    data_config = {
+        k: saved["pretrained_cfg"][k]
+        for k in ("input_size", "mean", "std")
+        if k in saved.get("pretrained_cfg", {})
+    }
+    extra = dict(saved.get("ltzoo", {}), calibration=calibration)
+    save_pretrained(
+        model, run_dir, label_names=saved.get("label_names"), data_config=data_config, extra=extra
+    )
+
+
 def calibrate_run(
     run_dir: Union[str, Path],
     target_prior: Union[None, str, Sequence[Any]] = "uniform",
@@ -96,7 +130,7 @@ def calibrate_run(
     by name (:mod:`ltzoo.train.data_check`)."""
     from ltzoo.atomic import write_json_atomic
     from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
-    from ltzoo.hub import CONFIG_NAME, load_pretrained, save_pretrained
+    from ltzoo.hub import CONFIG_NAME, load_pretrained
     from ltzoo.run_folder import check_run_dir, read_json, read_results
     from ltzoo.train.config import load_config
     from ltzoo.train.data_check import checked_datasets
@@ -120,9 +154,8 @@ def calibrate_run(
         )
 
     model = load_pretrained(run_dir).eval()
-    model.calibration.set(
-        temperature=1.0, bias=torch.zeros(model.num_classes)
-    )  # start from the raw logits
+    # start from the raw logits
+    model.calibration.set(temperature=1.0, bias=torch.zeros(model.num_classes))
     val_logits, val_targets = predict_logits(model, splits["val"])
     test_logits, test_targets = predict_logits(model, splits["test"])
     temperature = fit_temperature(val_logits, val_targets)
@@ -145,29 +178,8 @@ def calibrate_run(
         "temperature+prior": scores(temperature, bias),
     }
     model.calibration.set(temperature=temperature, bias=bias)
-    calibration = {
-        "temperature": float(model.calibration.temperature),
-        "bias": [float(b) for b in model.calibration.bias],
-        "target_prior": prior,
-        "tau": float(tau),
-        "fitted_on": f"validation split ({len(val_targets)} images)",
-        "scores": {
-            "split": "test",
-            **{
-                name: {k: rows[key][k] for k in ("ece", "nll", "top1")}
-                for name, key in (("before", "before"), ("after", "temperature+prior"))
-            },
-        },
-    }
-    data_config = {
-        k: saved["pretrained_cfg"][k]
-        for k in ("input_size", "mean", "std")
-        if k in saved.get("pretrained_cfg", {})
-    }
-    extra = dict(saved.get("ltzoo", {}), calibration=calibration)
-    save_pretrained(
-        model, run_dir, label_names=saved.get("label_names"), data_config=data_config, extra=extra
-    )
+    calibration = _calibration_record(model, prior, tau, len(val_targets), rows)
+    _save_calibrated(model, run_dir, saved, calibration)
     report = {
         "calibration": calibration,
         "test": {name: {key: r[key] for _, key in COLUMNS} for name, r in rows.items()},

@@ -48,6 +48,72 @@ def _chosen_on_validation(results: Dict[str, Any], method: str) -> list:
     return chosen
 
 
+def _read_record(record, run_dir: Path, top1: float) -> Dict[str, Any]:
+    """The reproduction record ``record`` names (``{}`` without one); one whose deployed top-1 is
+    not the run's is refused."""
+    rec = json.loads(Path(record).read_text()) if record else {}
+    if rec and rec["results"]["methods"][rec["results"]["deploy"]]["top1"] != top1:
+        raise InputError(f"record {record} is not the record of {run_dir}: their top-1 differ")
+    return rec
+
+
+def _calibration_entry(temperature, target_prior, val_images: int, before, after) -> Dict[str, Any]:
+    """The ``calibration`` entry of the released model: its temperature, the prior shift, where it
+    was fitted and the test scores before and after."""
+    return {
+        "temperature": float(temperature),
+        "prior_shift": target_prior,
+        "fitted_on": f"balanced validation split ({val_images} images)",
+        "scores": {
+            "split": "test",
+            **{
+                k: {m: float(v[m]) for m in ("top1", "ece", "nll")}
+                for k, v in (("before", before), ("after", after))
+            },
+        },
+    }
+
+
+def _model_config(model, arch: str, saved, results, method: str, calibration) -> Dict[str, Any]:
+    """The released model's ``config.json``: the run's, without its Hub fields, with the calibration."""
+    pretrained_cfg = {
+        k: v
+        for k, v in saved["pretrained_cfg"].items()
+        if k not in ("hf_hub_id", "file", "source", "tag")
+    }
+    return {
+        "architecture": arch,
+        "num_classes": model.num_classes,
+        "num_features": model.num_features,
+        "pretrained_cfg": pretrained_cfg,
+        "model_args": model_args_of(model),
+        "label_names": results["class_names"],
+        "ltzoo": {
+            "class_counts": results["class_counts"],
+            "deployed_method": method,
+            "calibration": calibration,
+        },
+    }
+
+
+def _release_info(cfg, arch, method, results, calibration, rec, record, run_dir, description):
+    """The index entry's description of the released model: its metrics, data and provenance."""
+    return {
+        "description": description or f"{arch} ({method}).",
+        "dataset": cfg.data.dataset,
+        "dataset_title": DATASET_TITLES.get(cfg.data.dataset, cfg.data.dataset),
+        "metrics": {k: results["methods"][method].get(k) for k in METRIC_KEYS},
+        "calibration": calibration,
+        "validation": results["data"].get("validation"),
+        "chosen_on_validation": _chosen_on_validation(results, method),
+        "protocol": "last epoch, no test-time augmentation",
+        "record": str(record) if record else None,
+        "recipe": rec.get("recipe", str(run_dir / "config.yaml")),
+        "command": rec.get("command", "(see the run's config.yaml)"),
+        "machine": rec.get("machine", "unknown"),
+    }
+
+
 def add_run(
     run_dir: Union[str, Path],
     store: Optional[ReleaseStore] = None,
@@ -70,13 +136,7 @@ def add_run(
         arch = cfg.model.name
     name = f"{arch}.{tag or _tag_of(cfg)}"
     split_name(name)
-    rec = json.loads(Path(record).read_text()) if record else {}
-    if (
-        rec
-        and rec["results"]["methods"][rec["results"]["deploy"]]["top1"]
-        != results["methods"][method]["top1"]
-    ):
-        raise InputError(f"record {record} is not the record of {run_dir}: their top-1 differ")
+    rec = _read_record(record, run_dir, results["methods"][method]["top1"])
 
     splits = build_datasets(cfg)
     if splits["val"] is None:
@@ -105,50 +165,9 @@ def add_run(
             stacklevel=2,
         )
     model.calibration.set(temperature=temperature, bias=bias)
-    calibration = {
-        "temperature": float(temperature),
-        "prior_shift": target_prior,
-        "fitted_on": f"balanced validation split ({len(val_targets)} images)",
-        "scores": {
-            "split": "test",
-            **{
-                k: {m: float(v[m]) for m in ("top1", "ece", "nll")}
-                for k, v in (("before", before), ("after", after))
-            },
-        },
-    }
-    pretrained_cfg = {
-        k: v
-        for k, v in saved["pretrained_cfg"].items()
-        if k not in ("hf_hub_id", "file", "source", "tag")
-    }
-    config = {
-        "architecture": arch,
-        "num_classes": model.num_classes,
-        "num_features": model.num_features,
-        "pretrained_cfg": pretrained_cfg,
-        "model_args": model_args_of(model),
-        "label_names": results["class_names"],
-        "ltzoo": {
-            "class_counts": counts,
-            "deployed_method": method,
-            "calibration": calibration,
-        },
-    }
-    info = {
-        "description": description or f"{arch} ({method}).",
-        "dataset": cfg.data.dataset,
-        "dataset_title": DATASET_TITLES.get(cfg.data.dataset, cfg.data.dataset),
-        "metrics": {k: recorded.get(k) for k in METRIC_KEYS},
-        "calibration": calibration,
-        "validation": results["data"].get("validation"),
-        "chosen_on_validation": _chosen_on_validation(results, method),
-        "protocol": "last epoch, no test-time augmentation",
-        "record": str(record) if record else None,
-        "recipe": rec.get("recipe", str(run_dir / "config.yaml")),
-        "command": rec.get("command", "(see the run's config.yaml)"),
-        "machine": rec.get("machine", "unknown"),
-    }
+    calibration = _calibration_entry(temperature, target_prior, len(val_targets), before, after)
+    config = _model_config(model, arch, saved, results, method, calibration)
+    info = _release_info(cfg, arch, method, results, calibration, rec, record, run_dir, description)
     state = {
         k: v.detach().float() if v.is_floating_point() else v for k, v in model.state_dict().items()
     }

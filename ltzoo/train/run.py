@@ -284,6 +284,78 @@ def tracker_config(cfg: RunConfig) -> Dict[str, Any]:
     }
 
 
+def start_run_folder(cfg: RunConfig, accelerator, overwrite: bool, resolved) -> None:
+    """Claim the run folder (:func:`ltzoo.run_folder.claim`) and log the run's settings."""
+    claim(
+        to_dict(cfg),
+        resume=cfg.engine.resume != "none",
+        overwrite=overwrite and accelerator.is_main_process,
+        normalize=lambda recorded: to_dict(from_dict(RunConfig, recorded)),
+    )
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        logger.info(
+            f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
+            f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}"
+        )
+        logger.info("settings:\n" + format_settings(cfg, resolved))
+
+
+def stage1_model(cfg: RunConfig, accelerator, train_set, in_chans: int, on_epoch_end, checkpoint):
+    """The stage-1 model: the one ``stage1.from_run`` names, else one trained here."""
+    if cfg.stage1.from_run:
+        return load_stage1_model(cfg, train_set, in_chans, accelerator)
+    model = build_model(cfg, train_set.num_classes, in_chans=in_chans)
+    return train_stage1(
+        cfg, accelerator, model, train_set, on_epoch_end=on_epoch_end, checkpoint=checkpoint
+    )
+
+
+def fit_stage2_methods(cfg: RunConfig, model, splits, features, accelerator, resolved):
+    """``(heads, encoders)``: every method's head (``stage1``'s first), and the encoders of the
+    methods whose stage 2 re-trained encoder layers too (``stage2.retrain``)."""
+    counts = splits["train"].class_counts
+    heads = {"stage1": model.head}
+    encoders = {}
+    for method in cfg.stage2.methods:
+        heads[method], encoder = fit_method(
+            method, model, splits, features, counts, cfg, accelerator, resolved[method]
+        )
+        encoders.update({method: encoder} if encoder is not None else {})
+    return heads, encoders
+
+
+def results_record(
+    cfg: RunConfig, splits, heads, features, resolved, stage1_seconds: float
+) -> Dict[str, Any]:
+    """``results.json``'s data, settings and every head's test (and validation) metrics."""
+    train_set = splits["train"]
+    counts = train_set.class_counts
+    deploy = cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
+    results = {
+        "dataset": cfg.data.dataset,
+        "class_names": list(train_set.classes),
+        "class_counts": [int(c) for c in counts],
+        "num_train": len(train_set),
+        "num_test": len(splits["test"]),
+        "data": data_record(train_set, splits["test"], splits["val"]),
+        "deploy": deploy,
+        "methods": evaluate_heads(heads, features["test"], counts, cfg),
+        "validation": evaluate_heads(heads, features["val"], counts, cfg)
+        if features["val"] is not None
+        else None,
+        "settings": {
+            "stage1": cfg.stage1.model_dump(),
+            "stage2": {m: r.record() for m, r in resolved.items()},
+        },
+        "seconds": {"stage1": round(stage1_seconds, 2)},  # "total" once all is scored
+        VERSION_KEY: __version__,
+    }
+    if cfg.stage1.from_run:
+        results["stage1_from_run"] = cfg.stage1.from_run
+    return results
+
+
 def run(
     cfg: RunConfig, accelerator=None, on_epoch_end=None, overwrite: bool = False
 ) -> Dict[str, Any]:
@@ -306,19 +378,7 @@ def run(
         checkpoint = checked_checkpoint(cfg.engine.resume, to_dict(cfg))
     if accelerator is None:
         accelerator = make_accelerator(cfg)
-    claim(
-        to_dict(cfg),
-        resume=cfg.engine.resume != "none",
-        overwrite=overwrite and accelerator.is_main_process,
-        normalize=lambda recorded: to_dict(from_dict(RunConfig, recorded)),
-    )
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        logger.info(
-            f"ltzoo: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on "
-            f"{accelerator.device}, global batch {cfg.stage1.batch_size}, run folder {cfg.output_dir}"
-        )
-        logger.info("settings:\n" + format_settings(cfg, resolved))
+    start_run_folder(cfg, accelerator, overwrite, resolved)
     set_seed(cfg.seed)
     started = time.perf_counter()
     splits = build_datasets(cfg)  # bad data fails here, before anything is written
@@ -326,16 +386,11 @@ def run(
         save_config(cfg, Path(cfg.output_dir) / CONFIG)
     if cfg.engine.log_with:
         accelerator.init_trackers("ltzoo", config=tracker_config(cfg))
-    train_set = splits["train"]
-    counts = train_set.class_counts
+    counts = splits["train"].class_counts
     data_config = input_config(splits["test"], cfg.data)
-    if cfg.stage1.from_run:
-        model = load_stage1_model(cfg, train_set, data_config["input_size"][0], accelerator)
-    else:
-        model = build_model(cfg, train_set.num_classes, in_chans=data_config["input_size"][0])
-        model = train_stage1(
-            cfg, accelerator, model, train_set, on_epoch_end=on_epoch_end, checkpoint=checkpoint
-        )
+    model = stage1_model(
+        cfg, accelerator, splits["train"], data_config["input_size"][0], on_epoch_end, checkpoint
+    )
     stage1_done = time.perf_counter()
 
     model.eval()
@@ -345,35 +400,8 @@ def run(
         else None
         for name in ("train_plain", "val", "test")
     }
-    heads = {"stage1": model.head}
-    encoders = {}  # methods whose stage 2 re-trained encoder layers too (stage2.retrain), each with its own model
-    for method in cfg.stage2.methods:
-        heads[method], encoder = fit_method(
-            method, model, splits, features, counts, cfg, accelerator, resolved[method]
-        )
-        encoders.update({method: encoder} if encoder is not None else {})
-    deploy = cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
-    results = {
-        "dataset": cfg.data.dataset,
-        "class_names": list(train_set.classes),
-        "class_counts": [int(c) for c in counts],
-        "num_train": len(train_set),
-        "num_test": len(splits["test"]),
-        "data": data_record(train_set, splits["test"], splits["val"]),
-        "deploy": deploy,
-        "methods": evaluate_heads(heads, features["test"], counts, cfg),
-        "validation": evaluate_heads(heads, features["val"], counts, cfg)
-        if features["val"] is not None
-        else None,
-        "settings": {
-            "stage1": cfg.stage1.model_dump(),
-            "stage2": {m: r.record() for m, r in resolved.items()},
-        },
-        "seconds": {"stage1": round(stage1_done - started, 2)},  # "total" once all is scored
-        VERSION_KEY: __version__,
-    }
-    if cfg.stage1.from_run:
-        results["stage1_from_run"] = cfg.stage1.from_run
+    heads, encoders = fit_stage2_methods(cfg, model, splits, features, accelerator, resolved)
+    results = results_record(cfg, splits, heads, features, resolved, stage1_done - started)
     if encoders:
         evaluate_own_encoders(results, heads, encoders, splits, counts, cfg, accelerator)
         if accelerator.is_main_process:  # the stage-1 encoder the other heads score with
@@ -389,7 +417,7 @@ def run(
     # everything but saving: the re-trained encoders' and the flip evaluations included
     results["seconds"]["total"] = round(time.perf_counter() - started, 2)
     if accelerator.is_main_process:
-        save_run(cfg, encoders.get(deploy, model), heads, results, data_config)
+        save_run(cfg, encoders.get(results["deploy"], model), heads, results, data_config)
     accelerator.wait_for_everyone()
     if cfg.engine.log_with:
         accelerator.end_training()

@@ -319,6 +319,175 @@ def train_step(
     return False
 
 
+def build_configured_loader(cfg: RunConfig, train_set, accelerator):
+    """The training loader ``data.loader`` names: ``jpeg``, ``device`` or ``torch``."""
+    if cfg.data.loader == "jpeg":
+        return build_jpeg_loader(cfg, train_set, accelerator)
+    if cfg.data.loader == "device":
+        return build_device_loader(cfg, train_set, accelerator)
+    return build_train_loader(cfg, train_set, accelerator.num_processes)
+
+
+def _restart_schedule(optimizer, s1, steps_per_epoch: int, global_step: int):
+    """The learning-rate schedule from the recipe's rate, replayed to ``global_step``."""
+    for group in optimizer.param_groups:  # a restored optimizer holds the last rate it used
+        group["lr"] = group["initial_lr"] = s1.lr
+    scheduler = build_scheduler(optimizer, s1.schedule_spec(), steps_per_epoch, s1.lr)
+    advance(scheduler, global_step)
+    return scheduler
+
+
+class _Stage1Loop:
+    """The state of a stage-1 run between its set-up and its end: what one epoch, one step's
+    bookkeeping and a checkpoint need (the model and optimizer as ``accelerator.prepare`` gave them)."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        accelerator,
+        model,
+        optimizer,
+        loader,
+        loss_fn,
+        progress: Progress,
+        checkpoints: CheckpointManager,
+        last_good: Optional[Path],
+    ):
+        self.cfg, self.engine, self.accelerator = cfg, cfg.engine, accelerator
+        self.model, self.optimizer, self.loader, self.loss_fn = model, optimizer, loader, loss_fn
+        self.progress, self.checkpoints, self.last_good = progress, checkpoints, last_good
+        self.on_device = cfg.data.loader in ("device", "jpeg")
+        self.steps_per_epoch = max(1, len(loader))
+        self.scheduler = _restart_schedule(
+            optimizer, cfg.stage1, self.steps_per_epoch, progress.global_step
+        )
+        # a progress bar only on a terminal; a log file or a pipe gets one line per epoch instead
+        show_bar = cfg.progress and accelerator.is_main_process and sys.stderr.isatty()
+        run_dir = Path(cfg.output_dir)
+        self.log = EpochLog(run_dir, enabled=accelerator.is_main_process, echo=not show_bar)
+        self.log.keep_before(progress.epoch)
+        self.bar = tqdm(
+            total=cfg.stage1.epochs * self.steps_per_epoch,
+            initial=progress.global_step,
+            desc="stage 1",
+            disable=not show_bar,
+        )
+        # the rate of the last step run, for the epoch log
+        self.lr = optimizer.param_groups[0]["lr"]
+        self.watch = _StepWatch(
+            accelerator,
+            skip=self.engine.on_nonfinite == "skip",
+            steps_per_epoch=self.steps_per_epoch,
+        )
+
+    def unwrapped_model(self) -> torch.nn.Module:
+        """The model without Accelerate's wrappers (DDP, ``torch.compile``)."""
+        return self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+
+    def save(self, totals: Optional[torch.Tensor] = None) -> Path:
+        """Checkpoint now, refusing non-finite weights; ``totals``: the epoch's sums so far."""
+        progress = self.progress
+        if totals is not None:
+            # the epoch's sums over all processes, so a mid-epoch resume logs the whole epoch
+            progress.epoch_totals = self.accelerator.reduce(
+                totals.clone(), reduction="sum"
+            ).tolist()
+        if not _weights_finite(self.unwrapped_model()):
+            raise NonFiniteLossError(
+                f"refusing to checkpoint non-finite weights at global step {progress.global_step}"
+            )
+        return self.checkpoints.save(self.accelerator, progress.global_step, progress.state_dict())
+
+    def epoch_batches(self):
+        """This epoch's batches, the ones a resumed epoch already saw skipped without loading."""
+        step_in_epoch = self.progress.step_in_epoch
+        if self.on_device:
+            return self.loader.iterate(skip=step_in_epoch)
+        if step_in_epoch:
+            return self.accelerator.skip_first_batches(self.loader, step_in_epoch)
+        return self.loader
+
+    def train_one_epoch(self, epoch: int, sigterm: "_SigtermFlag") -> torch.Tensor:
+        """The steps of ``epoch`` left to run; returns this process's (loss sum, correct, seen)."""
+        progress, accelerator = self.progress, self.accelerator
+        self.loader.set_epoch(epoch)
+        self.loss_fn.set_epoch(epoch)
+        self.model.train()
+        batches = self.epoch_batches()
+        # loss sum, correct, seen: kept on the device, read back only at checkpoints and epoch end
+        # this process's share; a mid-epoch resume gives the checkpoint's sums (over all processes) to process 0
+        done = progress.epoch_totals if accelerator.is_main_process else [0.0, 0.0, 0.0]
+        totals = torch.tensor(done, dtype=torch.float64, device=accelerator.device)
+        self.watch.start_epoch(progress.global_step)
+        for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
+            # this step's rate, for the epoch log
+            self.lr = self.optimizer.param_groups[0]["lr"]
+            skipped = train_step(
+                self.model,
+                images,
+                targets,
+                loss_fn=self.loss_fn,
+                optimizer=self.optimizer,
+                accelerator=accelerator,
+                engine=self.engine,
+                grad_clip=self.cfg.stage1.grad_clip,
+                watch=self.watch,
+                stop_requested=sigterm.raised,
+                totals=totals,
+            )
+            progress.skipped_steps += int(skipped)
+            self.scheduler.step()
+            progress.step_in_epoch, progress.global_step = i + 1, progress.global_step + 1
+            self.bar.update(1)
+            self.after_step(totals, sigterm)
+        self.watch.check(sigterm.raised, self.last_good)
+        if self.watch.stop:
+            raise TrainingInterrupted(self.save(totals))
+        return totals
+
+    def after_step(self, totals: torch.Tensor, sigterm: "_SigtermFlag") -> None:
+        """The flags' check when due, the step checkpoint when due, and the stop SIGTERM asked for."""
+        every = self.engine.checkpoint_every_steps
+        checkpoint_due = every and self.progress.global_step % every == 0
+        if checkpoint_due or self.watch.due(self.progress.global_step):
+            # raises NonFiniteLossError before anything is saved
+            self.watch.check(sigterm.raised, self.last_good)
+        if checkpoint_due:
+            self.last_good = self.save(totals)
+        if self.watch.stop:
+            raise TrainingInterrupted(self.save(totals))
+
+    def finish_epoch(self, epoch: int, totals: torch.Tensor, epoch_started: float) -> dict:
+        """Mark ``epoch`` done, log its statistics (over every process) and checkpoint it."""
+        progress, accelerator = self.progress, self.accelerator
+        progress.epoch, progress.step_in_epoch, progress.epoch_totals = (
+            epoch + 1,
+            0,
+            [0.0, 0.0, 0.0],
+        )
+        # loss and accuracy over every process's batches
+        totals = accelerator.reduce(totals, reduction="sum")
+        stats = dict(
+            epoch=epoch,
+            loss=float(totals[0] / max(1.0, totals[2])),
+            train_acc=float(100 * totals[1] / max(1.0, totals[2])),
+            images=int(totals[2]),
+            lr=self.lr,
+            global_step=progress.global_step,
+            skipped_steps=progress.skipped_steps,
+            # this process's wall time on the epoch (after a mid-epoch resume: the part it ran)
+            epoch_seconds=round(time.perf_counter() - epoch_started, 3),
+        )
+        self.bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['train_acc']:.1f}")
+        self.log.write(stats)
+        if self.engine.log_with:
+            accelerator.log({k: v for k, v in stats.items() if k != "epoch"}, step=epoch)
+        share_main_buffers(accelerator, self.model)
+        # (re)written with the epoch marked done, even if this step was just saved
+        self.last_good = self.save()
+        return stats
+
+
 def train_stage1(
     cfg: RunConfig,
     accelerator,
@@ -337,21 +506,15 @@ def train_stage1(
     from ltzoo.losses import create_loss
 
     s1, engine = cfg.stage1, cfg.engine
-    run_dir = Path(cfg.output_dir)
-    on_device = cfg.data.loader in ("device", "jpeg")
-    if cfg.data.loader == "jpeg":
-        loader = build_jpeg_loader(cfg, train_set, accelerator)
-    elif on_device:
-        loader = build_device_loader(cfg, train_set, accelerator)
-    else:
-        loader = build_train_loader(cfg, train_set, accelerator.num_processes)
+    loader = build_configured_loader(cfg, train_set, accelerator)
     loss_fn = create_loss(s1.loss, class_counts=train_set.class_counts, **s1.loss_kwargs)
     if engine.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(
         model.parameters(), s1, fused=True if engine.fused_optimizer else None
     )
-    if on_device:  # already sharded and on the device: only model and optimizer go through prepare
+    if cfg.data.loader in ("device", "jpeg"):
+        # already sharded and on the device: only model and optimizer go through prepare
         model, optimizer = accelerator.prepare(model, optimizer)
     else:
         model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -359,126 +522,21 @@ def train_stage1(
     accelerator.register_for_checkpointing(progress)
     recipe = to_dict(cfg)
     checkpoints = CheckpointManager(
-        run_dir, keep=engine.keep_checkpoints, settings=trajectory_settings(recipe)
+        Path(cfg.output_dir), keep=engine.keep_checkpoints, settings=trajectory_settings(recipe)
     )
     last_good = _resume(engine.resume, checkpoints, accelerator, recipe, checkpoint)
-
-    steps_per_epoch = max(1, len(loader))
-    for group in optimizer.param_groups:  # a restored optimizer holds the last rate it used
-        group["lr"] = group["initial_lr"] = s1.lr
-    scheduler = build_scheduler(optimizer, s1.schedule_spec(), steps_per_epoch, s1.lr)
-    advance(scheduler, progress.global_step)
-    # a progress bar only on a terminal; a log file or a pipe gets one line per epoch instead
-    show_bar = cfg.progress and accelerator.is_main_process and sys.stderr.isatty()
-    log = EpochLog(run_dir, enabled=accelerator.is_main_process, echo=not show_bar)
-    log.keep_before(progress.epoch)
-    bar = tqdm(
-        total=s1.epochs * steps_per_epoch,
-        initial=progress.global_step,
-        desc="stage 1",
-        disable=not show_bar,
-    )
-
-    def save(totals: Optional[torch.Tensor] = None) -> Path:
-        if (
-            totals is not None
-        ):  # the epoch's sums over all processes, so a mid-epoch resume logs the whole epoch
-            progress.epoch_totals = accelerator.reduce(totals.clone(), reduction="sum").tolist()
-        if not _weights_finite(accelerator.unwrap_model(model, keep_torch_compile=False)):
-            raise NonFiniteLossError(
-                f"refusing to checkpoint non-finite weights at global step {progress.global_step}"
-            )
-        return checkpoints.save(accelerator, progress.global_step, progress.state_dict())
-
-    lr = optimizer.param_groups[0]["lr"]
-    watch = _StepWatch(
-        accelerator, skip=engine.on_nonfinite == "skip", steps_per_epoch=steps_per_epoch
+    loop = _Stage1Loop(
+        cfg, accelerator, model, optimizer, loader, loss_fn, progress, checkpoints, last_good
     )
     with _SigtermFlag() as sigterm:
         for epoch in range(progress.epoch, s1.epochs):
             epoch_started = time.perf_counter()
-            loader.set_epoch(epoch)
-            loss_fn.set_epoch(epoch)
-            model.train()
-            if on_device:
-                batches = loader.iterate(skip=progress.step_in_epoch)
-            elif progress.step_in_epoch:
-                batches = accelerator.skip_first_batches(loader, progress.step_in_epoch)
-            else:
-                batches = loader
-            # loss sum, correct, seen: kept on the device, read back only at checkpoints and epoch end
-            # this process's share; a mid-epoch resume gives the checkpoint's sums (over all processes) to process 0
-            done = progress.epoch_totals if accelerator.is_main_process else [0.0, 0.0, 0.0]
-            totals = torch.tensor(done, dtype=torch.float64, device=accelerator.device)
-            watch.start_epoch(progress.global_step)
-            for i, (images, targets) in enumerate(batches, start=progress.step_in_epoch):
-                # this step's rate, for the epoch log
-                lr = optimizer.param_groups[0]["lr"]
-                skipped = train_step(
-                    model,
-                    images,
-                    targets,
-                    loss_fn=loss_fn,
-                    optimizer=optimizer,
-                    accelerator=accelerator,
-                    engine=engine,
-                    grad_clip=s1.grad_clip,
-                    watch=watch,
-                    stop_requested=sigterm.raised,
-                    totals=totals,
-                )
-                progress.skipped_steps += int(skipped)
-                scheduler.step()
-                progress.step_in_epoch, progress.global_step = i + 1, progress.global_step + 1
-                bar.update(1)
-                checkpoint_due = (
-                    engine.checkpoint_every_steps
-                    and progress.global_step % engine.checkpoint_every_steps == 0
-                )
-                if checkpoint_due or watch.due(progress.global_step):
-                    watch.check(
-                        sigterm.raised, last_good
-                    )  # raises NonFiniteLossError before anything is saved
-                if checkpoint_due:
-                    last_good = save(totals)
-                if watch.stop:
-                    raise TrainingInterrupted(save(totals))
-            watch.check(sigterm.raised, last_good)
-            if watch.stop:
-                raise TrainingInterrupted(save(totals))
-            progress.epoch, progress.step_in_epoch, progress.epoch_totals = (
-                epoch + 1,
-                0,
-                [0.0, 0.0, 0.0],
-            )
-            totals = accelerator.reduce(
-                totals, reduction="sum"
-            )  # loss and accuracy over every process's batches
-            stats = dict(
-                epoch=epoch,
-                loss=float(totals[0] / max(1.0, totals[2])),
-                train_acc=float(100 * totals[1] / max(1.0, totals[2])),
-                images=int(totals[2]),
-                lr=lr,
-                global_step=progress.global_step,
-                skipped_steps=progress.skipped_steps,
-                # this process's wall time on the epoch (after a mid-epoch resume: the part it ran)
-                epoch_seconds=round(time.perf_counter() - epoch_started, 3),
-            )
-            bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['train_acc']:.1f}")
-            log.write(stats)
-            if engine.log_with:
-                accelerator.log({k: v for k, v in stats.items() if k != "epoch"}, step=epoch)
-            share_main_buffers(accelerator, model)
-            last_good = (
-                save()
-            )  # (re)written with the epoch marked done, even if this step was just saved
+            totals = loop.train_one_epoch(epoch, sigterm)
+            stats = loop.finish_epoch(epoch, totals, epoch_started)
             if on_epoch_end is not None:
-                on_epoch_end(
-                    epoch, stats, accelerator.unwrap_model(model, keep_torch_compile=False)
-                )
-    bar.close()
-    return accelerator.unwrap_model(model, keep_torch_compile=False)
+                on_epoch_end(epoch, stats, loop.unwrapped_model())
+    loop.bar.close()
+    return loop.unwrapped_model()
 
 
 def share_main_buffers(accelerator, model: torch.nn.Module) -> None:

@@ -21,13 +21,8 @@ EPILOG = """examples:
 """
 
 
-def add_tune_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "tune",
-        help="Optuna search over recipe fields, or post-hoc tau/temperature on a run",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _add_recipe_arguments(p: argparse.ArgumentParser) -> None:
+    """The run folder (post hoc) or the recipe and the fields searched."""
     p.add_argument(
         "run_dir",
         nargs="?",
@@ -51,6 +46,10 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
         help="a searched field: uniform:LO:HI[:STEP], loguniform:LO:HI, int:LO:HI[:STEP], logint:LO:HI, "
         "choice:A,B (repeatable); post hoc: tau=uniform:0:2, logit_adjust=uniform:0:2",
     )
+
+
+def _add_study_arguments(p: argparse.ArgumentParser) -> None:
+    """What is scored and where the study lives."""
     p.add_argument(
         "--objective",
         default="mean_per_class",
@@ -78,6 +77,10 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
         help="study folder: trial_NNNN run folders, best.yaml (default: runs/tune/STUDY_NAME); "
         "post hoc: RUN_DIR/posthoc",
     )
+
+
+def _add_sampler_arguments(p: argparse.ArgumentParser) -> None:
+    """The pruner and the sampler."""
     p.add_argument(
         "--pruner",
         default="median",
@@ -115,6 +118,10 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
         type=int,
         help="sampler seed (reproducible with one worker; leave unset with several)",
     )
+
+
+def _add_worker_arguments(p: argparse.ArgumentParser) -> None:
+    """This worker's time limit, its trials' heartbeat, what it keeps and prints."""
     p.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="stop this worker after this long"
     )
@@ -131,6 +138,10 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--verbose", action="store_true", help="print each trial's tables (default: RUN/train.log)"
     )
+
+
+def _add_posthoc_arguments(p: argparse.ArgumentParser) -> None:
+    """The post-hoc options (with RUN_DIR)."""
     p.add_argument(
         "--posthoc",
         metavar="NAMES",
@@ -142,6 +153,21 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
         help="post hoc: do not write the calibrated model folder",
     )
     p.add_argument("--data-root", help="post hoc: dataset root, if it moved since training")
+
+
+def add_tune_parser(sub) -> argparse.ArgumentParser:
+    """The ``tune`` subcommand: a search over recipe fields, or post-hoc tuning of a run."""
+    p = sub.add_parser(
+        "tune",
+        help="Optuna search over recipe fields, or post-hoc tau/temperature on a run",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_recipe_arguments(p)
+    _add_study_arguments(p)
+    _add_sampler_arguments(p)
+    _add_worker_arguments(p)
+    _add_posthoc_arguments(p)
     p.set_defaults(func=cmd_tune)
     return p
 

@@ -21,14 +21,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
+import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
+import yaml
 
+from ltzoo.atomic import write_json_atomic, write_text_atomic
 from ltzoo.errors import ConfigError
+from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
+from ltzoo.heads import create_head
 from ltzoo.heads.tau_norm import tau_normalize
+from ltzoo.hub import load_pretrained, save_pretrained
+from ltzoo.models.calibration import calibrated
+from ltzoo.models.lt_classifier import registered_head_name
+from ltzoo.run_folder import check_run_dir
+from ltzoo.train.assemble import build_datasets
+from ltzoo.train.config import RunConfig, from_dict, load_config, to_dict
+from ltzoo.train.features import extract_features
+from ltzoo.train.reload import load_heads
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
 from ltzoo.tuning.study import check_storage_url, open_storage
@@ -66,9 +78,6 @@ class PosthocHead(torch.nn.Module):
 
     def __init__(self, head, tau_allowed: bool, counts):
         super().__init__()
-        from ltzoo.evaluation import logit_adjustment_bias
-        from ltzoo.models.lt_classifier import registered_head_name
-
         self.head = head
         self.prior = logit_adjustment_bias(counts)  # -log pi_train up to a constant, strength 1
         self.start_tau = float(getattr(head, "tau", 0.0))
@@ -96,6 +105,98 @@ def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:
     return {k: metrics.get(k) for k in REPORT_KEYS}
 
 
+def _ranges(posthoc: Sequence[str], params: Sequence[str]) -> Dict[str, Any]:
+    """``{name: Param}`` searched: the default range of each tuned name, ``--param`` ranges over them."""
+    ranges = {
+        p.key: p
+        for p in SearchSpace.parse(
+            [DEFAULT_RANGES[n] for n in posthoc if n in DEFAULT_RANGES]
+        ).params
+    }
+    for param in SearchSpace.parse(params).params:
+        key = ALIASES.get(param.key, param.key)
+        if key not in ranges:
+            raise ConfigError(
+                f"--param {param.spec()}: post-hoc ranges can be given for {', '.join(ranges) or '(none)'}"
+            )
+        ranges[key] = dataclasses.replace(param, key=key)
+    return ranges
+
+
+def _run_splits(run_dir: Path, data_root: Optional[str]):
+    """The run's recipe and data splits; a run without a validation split is refused."""
+    cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])
+    splits = build_datasets(cfg)
+    if splits["val"] is None:
+        raise ConfigError(
+            f"run {str(run_dir)!r} has no validation split (data.val_fraction=0): post-hoc tuning needs one; "
+            "the test split is never used for tuning"
+        )
+    return cfg, splits
+
+
+class _PosthocScores:
+    """Metrics of the tuned head's deployed logits ``z / T + s * b0`` for given values; the
+    temperature is fitted on the validation features once per tau, not once per trial."""
+
+    def __init__(self, tuned: PosthocHead, val, counts, thresholds, fit: bool):
+        self.tuned, self.val, self.counts, self.thresholds, self.fit = (
+            tuned,
+            val,
+            counts,
+            thresholds,
+            fit,
+        )
+        self._temperatures: Dict[Any, float] = {}
+
+    def temperature_for(self, tau) -> float:
+        if not self.fit:
+            return 1.0
+        if tau not in self._temperatures:
+            logits = self.tuned.raw_logits(self.val.features, tau=tau)
+            self._temperatures[tau] = fit_temperature(logits, self.val.labels)
+        return self._temperatures[tau]
+
+    def evaluate(self, features, tau=None, strength=0.0, temperature=1.0) -> Dict[str, Any]:
+        z = calibrated(
+            self.tuned.raw_logits(features.features, tau=tau),
+            temperature,
+            strength * self.tuned.prior,
+        )
+        return evaluate_logits(z, features.labels, self.counts, **self.thresholds)
+
+
+def _best_values(
+    space: SearchSpace,
+    ranges: Dict[str, Any],
+    start_tau: float,
+    trial_score: Callable[[Any], float],
+    trials: int,
+    storage: Optional[str],
+    study_name: Optional[str],
+    seed: int,
+) -> Dict[str, Any]:
+    """Search ``space`` with Optuna TPE, the untouched head enqueued first; the best values."""
+    # optional dependency (the `tune` extra): imported only when a search runs
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        storage=open_storage(storage, heartbeat=None) if storage else None,
+        study_name=study_name,
+        direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10),
+    )
+    start = {k: start_tau if k == "tau" else 0.0 for k in space.keys}
+    start = {k: v for k, v in start.items() if ranges[k].low <= v <= ranges[k].high}
+    if start:
+        # the untouched head, so tuning never loses on val
+        study.enqueue_trial(start, skip_if_exists=True)
+    study.optimize(trial_score, n_trials=trials)
+    return dict(study.best_params)
+
+
 def tune_posthoc(
     run_dir,
     posthoc: Sequence[str] = POSTHOC,
@@ -112,48 +213,16 @@ def tune_posthoc(
 ) -> Dict[str, Any]:
     """Tune ``posthoc`` parameters of ``method``'s head (default: ``stage1`` when tau is tuned,
     else the deployed method) on the run's validation split; returns what ``posthoc.json`` holds."""
-    import json
-
-    import optuna
-
-    from ltzoo.atomic import write_json_atomic
-    from ltzoo.evaluation import evaluate_logits, fit_temperature
-    from ltzoo.hub import load_pretrained
-    from ltzoo.models.calibration import calibrated
-    from ltzoo.run_folder import check_run_dir
-    from ltzoo.train.assemble import build_datasets
-    from ltzoo.train.config import load_config
-    from ltzoo.train.features import extract_features
-    from ltzoo.train.reload import load_heads
-
     posthoc = parse_posthoc(posthoc)
     if storage:
         check_storage_url(storage)  # before the run's features are computed
     run_dir = check_run_dir(run_dir)
     results = json.loads((run_dir / "results.json").read_text())
     method = method or ("stage1" if "tau" in posthoc else results["deploy"])
-    ranges = {
-        p.key: p
-        for p in SearchSpace.parse(
-            [DEFAULT_RANGES[n] for n in posthoc if n in DEFAULT_RANGES]
-        ).params
-    }
-    for param in SearchSpace.parse(params).params:
-        key = ALIASES.get(param.key, param.key)
-        if key not in ranges:
-            raise ConfigError(
-                f"--param {param.spec()}: post-hoc ranges can be given for {', '.join(ranges) or '(none)'}"
-            )
-        ranges[key] = dataclasses.replace(param, key=key)
+    ranges = _ranges(posthoc, params)
     space = SearchSpace(list(ranges.values()))
 
-    cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])
-    splits = build_datasets(cfg)
-    if splits["val"] is None:
-        raise ConfigError(
-            f"run {str(run_dir)!r} has no validation split (data.val_fraction=0): post-hoc tuning needs one; "
-            "the test split is never used for tuning"
-        )
+    cfg, splits = _run_splits(run_dir, data_root)
     model = load_pretrained(run_dir).eval()
     heads = load_heads(run_dir, model.num_features)
     if method not in heads:
@@ -165,44 +234,24 @@ def tune_posthoc(
     tuned = PosthocHead(heads[method], tau_allowed="tau" in posthoc, counts=counts)
     goal = Objective.parse(objective)
     thresholds = dict(many=cfg.data.many_threshold, few=cfg.data.few_threshold)
-
-    @functools.lru_cache(maxsize=None)
-    def temperature_for(tau):  # fitted once per tau, not once per trial
-        if "temperature" not in posthoc:
-            return 1.0
-        return fit_temperature(tuned.raw_logits(val.features, tau=tau), val.labels)
-
-    def evaluate(features, tau=None, strength=0.0, temperature=1.0):
-        z = calibrated(
-            tuned.raw_logits(features.features, tau=tau), temperature, strength * tuned.prior
-        )
-        return evaluate_logits(z, features.labels, counts, **thresholds)
+    scores = _PosthocScores(tuned, val, counts, thresholds, fit="temperature" in posthoc)
 
     def trial_score(trial):
         chosen = space.suggest(trial)
         tau = chosen.get("tau")
-        return goal.score(evaluate(val, tau, chosen.get("logit_adjust", 0.0), temperature_for(tau)))
+        return goal.score(
+            scores.evaluate(val, tau, chosen.get("logit_adjust", 0.0), scores.temperature_for(tau))
+        )
 
     values: Dict[str, Any] = {}
     if len(space):
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(
-            storage=open_storage(storage, heartbeat=None) if storage else None,
-            study_name=study_name,
-            direction="maximize",
-            load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10),
+        values.update(
+            _best_values(
+                space, ranges, tuned.start_tau, trial_score, trials, storage, study_name, seed
+            )
         )
-        start = {k: tuned.start_tau if k == "tau" else 0.0 for k in space.keys}
-        start = {k: v for k, v in start.items() if ranges[k].low <= v <= ranges[k].high}
-        if start:
-            study.enqueue_trial(
-                start, skip_if_exists=True
-            )  # the untouched head, so tuning never loses on val
-        study.optimize(trial_score, n_trials=trials)
-        values.update(study.best_params)
     tau, strength = values.get("tau"), values.get("logit_adjust", 0.0)
-    temperature = temperature_for(tau)
+    temperature = scores.temperature_for(tau)
     if "temperature" in posthoc:
         values["temperature"] = temperature
 
@@ -214,45 +263,32 @@ def tune_posthoc(
         "values": values,
         "trials": trials if len(space) else 0,
         "chosen_on": f"validation split ({len(val.labels)} images)",
-        "validation": {
-            "before": _summary(evaluate(val)),
-            "after": _summary(evaluate(val, tau, strength, temperature)),
-        },
-        "test_for_reporting_only": {
-            "before": _summary(evaluate(test)),
-            "after": _summary(evaluate(test, tau, strength, temperature)),
-        },
+        "validation": _before_after(scores, val, tau, strength, temperature),
+        "test_for_reporting_only": _before_after(scores, test, tau, strength, temperature),
     }
     if export:
-        report["model_dir"] = str(
-            _export(
-                model,
-                heads[method],
-                tau,
-                strength,
-                temperature,
-                counts,
-                run_dir,
-                out / "model",
-                report,
-            )
+        exported = _export(
+            model, heads[method], tau, strength, temperature, counts, run_dir, out / "model", report
         )
+        report["model_dir"] = str(exported)
     if tau is not None and method == "stage1":
         report["best_recipe"] = str(_write_recipe(cfg, tau, out / "best.yaml"))
     write_json_atomic(out / "posthoc.json", report)
     return report
 
 
+def _before_after(scores: _PosthocScores, features, tau, strength, temperature) -> Dict[str, Any]:
+    """The report's metrics of ``features`` with the head as saved and with the tuned values."""
+    return {
+        "before": _summary(scores.evaluate(features)),
+        "after": _summary(scores.evaluate(features, tau, strength, temperature)),
+    }
+
+
 def _export(
     model, head, tau, strength, temperature, counts, run_dir: Path, out: Path, report
 ) -> Path:
     """The deployable model: tuned head (tau_norm when tau was tuned) + calibration ``z / T + s * b0``."""
-    import json
-
-    from ltzoo.evaluation import logit_adjustment_bias
-    from ltzoo.heads import create_head
-    from ltzoo.hub import save_pretrained
-
     head = copy.deepcopy(head)
     if tau is not None:
         normalised = create_head(
@@ -285,11 +321,6 @@ def _export(
 
 
 def _write_recipe(cfg, tau: float, path: Path) -> Path:
-    import yaml
-
-    from ltzoo.atomic import write_text_atomic
-    from ltzoo.train.config import RunConfig, from_dict, to_dict
-
     values = to_dict(cfg)
     stage2 = values["stage2"]
     if "tau" not in stage2["methods"]:

@@ -270,6 +270,63 @@ def _report_trial(study, trial) -> None:
     logger.info(f"trial {trial.number} {state}:{value} ({params}){tail}")
 
 
+def _checked_search(
+    config: Optional[str],
+    params: Sequence[str],
+    overrides: Sequence[str],
+    trials: int,
+    pruner: str,
+    storage: Optional[str],
+    method: Optional[str],
+):
+    """``(base_overrides, space, method)`` of a search whose arguments, storage URL, ranges,
+    method and validation split are checked; a ``ConfigError`` names the first that is not allowed."""
+    from ltzoo.train.assemble import build_datasets
+
+    if not params:
+        raise ConfigError(
+            "nothing to tune: give at least one --param KEY=KIND:ARGS, e.g. stage1.weight_decay=loguniform:1e-5:1e-1"
+        )
+    if trials < 0:
+        raise ConfigError(f"--trials={trials} is not allowed; it must be >= 0")
+    if pruner not in ("median", "none"):
+        raise ConfigError(f"--pruner={pruner!r} is not allowed; allowed: median, none")
+    if storage:
+        check_storage_url(storage)  # before any data is read
+    base_overrides = ["progress=false", *overrides]
+    cfg = load_config(config, base_overrides)
+    space = SearchSpace.parse(params)
+    space.check(config, base_overrides)
+    method = method or default_method(cfg)
+    _check_method(cfg, method)
+    if build_datasets(cfg)["val"] is None:
+        raise ConfigError(
+            f"{cfg.data.dataset} with data.val_fraction={cfg.data.val_fraction} has no validation split; "
+            "tuning needs one (e.g. --set data.val_fraction=0.2, an 80/20 split) and never uses "
+            "the test split"
+        )
+    return base_overrides, space, method
+
+
+def _sampler_and_pruner(
+    startup_trials: int, seed: Optional[int], pruner: str, prune_startup: int, prune_warmup: int
+):
+    """The study's TPE sampler (constant liar, for parallel workers) and its pruner."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            n_startup_trials=startup_trials, seed=seed, constant_liar=True
+        )
+    prune = (
+        optuna.pruners.MedianPruner(n_startup_trials=prune_startup, n_warmup_steps=prune_warmup)
+        if pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    return sampler, prune
+
+
 def tune(
     config: Optional[str] = None,
     params: Sequence[str] = (),
@@ -300,44 +357,14 @@ def tune(
     """
     import optuna
 
-    if not params:
-        raise ConfigError(
-            "nothing to tune: give at least one --param KEY=KIND:ARGS, e.g. stage1.weight_decay=loguniform:1e-5:1e-1"
-        )
-    if trials < 0:
-        raise ConfigError(f"--trials={trials} is not allowed; it must be >= 0")
-    if pruner not in ("median", "none"):
-        raise ConfigError(f"--pruner={pruner!r} is not allowed; allowed: median, none")
-    if storage:
-        check_storage_url(storage)  # before any data is read
-    base_overrides = ["progress=false", *overrides]
-    cfg = load_config(config, base_overrides)
-    space = SearchSpace.parse(params)
-    space.check(config, base_overrides)
-    method = method or default_method(cfg)
-    _check_method(cfg, method)
-    from ltzoo.train.assemble import build_datasets
-
-    if build_datasets(cfg)["val"] is None:
-        raise ConfigError(
-            f"{cfg.data.dataset} with data.val_fraction={cfg.data.val_fraction} has no validation split; "
-            "tuning needs one (e.g. --set data.val_fraction=0.2, an 80/20 split) and never uses "
-            "the test split"
-        )
+    base_overrides, space, method = _checked_search(
+        config, params, overrides, trials, pruner, storage, method
+    )
     goal, prune_metric = Objective.parse(objective), Objective.parse(prune_on)
     out = Path(output_dir or Path("runs") / "tune" / study_name)
     storage_url = storage or default_storage(str(out))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            n_startup_trials=startup_trials, seed=seed, constant_liar=True
-        )
-    prune = (
-        optuna.pruners.MedianPruner(n_startup_trials=prune_startup, n_warmup_steps=prune_warmup)
-        if pruner == "median"
-        else optuna.pruners.NopPruner()
-    )
+    sampler, prune = _sampler_and_pruner(startup_trials, seed, pruner, prune_startup, prune_warmup)
     recipe = to_dict(load_config(config, list(overrides)))
     attrs = {
         "objective": goal.text,
