@@ -271,6 +271,7 @@ def hold(folder: Union[str, Path], what: str = "output_dir") -> None:
             "finish, or choose another folder"
         ) from None
     _held[key] = fd
+    finish_pending_update(folder)
 
 
 def release_all() -> None:
@@ -278,6 +279,41 @@ def release_all() -> None:
     for fd in _held.values():
         os.close(fd)
     _held.clear()
+
+
+STAGING, COMMIT = ".ltzoo-staging", ".ltzoo-commit"  # a multi-file update in progress
+
+
+def _roll_forward(run_dir: Path) -> None:
+    commit = run_dir / COMMIT
+    for path in sorted(commit.iterdir()):
+        os.replace(path, run_dir / path.name)
+    commit.rmdir()
+
+
+def finish_pending_update(run_dir: Union[str, Path]) -> None:
+    """Complete or undo a multi-file update a killed command left (:func:`replace_together`): a
+    committed one is finished, one still being written is removed. The next command that takes
+    the folder's lock (:func:`hold`) calls it, so no writer is at work meanwhile."""
+    run_dir = Path(run_dir)
+    if (run_dir / COMMIT).is_dir():
+        _roll_forward(run_dir)
+    if (run_dir / STAGING).exists():
+        shutil.rmtree(run_dir / STAGING)
+
+
+def replace_together(run_dir: Union[str, Path], write: Callable[[Path], None]) -> None:
+    """Replace several files of ``run_dir`` in one step: ``write(folder)`` writes their new
+    versions into a staging folder, whose rename is the switch; then they move into place. Killed
+    at any point, the folder is the old state or, once :func:`finish_pending_update` has run, the
+    new one, never a mix."""
+    run_dir = Path(run_dir)
+    hold(run_dir, "run folder")
+    staging = run_dir / STAGING
+    staging.mkdir()
+    write(staging)
+    os.replace(staging, run_dir / COMMIT)
+    _roll_forward(run_dir)
 
 
 def owned_names(out: Path) -> Optional[List[str]]:
@@ -421,6 +457,7 @@ __all__ = [
     "check_version",
     "claim",
     "differences",
+    "finish_pending_update",
     "fingerprint",
     "flatten",
     "hold",
@@ -430,6 +467,7 @@ __all__ = [
     "read_json",
     "read_results",
     "release_all",
+    "replace_together",
     "trajectory_settings",
     "write_manifest",
 ]

@@ -31,8 +31,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 
 from ltzoo.errors import InputError
+from ltzoo.run_folder import CALIBRATION
 
-CALIBRATION_FILE = "calibration.json"
 COLUMNS = (
     ("All", "top1"),
     ("Many", "many"),
@@ -131,7 +131,7 @@ def calibrate_run(
     from ltzoo.atomic import write_json_atomic
     from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
     from ltzoo.hub import CONFIG_NAME, load_pretrained
-    from ltzoo.run_folder import check_run_dir, read_json, read_results
+    from ltzoo.run_folder import check_run_dir, read_json, read_results, replace_together
     from ltzoo.train.config import load_config
     from ltzoo.train.data_check import checked_datasets
     from ltzoo.train.features import predict_logits
@@ -179,12 +179,17 @@ def calibrate_run(
     }
     model.calibration.set(temperature=temperature, bias=bias)
     calibration = _calibration_record(model, prior, tau, len(val_targets), rows)
-    _save_calibrated(model, run_dir, saved, calibration)
     report = {
         "calibration": calibration,
         "test": {name: {key: r[key] for _, key in COLUMNS} for name, r in rows.items()},
     }
-    write_json_atomic(run_dir / CALIBRATION_FILE, report)
+
+    def write(folder: Path) -> None:
+        _save_calibrated(model, folder, saved, calibration)
+        write_json_atomic(folder / CALIBRATION, report)
+
+    # weights, config and report switch together: a kill leaves the old three or the new three
+    replace_together(run_dir, write)
     return report
 
 
