@@ -103,6 +103,23 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
     except SafetensorError:
         load_tensors(directory / WEIGHTS_NAME)  # raises InputError naming the damaged file
         raise
+    except RuntimeError as error:  # weights of another architecture or class count
+        if not _weights_mismatch(error):
+            raise
+        raise InputError(
+            f"{directory / WEIGHTS_NAME} does not fit the model its {CONFIG_NAME} describes "
+            f"({str(error).strip().splitlines()[0]}); the two files come from different models: "
+            "restore the run's own model.safetensors, or train it again"
+        ) from None
+
+
+def _weights_mismatch(error: RuntimeError) -> bool:
+    """Whether ``error`` is torch's or timm's complaint about a state dict of another model."""
+    text = str(error)
+    return any(
+        words in text
+        for words in ("Error(s) in loading state_dict", "size mismatch", "is inconsistent with")
+    )
 
 
 def _write_recipe(recipe: Any, path: Path) -> None:

@@ -313,6 +313,47 @@ def test_predict_never_writes_onto_a_folder_or_an_input(run_dir, tmp_path, capsy
     assert _snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("other", ["class_count", "architecture"])
+def test_weights_of_another_model_are_named_by_every_reader(other, run_dir, tmp_path, capsys):
+    """eval, calibrate and predict refuse a model.safetensors that is not the config's model."""
+    import safetensors.torch
+
+    import ltzoo
+
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    weights = safetensors.torch.load_file(str(run / "model.safetensors"))
+    if other == "class_count":  # the same network with a head of 3 classes fewer
+        weights = {k: v[:-3] if k.startswith("head.") else v for k, v in weights.items()}
+    else:
+        weights = ltzoo.create_model("resnet32_ce", num_classes=7).state_dict()
+    safetensors.torch.save_file(
+        {k: v.contiguous() for k, v in weights.items()}, str(run / "model.safetensors")
+    )
+    Image.new("L", (8, 8)).save(tmp_path / "x.png")
+    for argv in (
+        ["eval", str(run)],
+        ["calibrate", str(run)],
+        ["predict", str(run), str(tmp_path / "x.png")],
+    ):
+        _fails(
+            argv,
+            capsys,
+            "model.safetensors does not fit the model its config.json describes",
+            folder=run,
+        )
+
+
+def test_a_target_prior_file_of_broken_json_is_named(run_dir, tmp_path, capsys):
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    (tmp_path / "prior.json").write_text("[1, 2")
+    _fails(
+        ["calibrate", str(run), "--target-prior", str(tmp_path / "prior.json")],
+        capsys,
+        "prior.json' is not valid JSON",
+        folder=run,
+    )
+
+
 def test_calibrate_tau_must_be_finite(run_dir, tmp_path, capsys):
     run = shutil.copytree(run_dir, tmp_path / "run")
     for tau in ("inf", "nan", "-1"):

@@ -59,7 +59,13 @@ def parse_target_prior(
         path = Path(spec[0])
         if not path.is_file():
             raise FileNotFoundError(f"target prior file {str(path)!r} does not exist")
-        value = json.loads(path.read_text())
+        try:
+            value = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InputError(
+                f"target prior file {str(path)!r} is not valid JSON ({error}); expected a list of "
+                f"{num_classes} numbers or a {{class name: number}} mapping"
+            ) from None
         if isinstance(value, dict):
             missing = [name for name in class_names if name not in value]
             unknown = sorted(set(value) - set(class_names))
