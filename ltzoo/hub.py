@@ -22,10 +22,10 @@ import timm
 from ltzoo.atomic import save_safetensors_atomic, write_json_atomic, write_text_atomic
 from ltzoo.errors import HubError, InputError
 from ltzoo.models.weights import WEIGHTS_NAME, safe_weights_overlay  # noqa: F401  (part of the Hub API)
-from ltzoo.run_folder import load_tensors, read_json
+from ltzoo.run_folder import CONFIG, RESULTS, load_tensors, read_json
+from ltzoo.run_folder import TIMM_CONFIG as CONFIG_NAME  # the Hub API's name for it
 
-CONFIG_NAME = "config.json"
-RUN_FILES = ("config.yaml", "results.json")  # copied from a run folder when present
+RUN_FILES = (CONFIG, RESULTS)  # copied from a run folder when present
 
 
 def model_args_of(model) -> Dict[str, Any]:
@@ -167,8 +167,8 @@ def export_for_hub(
         for name in (CONFIG_NAME, WEIGHTS_NAME) + RUN_FILES:
             if (run_dir / name).is_file():
                 shutil.copyfile(run_dir / name, out / name)
-        if results is None and (run_dir / "results.json").is_file():
-            results = json.loads((run_dir / "results.json").read_text())
+        if results is None and (run_dir / RESULTS).is_file():
+            results = json.loads((run_dir / RESULTS).read_text())
     else:
         deploy = (results or {}).get("deploy")
         extra = (
@@ -179,9 +179,9 @@ def export_for_hub(
         labels = (results or {}).get("class_names") or source.pretrained_cfg.get("label_names")
         save_pretrained(source, out, label_names=labels, extra=extra)
     if results is not None:
-        write_json_atomic(out / "results.json", results)
+        write_json_atomic(out / RESULTS, results)
     if recipe is not None:
-        _write_recipe(recipe, out / "config.yaml")
+        _write_recipe(recipe, out / CONFIG)
     load_pretrained(out)
     found = find_plot(run_dir)
     plot = (

@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from ltzoo.run_folder import CHECKPOINTS
+
 PLOT_NAME = "per_class_accuracy.png"
 GROUPS = (("top1", "All"), ("many", "Many"), ("medium", "Medium"), ("few", "Few"))
 
@@ -37,7 +39,7 @@ def find_plot(run_dir: Optional[Path]) -> Optional[Path]:
         for f in folders
         if f.is_dir()
         for p in sorted(f.rglob("*.png"))
-        if "checkpoints" not in p.parts
+        if CHECKPOINTS not in p.parts
     ]
     for wanted in (
         lambda n: "per_class" in n or "per-class" in n,

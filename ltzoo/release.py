@@ -33,10 +33,10 @@ from ltzoo.atomic import write_bytes_atomic, write_json_atomic
 from ltzoo.errors import HubError, InputError
 from ltzoo.models.published import TABLE_PATH, hub_org
 from ltzoo.models.weights import WEIGHTS_NAME
+from ltzoo.run_folder import TIMM_CONFIG as CONFIG_NAME
 
 INDEX_NAME = "index.json"
 INDEX_FORMAT = 1
-CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 STORE_LIMIT_BYTES = 40 * 1000 * 1000  # the whole store stays under 40 MB
 ENCODER_PREFIX = "backbone."

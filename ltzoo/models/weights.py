@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ltzoo.errors import InputError
+from ltzoo.run_folder import MODEL as WEIGHTS_NAME
 
-WEIGHTS_NAME = "model.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl", ".tar")
 
 

@@ -13,6 +13,7 @@ import torch
 
 from ltzoo.errors import InputError
 from ltzoo.evaluation import binned_ece, confidence_and_correct, confidence_bins
+from ltzoo.run_folder import CONFIG, LOG_JSONL, RESULTS, check_run_dir
 
 
 @dataclass
@@ -64,14 +65,13 @@ def run_reliability(
 ) -> Dict[str, Dict[str, Any]]:
     """Reliability bins of every head of a run on its test split (reloads encoder and heads)."""
     from ltzoo.hub import load_pretrained
-    from ltzoo.run_folder import check_run_dir
     from ltzoo.train.assemble import build_datasets
     from ltzoo.train.config import load_config
     from ltzoo.train.features import extract_features, head_logits
     from ltzoo.train.reload import load_heads
 
     run_dir = check_run_dir(run_dir)
-    cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])
+    cfg = load_config(run_dir / CONFIG, [f"data.root={data_root}"] if data_root else [])
     model = load_pretrained(run_dir).eval()
     heads = load_heads(run_dir, model.num_features)
     features = extract_features(model, build_datasets(cfg)["test"])
@@ -90,7 +90,7 @@ def load_run(
 ) -> RunData:
     """A run folder's data for the report; ``methods`` keeps only those (in that order)."""
     path = Path(path)
-    results_path = path / "results.json"
+    results_path = path / RESULTS
     if not results_path.is_file():
         raise FileNotFoundError(
             f"{str(path)!r} is not a run folder: it has no results.json (write one with ltzoo train)"
@@ -103,7 +103,7 @@ def load_run(
                 f"--methods {','.join(unknown)} not in run {str(path)!r}; its methods: {', '.join(results['methods'])}"
             )
         results["methods"] = {m: results["methods"][m] for m in methods}
-    log_path = path / "log.jsonl"
+    log_path = path / LOG_JSONL
     log = (
         [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
         if log_path.is_file()

@@ -31,7 +31,15 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 
 from ltzoo.errors import InputError
-from ltzoo.run_folder import CALIBRATION
+from ltzoo.run_folder import (
+    CALIBRATION,
+    CONFIG,
+    TIMM_CONFIG,
+    check_run_dir,
+    read_json,
+    read_results,
+    replace_together,
+)
 
 COLUMNS = (
     ("All", "top1"),
@@ -136,8 +144,7 @@ def calibrate_run(
     by name (:mod:`ltzoo.train.data_check`)."""
     from ltzoo.atomic import write_json_atomic
     from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
-    from ltzoo.hub import CONFIG_NAME, load_pretrained
-    from ltzoo.run_folder import check_run_dir, read_json, read_results, replace_together
+    from ltzoo.hub import load_pretrained
     from ltzoo.train.config import load_config
     from ltzoo.train.data_check import checked_datasets
     from ltzoo.train.features import predict_logits
@@ -145,10 +152,8 @@ def calibrate_run(
     run_dir = check_run_dir(run_dir)
     if not tau >= 0:
         raise InputError(f"tau={tau} is not allowed; it must be >= 0")
-    cfg = load_config(
-        run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else []
-    )
-    saved = read_json(run_dir / CONFIG_NAME)
+    cfg = load_config(run_dir / CONFIG, overrides=[f"data.root={data_root}"] if data_root else [])
+    saved = read_json(run_dir / TIMM_CONFIG)
     results = read_results(run_dir)
     counts = results["class_counts"]
     splits = checked_datasets(run_dir, cfg, allow_other_data)  # the run's classes, checked

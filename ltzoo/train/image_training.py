@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ltzoo.atomic import save_safetensors_atomic
 from ltzoo.data.samplers import create_sampler
+from ltzoo.run_folder import HEADS_DIR
 from ltzoo.train.features import FeatureSet, extract_features
 from ltzoo.train.head_training import head_step
 from ltzoo.train.optimizer import make_optimizer
@@ -278,7 +279,7 @@ def evaluate_own_encoders(
             )[method]
             results[key][method]["retrain"] = cfg.stage2.retrain
         if accelerator is None or accelerator.is_main_process:
-            path = Path(cfg.output_dir) / "heads" / f"{method}.encoder.safetensors"
+            path = Path(cfg.output_dir) / HEADS_DIR / f"{method}.encoder.safetensors"
             save_safetensors_atomic(encoder.backbone.state_dict(), path)
 
 

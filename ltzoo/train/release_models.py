@@ -23,7 +23,7 @@ from ltzoo.errors import InputError
 from ltzoo.evaluation import evaluate_logits, fit_temperature, logit_adjustment_bias
 from ltzoo.hub import load_pretrained, model_args_of
 from ltzoo.release import ReleaseStore, split_name
-from ltzoo.run_folder import check_run_dir, read_json, read_results
+from ltzoo.run_folder import CONFIG, TIMM_CONFIG, check_run_dir, read_json, read_results
 from ltzoo.train.assemble import build_datasets
 from ltzoo.train.config import load_config
 from ltzoo.train.features import predict_logits
@@ -108,7 +108,7 @@ def _release_info(cfg, arch, method, results, calibration, rec, record, run_dir,
         "chosen_on_validation": _chosen_on_validation(results, method),
         "protocol": "last epoch, no test-time augmentation",
         "record": str(record) if record else None,
-        "recipe": rec.get("recipe", str(run_dir / "config.yaml")),
+        "recipe": rec.get("recipe", str(run_dir / CONFIG)),
         "command": rec.get("command", "(see the run's config.yaml)"),
         "machine": rec.get("machine", "unknown"),
     }
@@ -129,8 +129,8 @@ def add_run(
     run_dir = check_run_dir(run_dir)
     store = store or ReleaseStore()
     overrides = [f"data.root={data_root}"] if data_root else []
-    cfg = load_config(run_dir / "config.yaml", overrides=overrides)
-    results, saved = read_results(run_dir), read_json(run_dir / "config.json")
+    cfg = load_config(run_dir / CONFIG, overrides=overrides)
+    results, saved = read_results(run_dir), read_json(run_dir / TIMM_CONFIG)
     method, arch = results["deploy"], saved["architecture"]
     if arch == "lt_classifier":  # a stage-1-only run saves its model under the generic name
         arch = cfg.model.name

@@ -9,8 +9,10 @@ from ltzoo.atomic import write_json_atomic
 from ltzoo.heads import create_head
 from ltzoo.hub import load_pretrained
 from ltzoo.run_folder import (
+    CONFIG,
     HEADS_DIR,
     HEADS_TABLE,
+    RESULTS,
     SHARED_ENCODER,
     check_run_dir,
     load_tensors,
@@ -65,9 +67,7 @@ def evaluate_run_protocols(
     if tta not in TTA_MODES:
         raise ValueError(f"tta={tta!r} is not allowed; allowed: {', '.join(TTA_MODES)}")
     run_dir = check_run_dir(run_dir)
-    cfg = load_config(
-        run_dir / "config.yaml", overrides=[f"data.root={data_root}"] if data_root else []
-    )
+    cfg = load_config(run_dir / CONFIG, overrides=[f"data.root={data_root}"] if data_root else [])
     test = checked_datasets(run_dir, cfg, allow_other_data)["test"]  # before any work
     model = load_pretrained(run_dir).eval()
     if accelerator is not None:
@@ -98,7 +98,7 @@ def evaluate_run_protocols(
 def store_tta(run_dir: Union[str, Path], mode: str, metrics: Dict[str, Any]) -> Dict[str, Any]:
     """Record a test-time augmentation's metrics in the run's ``results.json`` under ``tta.<mode>``,
     labelled with their protocol, beside the headline numbers (which stay as they are)."""
-    path = check_run_dir(run_dir) / "results.json"
+    path = check_run_dir(run_dir) / RESULTS
     results = read_json(path)
     results.setdefault("protocol", PROTOCOLS["none"])
     results.setdefault("tta", {})[mode] = {"protocol": PROTOCOLS[mode], "methods": metrics}

@@ -22,7 +22,7 @@ from typing import List
 
 from ltzoo.errors import ConfigError, InputError
 from ltzoo.hub import load_pretrained
-from ltzoo.run_folder import check_run_dir, read_json, read_results
+from ltzoo.run_folder import CONFIG, HEADS_TABLE, check_run_dir, read_json, read_results
 from ltzoo.train.assemble import build_model
 from ltzoo.train.config import RunConfig, load_config
 from ltzoo.train.reload import encoder_file, load_heads
@@ -46,13 +46,13 @@ def source_config(cfg: RunConfig) -> RunConfig:
         check_run_dir(source)
     except InputError as error:
         raise ConfigError(f"stage1.from_run={str(source)!r} is not allowed: {error}") from None
-    heads = read_json(source / "heads" / "heads.json")
+    heads = read_json(source / HEADS_TABLE)
     if "stage1" not in heads:
         raise ConfigError(
             f"stage1.from_run={str(source)!r} is not allowed: its heads/heads.json has no stage1 head "
             f"(it holds {', '.join(heads)})"
         )
-    return load_config(source / "config.yaml")
+    return load_config(source / CONFIG)
 
 
 def adopt_source_stage1(cfg: RunConfig) -> RunConfig:

@@ -36,7 +36,7 @@ from ltzoo.heads.tau_norm import tau_normalize
 from ltzoo.hub import load_pretrained, save_pretrained
 from ltzoo.models.calibration import calibrated
 from ltzoo.models.lt_classifier import registered_head_name
-from ltzoo.run_folder import check_run_dir
+from ltzoo.run_folder import CONFIG, RESULTS, TIMM_CONFIG, check_run_dir
 from ltzoo.train.assemble import build_datasets
 from ltzoo.train.config import RunConfig, from_dict, load_config, to_dict
 from ltzoo.train.features import extract_features
@@ -125,7 +125,7 @@ def _ranges(posthoc: Sequence[str], params: Sequence[str]) -> Dict[str, Any]:
 
 def _run_splits(run_dir: Path, data_root: Optional[str]):
     """The run's recipe and data splits; a run without a validation split is refused."""
-    cfg = load_config(run_dir / "config.yaml", [f"data.root={data_root}"] if data_root else [])
+    cfg = load_config(run_dir / CONFIG, [f"data.root={data_root}"] if data_root else [])
     splits = build_datasets(cfg)
     if splits["val"] is None:
         raise ConfigError(
@@ -217,7 +217,7 @@ def tune_posthoc(
     if storage:
         check_storage_url(storage)  # before the run's features are computed
     run_dir = check_run_dir(run_dir)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = json.loads((run_dir / RESULTS).read_text())
     method = method or ("stage1" if "tau" in posthoc else results["deploy"])
     ranges = _ranges(posthoc, params)
     space = SearchSpace(list(ranges.values()))
@@ -303,7 +303,7 @@ def _export(
     model.replace_head(head)
     model.pretrained_cfg["architecture"] = "lt_classifier"
     model.calibration.set(temperature=temperature, bias=logit_adjustment_bias(counts, tau=strength))
-    saved = json.loads((run_dir / "config.json").read_text())
+    saved = json.loads((run_dir / TIMM_CONFIG).read_text())
     test = report["test_for_reporting_only"]
     calibration = {
         "temperature": float(temperature),

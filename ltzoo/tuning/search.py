@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from ltzoo.errors import ConfigError
+from ltzoo.run_folder import CHECKPOINTS
 from ltzoo.train.config import load_config, to_dict
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
@@ -248,7 +249,7 @@ def _trial_log(path: Path, echo: bool):
 
 def _drop_checkpoints(run_dir: Path, keep: bool) -> None:
     if not keep:
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
 
 
 def _report_trial(study, trial) -> None:
