@@ -106,11 +106,16 @@ def load_pretrained(directory: Union[str, Path], num_classes: Optional[int] = No
     except RuntimeError as error:  # weights of another architecture or class count
         if not _weights_mismatch(error):
             raise
-        raise InputError(
+        details = "; ".join(line.strip() for line in str(error).strip().splitlines())
+        raise WeightsMismatchError(
             f"{directory / WEIGHTS_NAME} does not fit the model its {CONFIG_NAME} describes "
-            f"({str(error).strip().splitlines()[0]}); the two files come from different models: "
-            "restore the run's own model.safetensors, or train it again"
+            f"({details}); the two files come from different models: restore the run's own "
+            f"{WEIGHTS_NAME}, or train it again"
         ) from None
+
+
+class WeightsMismatchError(InputError, RuntimeError):
+    """A saved model folder whose weights are another model's (architecture, class count)."""
 
 
 def _weights_mismatch(error: RuntimeError) -> bool:
