@@ -330,7 +330,9 @@ def owned_names(out: Path) -> Optional[List[str]]:
 
 def write_manifest(out: Path, keep: Sequence[str] = ()) -> None:
     """Record that ltzoo owns the run folder's names, except ``keep``: names that were there
-    before ltzoo and are not its own."""
+    before ltzoo and are not its own. In a distributed run only the first process writes it."""
+    if os.environ.get("RANK", "0") != "0":
+        return
     owned = [name for name in OWNED if name not in keep]
     write_json_atomic(out / MANIFEST, {"format": 1, "written_by": __version__, "owned": owned})
 
@@ -361,7 +363,11 @@ def claim(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output_dir={str(out)!r} is a file, not a folder")
     hold(out)
-    present = sorted(p.name for p in out.iterdir() if p.name != MANIFEST) if out.is_dir() else []
+    # the manifest, and the manifest being written by the first process of a distributed run
+    ours = (MANIFEST, f".{MANIFEST}.")
+    present = (
+        sorted(p.name for p in out.iterdir() if not p.name.startswith(ours)) if out.is_dir() else []
+    )
     owned = owned_names(out) if out.is_dir() else None
     if not present:
         if resume:
