@@ -341,6 +341,39 @@ def _listing(names: Sequence[str]) -> str:
     return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
 
 
+def _start_over(out: Path, present: List[str], owned: Optional[List[str]]) -> None:
+    """``--overwrite``: delete the names the manifest lists (refused without one), keep the rest."""
+    if owned is None:
+        raise ConfigError(
+            f"output_dir={str(out)!r} holds files that ltzoo did not write "
+            f"({_listing(present)}) and no run manifest ({MANIFEST}); --overwrite deletes only "
+            "a run folder's own files: choose a new or empty output_dir"
+        )
+    for name in owned:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    write_manifest(out, keep=[name for name in present if name not in owned])
+
+
+def _resume_without_recipe(out: Path, present: List[str]) -> None:
+    """``--resume`` where no recipe was recorded: refused when a run's files are there, else a
+    fresh start that says so and keeps the folder's other files."""
+    ours = [name for name in present if name in OWNED]
+    if ours:  # a run's files without its recipe: nothing to check a resume against
+        raise ConfigError(
+            f"--resume: output_dir={str(out)!r} holds {_listing(ours)} but no {CONFIG}: no run "
+            "to continue; choose the run's folder, or a new output_dir"
+        )
+    logging.getLogger(__name__).warning(
+        f"ltzoo: --resume: output_dir={str(out)!r} holds no run to continue; starting fresh "
+        f"(its {_listing(present)} stay)"
+    )
+    write_manifest(out, keep=present)
+
+
 def claim(
     config: Dict[str, Any],
     *,
@@ -380,19 +413,7 @@ def claim(
     if owned is not None and set(present) <= {CONFIG}:
         return out  # a run that stopped before training wrote nothing else: nothing to keep
     if overwrite:
-        if owned is None:
-            raise ConfigError(
-                f"output_dir={str(out)!r} holds files that ltzoo did not write "
-                f"({_listing(present)}) and no run manifest ({MANIFEST}); --overwrite deletes only "
-                "a run folder's own files: choose a new or empty output_dir"
-            )
-        for name in owned:
-            path = out / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-        write_manifest(out, keep=[name for name in present if name not in owned])
+        _start_over(out, present, owned)
         return out
     if not resume:
         raise ConfigError(
@@ -400,17 +421,7 @@ def claim(
             "pass --resume to continue that run, --overwrite to start over in it, or choose another output_dir"
         )
     if not (out / CONFIG).is_file():
-        ours = [name for name in present if name in OWNED]
-        if ours:  # a run's files without its recipe: nothing to check a resume against
-            raise ConfigError(
-                f"--resume: output_dir={str(out)!r} holds {_listing(ours)} but no {CONFIG}: no run "
-                "to continue; choose the run's folder, or a new output_dir"
-            )
-        logging.getLogger(__name__).warning(
-            f"ltzoo: --resume: output_dir={str(out)!r} holds no run to continue; starting fresh "
-            f"(its {_listing(present)} stay)"
-        )
-        write_manifest(out, keep=present)
+        _resume_without_recipe(out, present)
         return out
     changed = differences(
         trajectory_settings(normalize(read_config(out))), trajectory_settings(config)
