@@ -459,8 +459,17 @@ def add_predict_parser(sub) -> None:
     predict.set_defaults(func=cmd_predict)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's parser whose refusals are one line (exit status 2), naming the argument and
+    pointing at ``--help`` instead of printing the usage block; its subcommands' parsers are too."""
+
+    def error(self, message: str):
+        message = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ltzoo", description="Long-tailed recognition model zoo")
+    parser = OneLineParser(prog="ltzoo", description="Long-tailed recognition model zoo")
     parser.add_argument(
         "-q",
         "--quiet",
