@@ -42,6 +42,7 @@ INTERFACE = (
     "ltzoo.tuning",
     "ltzoo.reporting",
     "ltzoo.cli",
+    "ltzoo.cli_types",
     "ltzoo.release_cli",
     "ltzoo.__main__",
     "ltzoo.train.__main__",
