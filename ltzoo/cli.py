@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+from ltzoo import cli_types as types
 from ltzoo.errors import InputError
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="recipe YAML (default: the embedded digits-LT recipe)")
+    parser.add_argument(
+        "--config", type=types.file, help="recipe YAML (default: the embedded digits-LT recipe)"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -21,12 +23,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a recipe field, e.g. --set stage1.epochs=5 (repeatable)",
     )
-    parser.add_argument("--output-dir", help="run folder (same as --set output_dir=...)")
+    parser.add_argument(
+        "--output-dir", type=types.output_folder, help="run folder (same as --set output_dir=...)"
+    )
     parser.add_argument(
         "--resume",
         nargs="?",
         const="auto",
         default=None,
+        type=types.text,
         metavar="CHECKPOINT",
         help="continue from the newest complete checkpoint of the run folder (or the one given)",
     )
@@ -110,8 +115,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from ltzoo.run_folder import check_run_dir, hold
     from ltzoo.train.calibrate import calibrate_run, format_report
 
-    if not (math.isfinite(args.tau) and args.tau >= 0):
-        raise InputError(f"--tau {args.tau} is not allowed: it must be a finite number >= 0")
     hold(check_run_dir(args.run_dir), "run folder")
     report = calibrate_run(
         args.run_dir,
@@ -212,6 +215,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         validate_repo_id(args.repo_id)
     except HFValidationError as error:
         raise InputError(f"--repo-id {args.repo_id!r} is not allowed: {error}") from None
+    types.check_not_an_input("--save-dir", args.save_dir, [args.run_dir])
     try:
         if args.save_dir:
             print(
@@ -260,10 +264,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ltzoo.atomic import write_lines_atomic
     from ltzoo.inference import check_data_args, iter_predictions, load_for_inference
 
-    for name in ("topk", "batch_size"):
-        value = getattr(args, name)
-        if value < 1:
-            raise InputError(f"--{name.replace('_', '-')} {value} is not allowed; it must be >= 1")
     output = _checked_json_output(args.json, args.images)
     skipped = []
 
@@ -318,9 +318,10 @@ def add_train_parser(sub) -> None:
 def add_eval_parser(sub) -> None:
     """The ``eval`` subcommand."""
     evaluate = sub.add_parser("eval", help="reload a run folder and print its metrics")
-    evaluate.add_argument("run_dir")
+    evaluate.add_argument("run_dir", type=types.folder)
     evaluate.add_argument(
         "--data-root",
+        type=types.folder,
         help="dataset root, if it moved since training (its class names must be the run's)",
     )
     add_allow_other_data(evaluate)
@@ -339,19 +340,24 @@ def add_calibrate_parser(sub) -> None:
     calibrate = sub.add_parser(
         "calibrate", help="temperature scaling + logit adjustment of a run's deployed model"
     )
-    calibrate.add_argument("run_dir")
+    calibrate.add_argument("run_dir", type=types.folder)
     calibrate.add_argument(
         "--target-prior",
         nargs="+",
         default=["uniform"],
+        type=types.text,
         metavar="PRIOR",
         help="uniform (default), train (no adjustment), FILE.json (list or {class: value}) or C numbers",
     )
     calibrate.add_argument(
-        "--tau", type=float, default=1.0, help="scale of the prior adjustment (default 1)"
+        "--tau",
+        type=types.number(minimum=0, maximum=100),
+        default=1.0,
+        help="scale of the prior adjustment, 0 to 100 (default 1; 0: none)",
     )
     calibrate.add_argument(
         "--data-root",
+        type=types.folder,
         help="dataset root, if it moved since training (its class names must be the run's)",
     )
     add_allow_other_data(calibrate)
@@ -364,15 +370,21 @@ def add_data_parser(sub) -> None:
     describe = data.add_parser("describe", help="print a dataset's long-tail profile")
     describe.add_argument(
         "name",
+        type=types.text,
         help="a registered dataset: digits_lt, cifar10_lt, cifar100_lt, fashion_mnist_lt, "
         "imagenet_lt, inat2018, places_lt, folder_lt",
     )
-    describe.add_argument("--root")
+    describe.add_argument("--root", type=types.folder)
     describe.add_argument(
-        "--imb", type=float, default=100.0, help="imbalance factor (100) or ratio (0.01)"
+        "--imb",
+        type=types.number(above=0),
+        default=100.0,
+        help="imbalance factor (100) or ratio (0.01)",
     )
     describe.add_argument("--profile", default="exp", choices=("exp", "step", "none"))
-    describe.add_argument("--plot", help="write a bar plot of the class counts to this PNG")
+    describe.add_argument(
+        "--plot", type=types.output_file, help="write a bar plot of the class counts to this PNG"
+    )
     describe.add_argument(
         "--own-split",
         action="store_true",
@@ -382,11 +394,18 @@ def add_data_parser(sub) -> None:
     check = data.add_parser(
         "check", help="are a benchmark's split files the official ones? (exit 0 yes, 2 no)"
     )
-    check.add_argument("name", help="imagenet_lt, inat2018 or places_lt")
+    check.add_argument("name", type=types.text, help="imagenet_lt, inat2018 or places_lt")
     check.add_argument(
-        "--root", required=True, help="the dataset root (the image root the lists start from)"
+        "--root",
+        type=types.folder,
+        required=True,
+        help="the dataset root (the image root the lists start from)",
     )
-    check.add_argument("--split-dir", help="the folder holding the split files (default: --root)")
+    check.add_argument(
+        "--split-dir",
+        type=types.folder,
+        help="the folder holding the split files (default: --root)",
+    )
     check.set_defaults(func=cmd_data_check)
 
 
@@ -406,14 +425,25 @@ def add_push_parser(sub) -> None:
     push = sub.add_parser(
         "push", help="publish a run folder to the Hugging Face Hub (timm format, safetensors)"
     )
-    push.add_argument("run_dir")
+    push.add_argument("run_dir", type=types.folder)
     push.add_argument(
-        "--repo-id", required=True, help="Hub repository, org/name (created when missing)"
+        "--repo-id",
+        type=types.text,
+        required=True,
+        help="Hub repository, org/name (created when missing)",
     )
     push.add_argument("--private", action="store_true", help="create the repository as private")
-    push.add_argument("--revision", help="branch to push to (created when missing; default: main)")
-    push.add_argument("--commit-message")
-    push.add_argument("--save-dir", help="only write the repository folder here; upload nothing")
+    push.add_argument(
+        "--revision",
+        type=types.text,
+        help="branch to push to (created when missing; default: main)",
+    )
+    push.add_argument("--commit-message", type=types.text)
+    push.add_argument(
+        "--save-dir",
+        type=types.output_folder,
+        help="only write the repository folder here; upload nothing",
+    )
     push.set_defaults(func=cmd_push)
 
 
@@ -426,36 +456,56 @@ def add_predict_parser(sub) -> None:
     )
     predict.add_argument(
         "model",
+        type=types.text,
         help="run folder, local-dir:DIR, hf-hub:org/name, or a registered name with --checkpoint",
     )
     predict.add_argument(
         "images",
         nargs="+",
+        type=types.text,
         metavar="IMAGE_OR_FOLDER",
         help="image files; folders are walked recursively",
     )
     predict.add_argument(
-        "--checkpoint", metavar="PATH.safetensors", help="weights for a registered model name"
+        "--checkpoint",
+        type=types.file,
+        metavar="PATH.safetensors",
+        help="weights for a registered model name",
     )
-    predict.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
+    predict.add_argument(
+        "--topk", type=types.integer(1), default=5, help="classes per image (default 5)"
+    )
     predict.add_argument(
         "--json",
+        type=types.output_file,
         metavar="FILE",
         help="write one JSON record per image (JSON lines) to FILE, or - for stdout",
     )
-    predict.add_argument("--batch-size", type=int, default=32)
-    predict.add_argument("--device", help="cpu (default), cuda, cuda:1, ...")
+    predict.add_argument("--batch-size", type=types.integer(1), default=32)
+    predict.add_argument("--device", type=types.text, help="cpu (default), cuda, cuda:1, ...")
     predict.add_argument(
         "--input-size",
-        type=int,
+        type=types.integer(1),
         nargs=3,
         metavar=("C", "H", "W"),
         help="override the model's data config",
     )
-    predict.add_argument("--mean", type=float, nargs="+")
-    predict.add_argument("--std", type=float, nargs="+")
-    predict.add_argument("--crop-pct", type=float)
-    predict.add_argument("--interpolation")
+    predict.add_argument(
+        "--mean",
+        type=types.number(minimum=0, maximum=1),
+        nargs="+",
+        help="per-channel mean of the [0, 1] pixels (one value, or one per channel)",
+    )
+    predict.add_argument(
+        "--std",
+        type=types.number(above=0, maximum=1),
+        nargs="+",
+        help="per-channel standard deviation, in (0, 1] (one value, or one per channel)",
+    )
+    predict.add_argument(
+        "--crop-pct", type=types.number(above=0, maximum=1), help="centre crop fraction, (0, 1]"
+    )
+    predict.add_argument("--interpolation", type=types.text)
     predict.set_defaults(func=cmd_predict)
 
 
@@ -523,7 +573,10 @@ def configure_logging(verbosity: int) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a refused argument (2) or --help (0): a status, as every refusal
+        return stop.code if isinstance(stop.code, int) else 2
     configure_logging(args.verbosity)
     if not getattr(args, "func", None):
         parser.print_help()

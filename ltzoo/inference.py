@@ -125,11 +125,11 @@ def check_data_args(model, data_args: Dict[str, Any]) -> None:
         if values is None:
             continue
         values = list(values)
-        bad = len(values) != channels or not all(math.isfinite(v) for v in values)
+        bad = len(values) not in (1, channels) or not all(math.isfinite(v) for v in values)
         if bad or (name == "std" and min(values) <= 0):
             positive = ", each > 0" if name == "std" else ""
             raise InputError(
-                f"{name}={values} is not allowed: one finite value per input channel "
+                f"{name}={values} is not allowed: one finite value, or one per input channel "
                 f"({channels}){positive}"
             )
     crop = data_args.get("crop_pct")
@@ -174,7 +174,11 @@ def preprocessing(model, **data_args: Any) -> Tuple[Callable, Dict[str, Any]]:
     from timm.data import create_transform, resolve_data_config
 
     check_data_args(model, data_args)
-    config = resolve_data_config({k: v for k, v in data_args.items() if v is not None}, model=model)
+    args = {k: v for k, v in data_args.items() if v is not None}
+    # timm expands a one-value mean / std to its ``chans`` argument, 3 unless given
+    channels = getattr(model, "in_chans", None) or model.pretrained_cfg["input_size"][0]
+    args["chans"] = tuple(args.get("input_size") or (channels,))[0]
+    config = resolve_data_config(args, model=model)
     return create_transform(**config), config
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ltzoo import cli_types as types
 from ltzoo.errors import InputError
 
 
@@ -12,6 +12,7 @@ def cmd_release_add(args: argparse.Namespace) -> int:
     from ltzoo.release import ReleaseStore
     from ltzoo.train.release_models import add_run
 
+    types.check_not_an_input("--store", args.store, args.run_dirs)
     store = ReleaseStore(args.store)
     for run_dir in args.run_dirs:
         entry = add_run(
@@ -79,15 +80,19 @@ def add_release_parser(sub) -> None:
     store_help = "the release store folder (default: weights/ of the source checkout)"
 
     add = commands.add_parser("add", help="calibrate runs' deployed models and store them")
-    add.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    add.add_argument("run_dirs", nargs="+", type=types.folder, metavar="RUN_DIR")
     add.add_argument(
-        "--tag", help="pretrained tag, e.g. cifar100_lt_r100 (default: from the run's data)"
+        "--tag",
+        type=types.text,
+        help="pretrained tag, e.g. cifar100_lt_r100 (default: from the run's data)",
     )
     add.add_argument(
-        "--record", type=Path, help="the run's benchmark record (benchmarks/results/...json)"
+        "--record", type=types.file, help="the run's benchmark record (benchmarks/results/...json)"
     )
-    add.add_argument("--description", help="one sentence for the model card")
-    add.add_argument("--data-root", help="where the run's dataset is on this machine")
+    add.add_argument("--description", type=types.text, help="one sentence for the model card")
+    add.add_argument(
+        "--data-root", type=types.folder, help="where the run's dataset is on this machine"
+    )
     add.add_argument(
         "--target-prior", choices=["uniform"], help="also shift the logits to this prior"
     )
@@ -97,25 +102,29 @@ def add_release_parser(sub) -> None:
     add.add_argument(
         "--update-table", action="store_true", help="rewrite ltzoo/models/published_weights.json"
     )
-    add.add_argument("--store", help=store_help)
+    add.add_argument("--store", type=types.output_folder, help=store_help)
     add.set_defaults(func=cmd_release_add)
 
     build = commands.add_parser("build", help="write one Hub-ready folder per released model")
-    build.add_argument("out_dir", metavar="OUT")
-    build.add_argument("--pattern", default="*", help="released models to build (a glob)")
+    build.add_argument("out_dir", type=types.output_folder, metavar="OUT")
+    build.add_argument(
+        "--pattern", type=types.text, default="*", help="released models to build (a glob)"
+    )
     build.add_argument("--org", type=_org, help="Hub organisation the cards name")
-    build.add_argument("--store", help=store_help)
+    build.add_argument("--store", type=types.folder, help=store_help)
     build.set_defaults(func=cmd_release_build)
 
     push = commands.add_parser("push", help="upload built folders to <org>/<arch>.<tag>")
-    push.add_argument("out_dir", metavar="OUT")
+    push.add_argument("out_dir", type=types.folder, metavar="OUT")
     push.add_argument("--org", type=_org, required=True)
-    push.add_argument("--pattern", default="*")
+    push.add_argument(
+        "--pattern", type=types.text, default="*", help="built folders to push (a glob)"
+    )
     push.add_argument("--private", action="store_true")
     push.set_defaults(func=cmd_release_push)
 
     listing = commands.add_parser("list", help="every released model: top-1, ECE, size, SHA-256")
-    listing.add_argument("--store", help=store_help)
+    listing.add_argument("--store", type=types.folder, help=store_help)
     listing.set_defaults(func=cmd_release_list)
     release.set_defaults(func=lambda args: _needs_command(release))
 

@@ -76,7 +76,7 @@ BAD_INPUTS = [
     ),
     (["train", "--set", "stage2.weight_decay=.nan"], "stage2.weight_decay=nan is not allowed"),
     (["train", "--set", "seed=-1"], "seed=-1 is not allowed"),
-    (["train", "--config", "."], "config file '.' is a folder"),
+    (["train", "--config", "."], "argument --config: '.' is a folder; it must be a file"),
     (["train", "--set", "=3"], "--set '=3' is not allowed: the key '' has an empty part"),
     (
         ["data", "describe", "digits_lt", "--plot", "counts.xyz"],
@@ -87,7 +87,7 @@ BAD_INPUTS = [
         ["train", "--set", "engine.resume=/nonexistent"],
         "engine.resume='/nonexistent' cannot be used: it does not exist",
     ),
-    (["data", "describe", "digits_lt", "--imb", "-5"], "imbalance=-5.0 is not allowed"),
+    (["data", "describe", "digits_lt", "--imb", "-5"], "argument --imb: '-5' is not allowed"),
     (["predict", "no_such_model", "x.png"], "model 'no_such_model' is not allowed"),
     (["report", "no_such_run"], "'no_such_run' is not a run folder"),
     (["tune", "--param", "stage1.lr=bogus:1:2"], "kind 'bogus' is not allowed"),
@@ -167,7 +167,7 @@ def test_empty_recipe_and_empty_output_dir_are_refused(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty.yaml").write_text("# nothing yet\n")
     _fails(["train", "--config", "empty.yaml"], capsys, "'empty.yaml' is empty", folder=tmp_path)
-    _fails(["train", "--output-dir", ""], capsys, "output_dir=", folder=tmp_path)
+    _fails(["train", "--output-dir", ""], capsys, "--output-dir: '' is not", folder=tmp_path)
     assert not (tmp_path / "runs").exists()
 
 
@@ -278,14 +278,14 @@ def test_damaged_run_file_is_named(command, name, damage, names, run_dir, tmp_pa
 
 
 PREDICT_OPTIONS = [
-    (["--topk", "0"], "--topk 0 is not allowed"),
-    (["--batch-size", "0"], "--batch-size 0 is not allowed"),
+    (["--topk", "0"], "argument --topk: '0' is not allowed; it must be an integer >= 1"),
+    (["--batch-size", "0"], "argument --batch-size: '0' is not allowed"),
     (["--input-size", "5", "32", "32"], "input_size=[5, 32, 32] is not allowed"),
     (["--mean", "0.1", "0.2", "0.3", "0.4"], "mean=[0.1, 0.2, 0.3, 0.4] is not allowed"),
-    (["--std", "0"], "std=[0.0] is not allowed"),
+    (["--std", "0"], "argument --std: '0' is not allowed; it must be a finite number > 0"),
     (["--interpolation", "bogus"], "interpolation='bogus' is not allowed; allowed: nearest"),
     (["--device", "tpu9"], "device='tpu9' is not allowed"),
-    (["--crop-pct", "0"], "crop_pct=0.0 is not allowed"),
+    (["--crop-pct", "0"], "argument --crop-pct: '0' is not allowed"),
 ]
 
 
@@ -307,7 +307,7 @@ def test_predict_never_writes_onto_a_folder_or_an_input(run_dir, tmp_path, capsy
     monkeypatch.chdir(tmp_path)
     Image.new("L", (8, 8)).save(tmp_path / "x.png")
     before = _snapshot(tmp_path)
-    _fails(["predict", str(run_dir), ".", "--json", "."], capsys, "--json '.' is a folder")
+    _fails(["predict", str(run_dir), ".", "--json", "."], capsys, "--json: '.' is a folder")
     _fails(["predict", str(run_dir), "x.png", "--json", "x.png"], capsys, "one of the images")
     _fails(["predict", str(run_dir), "x.png", "--json", "no/p.jsonl"], capsys, "does not exist")
     assert _snapshot(tmp_path) == before
@@ -357,7 +357,7 @@ def test_a_target_prior_file_of_broken_json_is_named(run_dir, tmp_path, capsys):
 def test_calibrate_tau_must_be_finite(run_dir, tmp_path, capsys):
     run = shutil.copytree(run_dir, tmp_path / "run")
     for tau in ("inf", "nan", "-1"):
-        _fails(["calibrate", str(run), "--tau", tau], capsys, f"--tau {float(tau)}", folder=run)
+        _fails(["calibrate", str(run), "--tau", tau], capsys, f"--tau: '{tau}' is not", folder=run)
 
 
 def test_calibrate_without_a_validation_split(run_dir, tmp_path, capsys):

@@ -231,13 +231,15 @@ def test_hf_hub_offline_cache(run_dir, test_pngs, tmp_path, monkeypatch, capsys)
 
 def test_bad_arguments_fail_in_one_line(run_dir, test_pngs, tmp_path, capsys):
     png = test_pngs[1][0]
+    pth = tmp_path / "w.pth"  # a pickle is never loaded, even when it is there
+    pth.write_bytes(b"not read")
     cases = [
         (
             ["predict", "not_a_model", png],
             "model 'not_a_model' is not allowed: expected a run folder",
         ),
         (
-            ["predict", "resnet32_iwb", png, "--checkpoint", str(tmp_path / "w.pth")],
+            ["predict", "resnet32_iwb", png, "--checkpoint", str(pth)],
             "is not allowed: ltzoo loads weights from .safetensors files only",
         ),
         (
@@ -246,7 +248,7 @@ def test_bad_arguments_fail_in_one_line(run_dir, test_pngs, tmp_path, capsys):
         ),
         (
             ["predict", str(run_dir), png, "--topk", "0"],
-            "--topk 0 is not allowed; it must be >= 1",
+            "argument --topk: '0' is not allowed; it must be an integer >= 1",
         ),
         (["predict", str(run_dir), str(tmp_path)], "holds no image files"),
     ]

@@ -8,6 +8,7 @@ import html
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ltzoo.atomic import write_text_atomic
 from ltzoo.reporting.runs import RunData
 
 COLUMNS = (
@@ -71,7 +72,7 @@ def write_markdown(
     for name, (caption, file) in figures.items():
         lines += [f"### {caption}", "", f"![{name}]({Path(file).name})", ""]
     lines += [f"- {note}" for note in notes]
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -135,5 +136,4 @@ def write_html(
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
     )
-    path.write_text(page)
-    return path
+    return write_text_atomic(path, page)

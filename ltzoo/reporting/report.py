@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ltzoo.errors import InputError
 from ltzoo.reporting import figures as F
 from ltzoo.reporting import study as S
 from ltzoo.reporting.page import write_html, write_markdown
-from ltzoo.reporting.runs import RunData, load_run
+from ltzoo.reporting.runs import RunData, add_reliability, load_run
 
 #: file stem -> (caption, function of the runs)
 RUN_FIGURES = {
@@ -63,19 +63,11 @@ def _load_runs(
     run_dirs: Sequence[str],
     labels: Optional[Sequence[str]],
     methods: Optional[Sequence[str]],
-    reliability: bool,
-    data_root: Optional[str],
 ) -> List[RunData]:
-    """The run folders' data; when two runs would share a label, each is labelled
-    ``parent/folder`` instead."""
+    """The run folders' data, without the reliability bins (:func:`add_reliability`); when two
+    runs would share a label, each is labelled ``parent/folder`` instead."""
     runs = [
-        load_run(
-            d,
-            label=labels[i] if labels else None,
-            methods=methods,
-            reliability=reliability,
-            data_root=data_root,
-        )
+        load_run(d, label=labels[i] if labels else None, methods=methods, reliability=False)
         for i, d in enumerate(run_dirs)
     ]
     if len({r.label for r in runs}) < len(runs):
@@ -138,9 +130,13 @@ def make_report(
     reliability: bool = True,
     data_root: Optional[str] = None,
     title: Optional[str] = None,
+    before_writing: Optional[Callable[[Path], None]] = None,
 ) -> Dict[str, Any]:
     """Write every figure the inputs allow and the page; returns
-    ``{"figures": {stem: path}, "html", "markdown", "notes"}``."""
+    ``{"figures": {stem: path}, "html", "markdown", "notes"}``. Every input is checked before
+    anything is written; then ``before_writing(output_dir)`` is called (the command line takes the
+    folder's lock there) before the folder is made. Each file is written under a temporary name
+    and renamed into place."""
     if not run_dirs and not study:
         raise InputError("nothing to report: give run folders and/or --study URL")
     if labels and len(labels) != len(run_dirs):
@@ -148,8 +144,15 @@ def make_report(
     loaded = None
     if study:
         loaded = S.load_study(study, study_name)  # fails early on a wrong URL or name
-    runs = _load_runs(run_dirs, labels, methods, reliability, data_root)
+    runs = _load_runs(run_dirs, labels, methods)
     out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output_dir {str(out)!r} is a file; it must name a folder to write into")
+    if before_writing is not None:
+        before_writing(out)
+    if reliability:  # the slow part: each run's model is reloaded and run on its test split
+        for run in runs:
+            add_reliability(run, data_root)
     out.mkdir(parents=True, exist_ok=True)
     written, notes = _draw_run_figures(runs, out)
     summary = None

@@ -111,14 +111,21 @@ def load_run(
     )
     run = RunData(path, label or path.name, results, log)
     if reliability:
-        try:
-            bins = run_reliability(path, data_root)
-            run.reliability = {m: bins[m] for m in run.methods if m in bins}
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            RuntimeError,
-        ) as error:  # data moved, weights missing, ...
-            run.reliability_error = f"{type(error).__name__}: {error}"
+        add_reliability(run, data_root)
+    return run
+
+
+def add_reliability(run: RunData, data_root: Optional[str] = None) -> RunData:
+    """Fill ``run.reliability`` (reloads the run's model and heads; the slow part of a report), or
+    ``run.reliability_error`` saying why it cannot be drawn."""
+    try:
+        bins = run_reliability(run.path, data_root)
+        run.reliability = {m: bins[m] for m in run.methods if m in bins}
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        RuntimeError,
+    ) as error:  # data moved, weights missing, ...
+        run.reliability_error = f"{type(error).__name__}: {error}"
     return run

@@ -51,8 +51,17 @@ def _chosen_on_validation(results: Dict[str, Any], method: str) -> list:
 def _read_record(record, run_dir: Path, top1: float) -> Dict[str, Any]:
     """The reproduction record ``record`` names (``{}`` without one); one whose deployed top-1 is
     not the run's is refused."""
-    rec = json.loads(Path(record).read_text()) if record else {}
-    if rec and rec["results"]["methods"][rec["results"]["deploy"]]["top1"] != top1:
+    if not record:
+        return {}
+    try:
+        rec = json.loads(Path(record).read_text())
+        recorded = rec["results"]["methods"][rec["results"]["deploy"]]["top1"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"--record {str(record)!r} is not a benchmark record (benchmarks/results/...json): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if recorded != top1:
         raise InputError(f"record {record} is not the record of {run_dir}: their top-1 differ")
     return rec
 
@@ -104,7 +113,7 @@ def _release_info(cfg, arch, method, results, calibration, rec, record, run_dir,
         "dataset_title": DATASET_TITLES.get(cfg.data.dataset, cfg.data.dataset),
         "metrics": {k: results["methods"][method].get(k) for k in METRIC_KEYS},
         "calibration": calibration,
-        "validation": results["data"].get("validation"),
+        "validation": results.get("data", {}).get("validation"),
         "chosen_on_validation": _chosen_on_validation(results, method),
         "protocol": "last epoch, no test-time augmentation",
         "record": str(record) if record else None,

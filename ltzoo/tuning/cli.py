@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+from ltzoo.cli_types import file, folder, integer, number, output_folder, text
 from ltzoo.errors import InputError
+
+SEED_MAX = 2**32 - 1  # numpy's and Optuna's samplers take seeds in [0, 2**32 - 1]
+HEARTBEAT_MAX = 24 * 3600  # seconds: a trial silent for 2 days is dead, not busy
+TIMEOUT_MAX = 365 * 24 * 3600  # seconds: a worker's time limit of up to a year
 
 EPILOG = """examples:
   # weight decay by TPE, scored by Few accuracy of LWS on the 80/20 validation split
@@ -26,9 +32,12 @@ def _add_recipe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "run_dir",
         nargs="?",
+        type=folder,
         help="a finished run folder: tune post-hoc parameters on it (see --posthoc)",
     )
-    p.add_argument("--config", help="base recipe YAML (default: the embedded digits-LT recipe)")
+    p.add_argument(
+        "--config", type=file, help="base recipe YAML (default: the embedded digits-LT recipe)"
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -43,6 +52,7 @@ def _add_recipe_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=KIND:ARGS",
+        type=text,
         help="a searched field: uniform:LO:HI[:STEP], loguniform:LO:HI, int:LO:HI[:STEP], logint:LO:HI, "
         "choice:A,B (repeatable); post hoc: tau=uniform:0:2, logit_adjust=uniform:0:2",
     )
@@ -53,27 +63,33 @@ def _add_study_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--objective",
         default="mean_per_class",
+        type=text,
         help="validation metric to maximise: top1 (overall), mean_per_class, many, medium, few, head, tail, "
         "or a weighted sum such as 0.5*few+0.5*overall or top1-0.5*ece (default: mean_per_class)",
     )
     p.add_argument(
         "--method",
+        type=text,
         help="stage-2 method whose validation metrics are scored (default: the deployed one; "
         "post hoc: stage1 when tuning tau)",
     )
     p.add_argument(
         "--trials",
-        type=int,
+        type=integer(1),
         help="finished trials the study should hold, all workers together (default 20; post hoc 60)",
     )
     p.add_argument(
         "--storage",
+        type=text,
         help="SQLAlchemy URL of the study database, e.g. postgresql+psycopg://user@host:5432/db "
         "(default: sqlite:///OUTPUT_DIR/study.db; post hoc: in memory)",
     )
-    p.add_argument("--study-name", help="study to create, join or resume (default: tune)")
+    p.add_argument(
+        "--study-name", type=text, help="study to create, join or resume (default: tune)"
+    )
     p.add_argument(
         "--output-dir",
+        type=output_folder,
         help="study folder: trial_NNNN run folders, best.yaml (default: runs/tune/STUDY_NAME); "
         "post hoc: RUN_DIR/posthoc",
     )
@@ -90,47 +106,52 @@ def _add_sampler_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--prune-on",
         default="mean_per_class",
+        type=text,
         metavar="METRIC",
         help="per-epoch validation metric of the stage-1 model the pruner compares (default mean_per_class)",
     )
     p.add_argument(
         "--prune-warmup",
-        type=int,
+        type=integer(0),
         default=1,
         metavar="EPOCHS",
         help="epochs before a trial may be pruned (default 1)",
     )
     p.add_argument(
         "--prune-startup",
-        type=int,
+        type=integer(0),
         default=3,
         metavar="TRIALS",
         help="trials that are never pruned (default 3)",
     )
     p.add_argument(
         "--startup-trials",
-        type=int,
+        type=integer(0),
         default=5,
         help="random trials before TPE models the space (default 5)",
     )
     p.add_argument(
         "--seed",
-        type=int,
-        help="sampler seed (reproducible with one worker; leave unset with several)",
+        type=integer(0, SEED_MAX),
+        help=f"sampler seed, 0 to {SEED_MAX} (reproducible with one worker; leave unset with several)",
     )
 
 
 def _add_worker_arguments(p: argparse.ArgumentParser) -> None:
     """This worker's time limit, its trials' heartbeat, what it keeps and prints."""
     p.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="stop this worker after this long"
+        "--timeout",
+        type=number(above=0, maximum=TIMEOUT_MAX),
+        metavar="SECONDS",
+        help=f"stop this worker after this long (> 0, at most {TIMEOUT_MAX} = 365 days)",
     )
     p.add_argument(
         "--heartbeat",
-        type=int,
+        type=integer(0, HEARTBEAT_MAX),
         default=60,
         metavar="SECONDS",
-        help="trial heartbeat; a trial silent for 2x this is failed and retried (default 60; 0 = off)",
+        help="trial heartbeat; a trial silent for 2x this is failed and retried "
+        f"(default 60; 0 turns it off; at most {HEARTBEAT_MAX} = 1 day)",
     )
     p.add_argument(
         "--keep-checkpoints", action="store_true", help="keep every trial's stage-1 checkpoints"
@@ -145,6 +166,7 @@ def _add_posthoc_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--posthoc",
         metavar="NAMES",
+        type=text,
         help="with RUN_DIR: comma list of tau, logit_adjust, temperature (default: all)",
     )
     p.add_argument(
@@ -152,7 +174,9 @@ def _add_posthoc_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="post hoc: do not write the calibrated model folder",
     )
-    p.add_argument("--data-root", help="post hoc: dataset root, if it moved since training")
+    p.add_argument(
+        "--data-root", type=folder, help="post hoc: dataset root, if it moved since training"
+    )
 
 
 def add_tune_parser(sub) -> argparse.ArgumentParser:
@@ -179,6 +203,27 @@ def _need_optuna() -> None:
         raise InputError("ltzoo tune needs optuna: pip install 'ltzoo[tune]'") from None
 
 
+def check_output_dir(args: argparse.Namespace) -> None:
+    """Refuse an ``--output-dir`` that would mix the study's or the post-hoc files with a run:
+    post hoc, the tuned run folder itself (its own ``RUN_DIR/posthoc`` is the default); for a
+    search, a folder that already holds a run (the study folder holds one run folder per trial)."""
+    from ltzoo.run_folder import MANIFEST, RESULTS
+
+    if not args.output_dir:
+        return
+    out = Path(args.output_dir)
+    if args.run_dir and out.resolve() == Path(args.run_dir).resolve():
+        raise InputError(
+            f"--output-dir {args.output_dir!r} is not allowed: it is the tuned run folder; "
+            "give another folder (default: RUN_DIR/posthoc)"
+        )
+    if not args.run_dir and any((out / name).is_file() for name in (RESULTS, MANIFEST)):
+        raise InputError(
+            f"--output-dir {args.output_dir!r} is not allowed: it holds a run; a study folder "
+            "holds one run folder per trial: give a new folder or the study's own"
+        )
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     _need_optuna()
     from ltzoo.run_folder import check_run_dir, hold
@@ -193,6 +238,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             raise InputError(
                 "post-hoc tuning reads the run's own recipe; --config/--set are for training searches"
             )
+        check_output_dir(args)
         hold(check_run_dir(args.run_dir), "run folder")
         report = tune_posthoc(
             args.run_dir,
@@ -210,6 +256,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         )
         print(format_posthoc(report))
         return 0
+    check_output_dir(args)
     best = tune(
         args.config,
         params=args.params,
