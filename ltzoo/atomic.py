@@ -20,11 +20,22 @@ import torch
 from ltzoo.errors import storage_error
 
 
+def _mode_of(path: Path) -> int:
+    """The mode a replaced file keeps, or the one ``open(path, "w")`` would give a new file."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _atomic(path: Union[str, Path], write) -> Path:
     path, tmp = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.fchmod(fd, _mode_of(path))  # mkstemp makes 0600; the file gets the mode open() gives
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -58,6 +69,13 @@ def write_json_atomic(path: Union[str, Path], obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def save_figure_atomic(fig, path: Union[str, Path], **savefig_kwargs: Any) -> Path:
+    """A matplotlib figure, in the format of ``path``'s suffix (png, pdf, svg, ...)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    return _atomic(path, lambda handle: fig.savefig(handle, format=fmt, **savefig_kwargs))
+
+
 def save_safetensors_atomic(
     tensors: Dict[str, torch.Tensor], path: Union[str, Path], metadata=None
 ) -> Path:
@@ -67,6 +85,7 @@ def save_safetensors_atomic(
 
 
 __all__ = [
+    "save_figure_atomic",
     "save_safetensors_atomic",
     "write_bytes_atomic",
     "write_json_atomic",

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from ltzoo.atomic import save_figure_atomic
 from ltzoo.run_folder import CHECKPOINTS
 
 PLOT_NAME = "per_class_accuracy.png"
@@ -77,7 +78,7 @@ def make_plot(results: Dict[str, Any], path: Path) -> Optional[Path]:
     ax.set_ylabel("test top-1 accuracy (%)")
     ax.set_title(f"{results.get('dataset', '')} — {results.get('deploy')}: per-class accuracy")
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})  # no local details in the PNG
+    save_figure_atomic(fig, path, metadata={"Software": None})  # no local details in the PNG
     plt.close(fig)
     return path
 

@@ -243,7 +243,7 @@ def test_weights_that_do_not_fit_fail_naming_the_keys(run_dir, tmp_path):
 
 def test_cli_push_errors_and_save_dir(run_dir, tmp_path, capsys):
     assert main(["push", str(tmp_path / "nope"), "--repo-id", "org/x"]) == 2
-    assert "has no config.json" in capsys.readouterr().err
+    assert "nope' does not exist; it must be a folder" in capsys.readouterr().err
     assert main(["push", str(run_dir), "--repo-id", "not-a-repo-id"]) == 2
     assert "is not an 'org/name' repository id" in capsys.readouterr().err
     assert (

@@ -11,6 +11,7 @@ from typing import Any, Dict
 
 import numpy as np
 
+from ltzoo.atomic import save_figure_atomic
 from ltzoo.data.longtail import class_groups
 
 
@@ -113,6 +114,6 @@ def plot_counts(d: Dict[str, Any], path) -> str:
         f"{d['name']}: {d['total']:,} images, {d['num_classes']} classes, ratio {d['ratio']:.0f}"
     )
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure_atomic(fig, path)
     plt.close(fig)
     return str(path)

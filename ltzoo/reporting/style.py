@@ -6,7 +6,6 @@ safe in tests, threads and headless machines.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Sequence
 
@@ -76,12 +75,9 @@ def integer_axis(ax, which: str = "x") -> None:
 def save(fig, path: Path) -> Path:
     """Write ``fig`` to ``path`` (its format from the suffix) under a temporary name in the same
     folder, then rename it: a report killed mid-way never leaves a torn figure."""
-    from ltzoo.atomic import write_bytes_atomic
+    from ltzoo.atomic import save_figure_atomic
 
-    path = Path(path)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=DPI)
-    return write_bytes_atomic(path, buffer.getvalue())
+    return save_figure_atomic(fig, path, dpi=DPI)
 
 
 def grid_shape(n: int, max_cols: int = 3):
