@@ -216,6 +216,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     except HFValidationError as error:
         raise InputError(f"--repo-id {args.repo_id!r} is not allowed: {error}") from None
     types.check_not_an_input("--save-dir", args.save_dir, [args.run_dir])
+    if args.save_dir and Path(args.save_dir).is_dir() and any(Path(args.save_dir).iterdir()):
+        raise InputError(
+            f"--save-dir {args.save_dir!r} is not empty; give a new folder (every file in it "
+            "would be published)"
+        )
     try:
         if args.save_dir:
             print(

@@ -12,6 +12,7 @@ Tokens come only from huggingface_hub's own mechanisms (``HF_TOKEN``, ``hf auth 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -150,18 +151,37 @@ def export_for_hub(
     known, ``results.json`` (``results``), ``config.yaml`` (``recipe``: a path, dict or
     ``RunConfig``) and ``per_class_accuracy.png``. The folder is loaded back before this
     returns, so weights that do not fit the architecture fail here, with the keys named.
-    ``out_dir`` must be new or empty.
+    ``out_dir`` must be new or empty. The folder is written under a temporary name beside it and
+    renamed when complete: an error or a kill part-way leaves ``out_dir`` as it was.
     """
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(
+            f"{out} is not empty; export into a new folder (its files would all be published)"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the folder gets mkdir's mode
+        _write_repository_folder(source, staging, repo_id, results, recipe)
+        os.replace(staging, out)  # over an empty folder too (POSIX rename)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_repository_folder(
+    source: Any, out: Path, repo_id: str, results: Optional[Dict[str, Any]], recipe: Any
+) -> None:
+    """The files of :func:`export_for_hub`, into the (new, empty) folder ``out``."""
     from safetensors.torch import load_file
 
     from ltzoo.model_card import PLOT_NAME, build_model_card, find_plot, make_plot
 
-    out, run_dir = Path(out_dir), None
-    out.mkdir(parents=True, exist_ok=True)
-    if any(out.iterdir()):
-        raise FileExistsError(
-            f"{out} is not empty; export into a new folder (its files would all be published)"
-        )
+    run_dir = None
     if isinstance(source, (str, Path)):
         run_dir = Path(source)
         for name in (CONFIG_NAME, WEIGHTS_NAME):
@@ -205,7 +225,6 @@ def export_for_hub(
         files=files,
     )
     card.save(out / "README.md")
-    return out
 
 
 def _hub_problem(error: BaseException, repo_id: str) -> Optional[Tuple[str, bool]]:

@@ -250,10 +250,38 @@ def test_cli_push_errors_and_save_dir(run_dir, tmp_path, capsys):
         main(["push", str(run_dir), "--repo-id", "org/x", "--save-dir", str(tmp_path / "out")]) == 0
     )
     assert {p.name for p in (tmp_path / "out").iterdir()} == REPO_FILES
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
     assert (
-        main(["push", str(run_dir), "--repo-id", "org/x", "--save-dir", str(tmp_path / "out")]) == 1
+        main(["push", str(run_dir), "--repo-id", "org/x", "--save-dir", str(tmp_path / "out")]) == 2
     )
-    assert "is not empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--save-dir" in err and "is not empty" in err and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+
+
+def test_an_export_that_fails_part_way_leaves_no_folder(run_dir, tmp_path):
+    """The repository folder appears complete or not at all: weights of another model fail when
+    the folder is loaded back, after the files are written, and nothing is left behind."""
+    import safetensors.torch
+
+    from ltzoo.hub import export_for_hub
+
+    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    weights = safetensors.torch.load_file(str(run / "model.safetensors"))
+    safetensors.torch.save_file(
+        {k: v[:-1] if k.startswith("head.") else v for k, v in weights.items()},
+        str(run / "model.safetensors"),
+    )
+    (tmp_path / "empty").mkdir()
+    for target in (tmp_path / "new", tmp_path / "empty"):
+        with pytest.raises(RuntimeError):
+            export_for_hub(run, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "run"]
+    assert not any((tmp_path / "empty").iterdir())
+    good = export_for_hub(run_dir, tmp_path / "empty")
+    assert {p.name for p in good.iterdir()} == REPO_FILES
+    (tmp_path / "made").mkdir()  # the mode a new folder gets here, not mkdtemp's private 0700
+    assert good.stat().st_mode & 0o777 == (tmp_path / "made").stat().st_mode & 0o777
 
 
 def publish_tag(monkeypatch, tag: str, repo_id: str, weights: Path) -> None:
