@@ -49,12 +49,15 @@ def test_second_run_into_a_used_folder_is_refused_and_changes_nothing(digits_run
 
 
 def test_resume_with_other_trajectory_settings_names_the_keys(digits_run_copy, capsys):
+    before = {p: p.read_bytes() for p in digits_run_copy.rglob("*") if p.is_file()}
     assert (
         _train(digits_run_copy, "--set", "stage1.epochs=1", "--set", "stage1.lr=0.1", "--resume")
         == 2
     )
     err = capsys.readouterr().err
     assert "stage1.epochs: 60 -> 1" in err and "stage1.lr: 0.05 -> 0.1" in err
+    after = {p: p.read_bytes() for p in digits_run_copy.rglob("*") if p.is_file()}
+    assert after == before  # the refused resume rewrote nothing (config.yaml included)
 
 
 def test_resume_with_other_stage2_settings_is_allowed(digits_run_copy):
