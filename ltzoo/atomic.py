@@ -20,14 +20,19 @@ import torch
 from ltzoo.errors import storage_error
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: it is set straight back)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _mode_of(path: Path) -> int:
     """The mode a replaced file keeps, or the one ``open(path, "w")`` would give a new file."""
     try:
         return path.stat().st_mode & 0o7777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~current_umask()
 
 
 def _atomic(path: Union[str, Path], write) -> Path:
@@ -85,6 +90,7 @@ def save_safetensors_atomic(
 
 
 __all__ = [
+    "current_umask",
     "save_figure_atomic",
     "save_safetensors_atomic",
     "write_bytes_atomic",

@@ -216,16 +216,10 @@ def cmd_push(args: argparse.Namespace) -> int:
     except HFValidationError as error:
         raise InputError(f"--repo-id {args.repo_id!r} is not allowed: {error}") from None
     types.check_not_an_input("--save-dir", args.save_dir, [args.run_dir])
-    if args.save_dir and Path(args.save_dir).is_dir() and any(Path(args.save_dir).iterdir()):
-        raise InputError(
-            f"--save-dir {args.save_dir!r} is not empty; give a new folder (every file in it "
-            "would be published)"
-        )
     try:
         if args.save_dir:
-            print(
-                f"repository folder (not uploaded): {export_for_hub(args.run_dir, args.save_dir, repo_id=args.repo_id)}"
-            )
+            folder = export_for_hub(args.run_dir, args.save_dir, repo_id=args.repo_id)
+            print(f"repository folder (not uploaded): {folder}")
             return 0
         info = push_to_hub(
             args.run_dir,
@@ -235,10 +229,9 @@ def cmd_push(args: argparse.Namespace) -> int:
             commit_message=args.commit_message,
             announce=_announce_push(args.repo_id, args.revision),
         )
-    except (
-        RuntimeError,
-        FileExistsError,
-    ) as error:  # weights that do not fit the architecture; a used --save-dir
+    except FileExistsError as error:  # export_for_hub refuses a used --save-dir before writing
+        raise InputError(f"--save-dir: {error}") from None
+    except RuntimeError as error:  # weights that do not fit the architecture
         print(f"ltzoo push: error: {error}", file=sys.stderr)
         return 1
     print(f"pushed {args.run_dir} to {args.repo_id}: {info.commit_url}")

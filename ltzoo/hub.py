@@ -20,7 +20,12 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import timm
 
-from ltzoo.atomic import save_safetensors_atomic, write_json_atomic, write_text_atomic
+from ltzoo.atomic import (
+    current_umask,
+    save_safetensors_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from ltzoo.errors import HubError, InputError
 from ltzoo.models.weights import WEIGHTS_NAME, safe_weights_overlay  # noqa: F401  (part of the Hub API)
 from ltzoo.run_folder import CONFIG, RESULTS, load_tensors, read_json
@@ -162,9 +167,7 @@ def export_for_hub(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the folder gets mkdir's mode
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; mkdir's mode instead
         _write_repository_folder(source, staging, repo_id, results, recipe)
         os.replace(staging, out)  # over an empty folder too (POSIX rename)
     except BaseException:

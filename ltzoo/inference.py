@@ -105,12 +105,17 @@ def load_for_inference(
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 
 
+def input_channels(model) -> int:
+    """The channels ``model`` takes: ``in_chans``, else its ``pretrained_cfg`` input size's."""
+    return getattr(model, "in_chans", None) or model.pretrained_cfg["input_size"][0]
+
+
 def check_data_args(model, data_args: Dict[str, Any]) -> None:
     """Refuse, naming the option, the value and what is allowed, preprocessing that cannot fit
     ``model``: ``input_size`` is (its input channels, height, width), ``mean`` / ``std`` hold one
     finite value per channel (``std`` > 0), ``crop_pct`` is in (0, 1], ``interpolation`` is one of
     :data:`INTERPOLATIONS`."""
-    channels = getattr(model, "in_chans", None) or model.pretrained_cfg["input_size"][0]
+    channels = input_channels(model)
     size = data_args.get("input_size")
     if size is not None:
         size = tuple(size)
@@ -176,8 +181,7 @@ def preprocessing(model, **data_args: Any) -> Tuple[Callable, Dict[str, Any]]:
     check_data_args(model, data_args)
     args = {k: v for k, v in data_args.items() if v is not None}
     # timm expands a one-value mean / std to its ``chans`` argument, 3 unless given
-    channels = getattr(model, "in_chans", None) or model.pretrained_cfg["input_size"][0]
-    args["chans"] = tuple(args.get("input_size") or (channels,))[0]
+    args["chans"] = tuple(args.get("input_size") or (input_channels(model),))[0]
     config = resolve_data_config(args, model=model)
     return create_transform(**config), config
 
