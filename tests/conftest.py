@@ -5,6 +5,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,37 @@ def digits_run(tmp_path_factory):
 def digits_run_copy(digits_run, tmp_path):
     """A copy of the shared run folder, in the test's ``tmp_path``, for a test that changes it."""
     return Path(shutil.copytree(digits_run[0], tmp_path / "digits_run"))
+
+
+@pytest.fixture
+def holder():
+    """Another process holding a folder's writer lock, as a running ltzoo command does: call it
+    with the folder; the processes it started are killed after the test (or kill one earlier)."""
+    started = []
+
+    def start(folder):
+        code = (
+            "import sys, time; from ltzoo.run_folder import hold; hold(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(120)"
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        assert process.stdout.readline().strip() == "held"
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def snapshot(folder: Path) -> dict:
+    """Every path under ``folder`` with its bytes (``None`` for a folder): equal snapshots mean
+    nothing was created, removed or changed."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }

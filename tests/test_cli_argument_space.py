@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from ltzoo.cli import build_parser, main
+from tests.conftest import snapshot as _snapshot
 from tests.test_hub_local import make_run_dir
 
 # ---- the bases: a command line that passes every check, per subcommand --------------------------
@@ -275,13 +276,6 @@ def _argv(name: str, value: str, work: Path) -> List[str]:
         at = argv.index(option)
         return argv[: at + 1] + [value] * width + argv[at + 1 + width :]
     return argv + [option] + [value] * width
-
-
-def _snapshot(folder: Path):
-    return {
-        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(folder.rglob("*"))
-    }
 
 
 @pytest.mark.parametrize("name, value", _cases())

@@ -5,23 +5,12 @@ input of the report, is never its output; what it writes lands under temporary n
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from ltzoo.cli import main
+from tests.conftest import snapshot as _snapshot
 from tests.test_hub_local import make_run_dir
-
-# another process holding the folder's writer lock, as a running ltzoo command does (flock)
-HOLD = """
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDONLY)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("held", flush=True)
-time.sleep(120)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +25,6 @@ def run(tmp_path_factory):
     return run
 
 
-def _snapshot(folder: Path):
-    return {
-        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(folder.rglob("*"))
-    }
-
-
 def _one_line(err: str, *names: str) -> None:
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith("ltzoo report: error: "), err
@@ -50,26 +32,18 @@ def _one_line(err: str, *names: str) -> None:
         assert name in err, (name, err)
 
 
-def test_a_held_output_folder_is_refused_then_written_once_free(run, tmp_path, capsys):
+def test_a_held_output_folder_is_refused_then_written_once_free(run, tmp_path, capsys, holder):
     out = tmp_path / "report"
     out.mkdir()
     (out / "keep.txt").write_text("not the report's\n")
     argv = ["report", str(run), "--output-dir", str(out), "--no-reliability"]
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        before, run_before = _snapshot(tmp_path), _snapshot(run)
-        code = main(argv)
-        err = capsys.readouterr().err
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
-    assert code == 2
-    _one_line(err, "--output-dir", str(out), f"pid {holder.pid}")
+    process = holder(out)
+    before, run_before = _snapshot(tmp_path), _snapshot(run)
+    assert main(argv) == 2
+    _one_line(capsys.readouterr().err, "--output-dir", str(out), f"pid {process.pid}")
     assert _snapshot(tmp_path) == before and _snapshot(run) == run_before  # nothing written
+    process.kill()  # the operating system releases the lock of a process that dies
+    process.wait()
 
     assert main(argv) == 0  # the holder is gone: the same command writes the report
     names = {p.name for p in out.iterdir()}

@@ -36,7 +36,7 @@ def _epochs_logged(out):
 
 
 def test_second_run_into_a_used_folder_is_refused_and_changes_nothing(digits_run_copy, capsys):
-    before = {p: p.read_bytes() for p in digits_run_copy.rglob("*") if p.is_file()}
+    before = _tree(digits_run_copy)
     assert _train(digits_run_copy, "--set", "stage1.epochs=1") == 2
     err = capsys.readouterr().err.strip()
     assert (
@@ -45,19 +45,18 @@ def test_second_run_into_a_used_folder_is_refused_and_changes_nothing(digits_run
         and "--resume" in err
         and "--overwrite" in err
     )
-    assert {p: p.read_bytes() for p in digits_run_copy.rglob("*") if p.is_file()} == before
+    assert _tree(digits_run_copy) == before
 
 
 def test_resume_with_other_trajectory_settings_names_the_keys(digits_run_copy, capsys):
-    before = {p: p.read_bytes() for p in digits_run_copy.rglob("*") if p.is_file()}
+    before = _tree(digits_run_copy)
     assert (
         _train(digits_run_copy, "--set", "stage1.epochs=1", "--set", "stage1.lr=0.1", "--resume")
         == 2
     )
     err = capsys.readouterr().err
     assert "stage1.epochs: 60 -> 1" in err and "stage1.lr: 0.05 -> 0.1" in err
-    after = {p: p.read_bytes() for p in digits_run_copy.rglob("*") if p.is_file()}
-    assert after == before  # the refused resume rewrote nothing (config.yaml included)
+    assert _tree(digits_run_copy) == before  # the refused resume rewrote nothing (config.yaml too)
 
 
 def test_resume_with_other_stage2_settings_is_allowed(digits_run_copy):
@@ -204,29 +203,6 @@ def test_resume_into_a_folder_without_a_recipe(tmp_path, capsys, caplog):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "holds results.json but no config.yaml" in err
     assert sorted(p.name for p in broken.iterdir()) == ["results.json"]
-
-
-@pytest.fixture
-def holder(tmp_path):
-    """Another process holding a folder's writer lock, as a running `ltzoo train` does."""
-    started = []
-
-    def start(folder):
-        code = (
-            "import sys, time; from ltzoo.run_folder import hold; hold(sys.argv[1]); "
-            "print('held', flush=True); time.sleep(120)"
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True
-        )
-        started.append(process)
-        assert process.stdout.readline().strip() == "held"
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
-        process.wait()
 
 
 def test_a_second_writer_is_refused_naming_the_holder_and_changes_nothing(
