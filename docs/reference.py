@@ -257,10 +257,11 @@ def released_results() -> str:
             cited = f"{figure:.2f} [{mark}]"
         else:
             cited = "—"
-        out.append(
-            f"| `{name}` | {m['top1']:.2f} | {m['many']:.2f} | {m['medium']:.2f} | {m['few']:.2f} "
-            f"| {ece:.2f} | {cited} |"
+        # a group without classes (CIFAR-10-LT at IF 100 has no class under 20 images) is "—"
+        groups = " | ".join(
+            "—" if m.get(k) is None else f"{m[k]:.2f}" for k in ("top1", "many", "medium", "few")
         )
+        out.append(f"| `{name}` | {groups} | {ece:.2f} | {cited} |")
     out.append("")
     out += [f"[{mark}] {SOURCES[source]}." for source, mark in sources.items()]
     return "\n".join(out)
