@@ -94,6 +94,19 @@ NOT_TRAJECTORY = (
 )
 
 
+# stage 1's batch-mixing settings (mixup, CutMix): part of the trajectory only while mixing is on
+MIXING = tuple(
+    f"stage1.{key}"
+    for key in (
+        "mixup",
+        "cutmix",
+        "mixup_prob",
+        "mixup_switch_prob",
+        "mixup_mode",
+        "mixup_off_epoch",
+    )
+)
+
 # option mappings compared as one setting (a changed option of a loss is one changed setting)
 WHOLE = ("kwargs", "transform_kwargs", "loss_kwargs", "sampler_kwargs")
 
@@ -114,6 +127,10 @@ def trajectory_settings(config: Dict[str, Any]) -> Dict[str, Any]:
     """The recipe's settings that shape stage 1 (flat ``section.key`` names): seed, data, model,
     stage 1 and the precision/accumulation of the engine; not ``stage2.*`` or ``eval.*``."""
     flat = flatten(config, whole=WHOLE)
+    if not flat.get("stage1.mixup") and not flat.get("stage1.cutmix"):
+        # without mixing, its settings shape nothing (and run folders from before they existed
+        # resume under the same fingerprint)
+        flat = {k: v for k, v in flat.items() if k not in MIXING}
     return {
         k: v
         for k, v in sorted(flat.items())

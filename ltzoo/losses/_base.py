@@ -19,11 +19,14 @@ class LossBase(nn.Module):
     * ``requires_class_counts``: ``create_loss`` raises if ``class_counts`` is missing.
     * ``needs_features``: ``forward`` takes ``(logits, targets, features, weight)`` instead of
       ``(logits, targets)`` (only IWB).
+    * ``accepts_soft_targets``: ``targets`` may also be class probabilities of shape ``(B, C)``
+      (what mixup and CutMix produce, :mod:`ltzoo.data.mixing`); the loss is then linear in them.
     """
 
     loss_name: str = "loss"
     requires_class_counts: bool = False
     needs_features: bool = False
+    accepts_soft_targets: bool = False
 
     def set_epoch(self, epoch: int) -> None:
         """Tell the loss the (0-based) epoch about to run; a no-op unless it has a schedule."""
@@ -117,13 +120,21 @@ def check_logits(
     targets: torch.Tensor,
     num_classes: Optional[int] = None,
     source: str = "class_counts",
+    soft_ok: bool = False,
 ) -> None:
-    """Shape checks shared by the losses: ``logits`` (B, C), ``targets`` (B,) class indices."""
+    """Shape checks shared by the losses: ``logits`` (B, C), ``targets`` (B,) class indices or,
+    with ``soft_ok``, (B, C) class probabilities."""
     if logits.dim() != 2:
         raise ValueError(
             f"{loss}: logits must have shape (batch, classes), got {tuple(logits.shape)}"
         )
-    if targets.dim() != 1 or targets.shape[0] != logits.shape[0]:
+    if soft_ok and targets.dim() == 2 and targets.is_floating_point():
+        if targets.shape != logits.shape:
+            raise ValueError(
+                f"{loss}: soft targets must have the logits' shape {tuple(logits.shape)}, "
+                f"got {tuple(targets.shape)}"
+            )
+    elif targets.dim() != 1 or targets.shape[0] != logits.shape[0]:
         raise ValueError(
             f"{loss}: targets must be class indices of shape ({logits.shape[0]},), got {tuple(targets.shape)}"
         )

@@ -15,6 +15,9 @@ from ltzoo.registry import LOSSES
 class BalancedSoftmaxLoss(LossBase):
     """``-log( n_y e^{z_y} / sum_j n_j e^{z_j} )`` (Ren et al. Eq. 4), i.e. CE on ``z + log n``; batch mean.
 
+    ``targets`` are class indices ``(B,)`` or class probabilities ``(B, C)`` (a mixed batch,
+    :mod:`ltzoo.data.mixing`): then the loss is ``-sum_c t_c log p_c``, linear in the targets.
+
     Equal to the logit-adjusted loss with ``tau = 1`` (the constant ``log N`` cancels).
 
     Args:
@@ -22,6 +25,7 @@ class BalancedSoftmaxLoss(LossBase):
     """
 
     loss_name = "balanced_softmax"
+    accepts_soft_targets = True
     requires_class_counts = True
 
     def __init__(self, class_counts: Any):
@@ -30,5 +34,5 @@ class BalancedSoftmaxLoss(LossBase):
         self.register_buffer("log_counts", torch.log(counts).to(torch.float32))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        check_logits(self.loss_name, logits, targets, self.log_counts.numel())
+        check_logits(self.loss_name, logits, targets, self.log_counts.numel(), soft_ok=True)
         return F.cross_entropy(logits.float() + self.log_counts.to(logits.device), targets)

@@ -15,6 +15,9 @@ from ltzoo.registry import LOSSES
 class CrossEntropyLoss(LossBase):
     """Softmax cross-entropy ``-log softmax(z)_y`` averaged over the batch.
 
+    ``targets`` are class indices ``(B,)`` or class probabilities ``(B, C)`` (a mixed batch,
+    :mod:`ltzoo.data.mixing`): then the loss is ``-sum_c t_c log p_c``, linear in the targets.
+
     Args:
         weight: optional per-class weights (length C). As in ``torch.nn.functional.cross_entropy``
             the batch is reduced by the *weighted* mean ``sum_i w_{y_i} l_i / sum_i w_{y_i}``.
@@ -22,6 +25,7 @@ class CrossEntropyLoss(LossBase):
     """
 
     loss_name = "ce"
+    accepts_soft_targets = True
 
     def __init__(self, weight: Optional[Sequence[float]] = None, label_smoothing: float = 0.0):
         super().__init__()
@@ -30,7 +34,7 @@ class CrossEntropyLoss(LossBase):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         num_classes = None if self.weight is None else self.weight.numel()
-        check_logits(self.loss_name, logits, targets, num_classes, source="weight")
+        check_logits(self.loss_name, logits, targets, num_classes, source="weight", soft_ok=True)
         weight = None if self.weight is None else self.weight.to(logits.device, logits.dtype)
         return F.cross_entropy(logits, targets, weight=weight, label_smoothing=self.label_smoothing)
 

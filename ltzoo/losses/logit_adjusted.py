@@ -15,6 +15,9 @@ from ltzoo.registry import LOSSES
 class LogitAdjustedLoss(LossBase):
     """``-log( e^{z_y + tau log pi_y} / sum_j e^{z_j + tau log pi_j} )`` (Menon et al. Eq. 10), batch mean.
 
+    ``targets`` are class indices ``(B,)`` or class probabilities ``(B, C)`` (a mixed batch,
+    :mod:`ltzoo.data.mixing`): then the loss is ``-sum_c t_c log p_c``, linear in the targets.
+
     ``pi_j = n_j / sum_k n_k`` is the empirical training prior. Only the training loss is
     adjusted; predict with the raw logits. ``tau = 1`` is Fisher-consistent for the balanced error.
 
@@ -24,6 +27,7 @@ class LogitAdjustedLoss(LossBase):
     """
 
     loss_name = "logit_adjusted"
+    accepts_soft_targets = True
     requires_class_counts = True
 
     def __init__(self, class_counts: Any, tau: float = 1.0):
@@ -33,7 +37,7 @@ class LogitAdjustedLoss(LossBase):
         self.register_buffer("log_prior", torch.log(counts / counts.sum()).to(torch.float32))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        check_logits(self.loss_name, logits, targets, self.log_prior.numel())
+        check_logits(self.loss_name, logits, targets, self.log_prior.numel(), soft_ok=True)
         z = logits.float() + self.tau * self.log_prior.to(logits.device)
         return F.cross_entropy(z, targets)
 

@@ -66,6 +66,7 @@ BatchSize = Annotated[int, Field(ge=1)]
 Momentum = Annotated[float, Field(ge=0, lt=1)]
 Gamma = Annotated[float, Field(gt=0, le=1)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
+Probability = Annotated[float, Field(ge=0, le=1)]
 ScheduleName = Literal["cosine", "multistep", "constant"]
 assert set(ScheduleName.__args__) == set(SCHEDULES)
 
@@ -229,11 +230,38 @@ class Stage1Config(TrainSettings):
     `balanced_softmax`, ..."""
     loss_kwargs: Dict[str, Any] = Field(default_factory=dict)
     """Options of the loss."""
+    mixup: NonNegFloat = 0.0
+    """Mixup's Beta(alpha, alpha) parameter (Zhang et al., ICLR'18); 0 is off. Mixing needs a loss
+    that takes soft targets: `ce`, `balanced_softmax`, `logit_adjusted`."""
+    cutmix: NonNegFloat = 0.0
+    """CutMix's Beta(alpha, alpha) parameter (Yun et al., ICCV'19); 0 is off."""
+    mixup_prob: Probability = 1.0
+    """Probability that a batch is mixed, with `mixup` or `cutmix` on."""
+    mixup_switch_prob: Probability = 0.5
+    """With both `mixup` and `cutmix` on, probability of CutMix rather than mixup for a batch."""
+    mixup_mode: Literal["batch", "pair", "elem"] = "batch"
+    """One mixing factor per batch, per pair of images or per image (timm's `Mixup` modes)."""
+    mixup_off_epoch: Optional[Epochs] = None
+    """The first epoch trained without mixing (timm's `--mixup-off-epoch`); null: mix to the end."""
     # an earlier run folder whose stage-1 model is loaded instead of training one
     # (ltzoo.train.shared_stage1): the other stage1 settings are then that run's
     from_run: Optional[str] = None
     """An earlier run folder whose stage-1 model is loaded instead of training one; its data
     settings must match."""
+
+    @property
+    def mixes(self) -> bool:
+        """Whether stage 1 mixes its batches (mixup or CutMix on)."""
+        return self.mixup > 0 or self.cutmix > 0
+
+    @model_validator(mode="after")
+    def _mixup_off_epoch_fits(self):
+        if self.mixup_off_epoch is not None and self.mixup_off_epoch > self.epochs:
+            raise ValueError(
+                f"mixup_off_epoch={self.mixup_off_epoch} is past epochs={self.epochs}; "
+                f"allowed: 0 to {self.epochs}, or null to mix to the end"
+            )
+        return self
 
 
 def optional_fields(model: type) -> Dict[str, Any]:

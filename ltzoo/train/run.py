@@ -28,7 +28,14 @@ from ltzoo.hub import save_pretrained
 from ltzoo.losses import create_loss
 from ltzoo.models.lt_classifier import registered_head_name
 from ltzoo.models.zoo import MODEL_NAMES
-from ltzoo.registry import DATASETS, SAMPLERS, TRANSFORMS, UnknownNameError, unknown_name_message
+from ltzoo.registry import (
+    DATASETS,
+    LOSSES,
+    SAMPLERS,
+    TRANSFORMS,
+    UnknownNameError,
+    unknown_name_message,
+)
 from ltzoo.run_folder import (
     CONFIG,
     HEADS_DIR,
@@ -161,6 +168,13 @@ def check_names(cfg: RunConfig) -> None:
             raise ConfigError(
                 f"{key}={getattr(cfg.stage1, key.split('.')[1])!r} is not allowed: {error}"
             ) from None
+    if cfg.stage1.mixes and not LOSSES.get(cfg.stage1.loss).accepts_soft_targets:
+        takes = [name for name in LOSSES.names() if LOSSES.get(name).accepts_soft_targets]
+        raise ConfigError(
+            f"stage1.loss={cfg.stage1.loss!r} does not take the soft targets of stage1.mixup="
+            f"{cfg.stage1.mixup:g} / stage1.cutmix={cfg.stage1.cutmix:g}; allowed with mixing: "
+            f"{', '.join(takes)}"
+        )
     if cfg.model.name.split(".")[0] not in list_models():
         raise UnknownNameError(unknown_name_message("model", cfg.model.name, list_models()))
     resolved = check_stage2_config(cfg.stage2)
@@ -187,7 +201,14 @@ def format_settings(cfg: RunConfig, resolved: Dict[str, Any]) -> str:
         )
 
     s1 = cfg.stage1
-    lines = [f"  stage1: {line(s1)}, loss {s1.loss} {s1.loss_kwargs or ''}".rstrip()]
+    mixing = (
+        f", mixing: mixup {s1.mixup:g} cutmix {s1.cutmix:g} prob {s1.mixup_prob:g} "
+        f"switch {s1.mixup_switch_prob:g} mode {s1.mixup_mode}"
+        + (f" off from epoch {s1.mixup_off_epoch}" if s1.mixup_off_epoch is not None else "")
+        if s1.mixes
+        else ""
+    )
+    lines = [f"  stage1: {line(s1)}, loss {s1.loss} {s1.loss_kwargs or ''}".rstrip() + mixing]
     for name, r in resolved.items():
         what = (
             line(r.settings) + (f", loss {r.loss}" if r.loss else "")

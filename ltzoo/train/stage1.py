@@ -37,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ltzoo.data.mixing import BatchMixer
 from ltzoo.errors import ConfigError, InputError
 from ltzoo.run_folder import check_checkpoint, trajectory_settings
 from ltzoo.train.checkpoint import CheckpointManager, settings_of, verify
@@ -291,20 +292,26 @@ def train_step(
     watch: "_StepWatch",
     stop_requested: bool,
     totals: torch.Tensor,
+    mixer: Optional[BatchMixer] = None,
+    step: int = 0,
 ) -> bool:
-    """One training step: forward under autocast, the loss, backward, gradient clipping and the
-    optimizer update, inside ``accelerator.accumulate``. Adds the step's loss sum, correct count
-    and sample count to ``totals`` (on the device). Returns True when the step was skipped: a
-    non-finite loss under ``engine.on_nonfinite: skip``, decided by ``watch`` before the update."""
+    """One training step: mixing (``mixer``, seeded by the global ``step``), forward under
+    autocast, the loss, backward, gradient clipping and the optimizer update, inside
+    ``accelerator.accumulate``. Adds the step's loss sum, correct count (against each image's own
+    label) and sample count to ``totals`` (on the device). Returns True when the step was skipped:
+    a non-finite loss under ``engine.on_nonfinite: skip``, decided by ``watch`` before the update."""
     if engine.compile:
         # a new iteration for CUDA-graph trees (compile_mode=reduce-overhead)
         torch.compiler.cudagraph_mark_step_begin()
+    loss_targets = targets
+    if mixer is not None:
+        images, loss_targets = mixer(images, targets, step)
     if engine.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     with accelerator.accumulate(model):
         with accelerator.autocast():
             logits = model(images)
-        loss = loss_fn(logits.float(), targets)
+        loss = loss_fn(logits.float(), loss_targets)
         if watch.record(loss, stop_requested):
             optimizer.zero_grad(set_to_none=True)
             return True
@@ -352,8 +359,10 @@ class _Stage1Loop:
         progress: Progress,
         checkpoints: CheckpointManager,
         last_good: Optional[Path],
+        mixer: Optional[BatchMixer] = None,
     ):
         self.cfg, self.engine, self.accelerator = cfg, cfg.engine, accelerator
+        self.mixer = mixer
         self.model, self.optimizer, self.loader, self.loss_fn = model, optimizer, loader, loss_fn
         self.progress, self.checkpoints, self.last_good = progress, checkpoints, last_good
         self.on_device = cfg.data.loader in ("device", "jpeg")
@@ -412,6 +421,8 @@ class _Stage1Loop:
         progress, accelerator = self.progress, self.accelerator
         self.loader.set_epoch(epoch)
         self.loss_fn.set_epoch(epoch)
+        if self.mixer is not None:
+            self.mixer.set_epoch(epoch)
         self.model.train()
         batches = self.epoch_batches()
         # loss sum, correct, seen: kept on the device, read back only at checkpoints and epoch end
@@ -434,6 +445,8 @@ class _Stage1Loop:
                 watch=self.watch,
                 stop_requested=sigterm.raised,
                 totals=totals,
+                mixer=self.mixer,
+                step=progress.global_step,
             )
             progress.skipped_steps += int(skipped)
             self.scheduler.step()
@@ -508,6 +521,20 @@ def train_stage1(
     s1, engine = cfg.stage1, cfg.engine
     loader = build_configured_loader(cfg, train_set, accelerator)
     loss_fn = create_loss(s1.loss, class_counts=train_set.class_counts, **s1.loss_kwargs)
+    mixer = (
+        BatchMixer(
+            len(train_set.class_counts),
+            mixup=s1.mixup,
+            cutmix=s1.cutmix,
+            prob=s1.mixup_prob,
+            switch_prob=s1.mixup_switch_prob,
+            mode=s1.mixup_mode,
+            off_epoch=s1.mixup_off_epoch,
+            seed=cfg.seed,
+        )
+        if s1.mixes
+        else None
+    )
     if engine.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(
@@ -526,7 +553,7 @@ def train_stage1(
     )
     last_good = _resume(engine.resume, checkpoints, accelerator, recipe, checkpoint)
     loop = _Stage1Loop(
-        cfg, accelerator, model, optimizer, loader, loss_fn, progress, checkpoints, last_good
+        cfg, accelerator, model, optimizer, loader, loss_fn, progress, checkpoints, last_good, mixer
     )
     with _SigtermFlag() as sigterm:
         for epoch in range(progress.epoch, s1.epochs):
