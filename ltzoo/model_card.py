@@ -108,7 +108,8 @@ def _results_table(results: Dict[str, Any]) -> List[str]:
     lines = ["| Method | All | Many | Medium | Few |", "|---|---|---|---|---|"]
     for name, metrics in results.get("methods", {}).items():
         cells = [f"{metrics[k]:.2f}" if _is_number(metrics.get(k)) else "-" for k, _ in GROUPS]
-        marker = " (deployed)" if name == results.get("deploy") else ""
+        chosen = ", the best top-1 on validation" if results.get("deploy_choice") else ""
+        marker = f" (deployed{chosen})" if name == results.get("deploy") else ""
         lines.append(f"| {name}{marker} | " + " | ".join(cells) + " |")
     return lines
 

@@ -305,7 +305,9 @@ class Stage2Config(_Stage2Training):
     """Settings of one method: `{method: {key: value}}`, over the method's defaults and
     `stage2.<key>`."""
     deploy: Optional[str] = None
-    """The method whose head goes into the deployed model (default: the last method)."""
+    """The method whose head goes into the deployed model: `stage1`, one of `methods`, or
+    `best_val`, the one of them with the highest top-1 on the validation split (a data-chosen
+    value, recorded in `results.json` as `deploy_choice`); default: the last method."""
     # what stage 2 re-trains (Kang et al. ICLR'20, Table 1): the classifier on cached features, or on
     # images with the last stage ("last_block") or every encoder layer ("all") unfrozen too; see
     # ltzoo.train.image_training. augment=True trains on augmented images (encoder frozen unless retrain says).

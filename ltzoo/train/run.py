@@ -53,7 +53,7 @@ from ltzoo.train.image_training import evaluate_own_encoders, fit_stage2_on_imag
 from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
 from ltzoo.train.shared_stage1 import adopt_source_stage1, load_stage1_model
 from ltzoo.train.stage1 import checked_checkpoint, train_stage1
-from ltzoo.train.stage2 import check_stage2_config, fit_stage2
+from ltzoo.train.stage2 import BEST_VAL, check_stage2_config, deployed_method, fit_stage2
 from ltzoo.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -352,7 +352,9 @@ def results_record(
     """``results.json``'s data, settings and every head's test (and validation) metrics."""
     train_set = splits["train"]
     counts = train_set.class_counts
-    deploy = cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
+    validation = (
+        evaluate_heads(heads, features["val"], counts, cfg) if features["val"] is not None else None
+    )
     results = {
         "dataset": cfg.data.dataset,
         "class_names": list(train_set.classes),
@@ -360,11 +362,10 @@ def results_record(
         "num_train": len(train_set),
         "num_test": len(splits["test"]),
         "data": data_record(train_set, splits["test"], splits["val"]),
-        "deploy": deploy,
+        # with stage2.deploy=best_val, chosen once the re-trained encoders are scored (run)
+        "deploy": None if cfg.stage2.deploy == BEST_VAL else deployed_method(cfg.stage2),
         "methods": evaluate_heads(heads, features["test"], counts, cfg),
-        "validation": evaluate_heads(heads, features["val"], counts, cfg)
-        if features["val"] is not None
-        else None,
+        "validation": validation,
         "settings": {
             "stage1": cfg.stage1.model_dump(),
             "stage2": {m: r.record() for m, r in resolved.items()},
@@ -403,6 +404,8 @@ def run(
     set_seed(cfg.seed)
     started = time.perf_counter()
     splits = build_datasets(cfg)  # bad data fails here, before anything is written
+    if splits["val"] is None and cfg.stage2.deploy == BEST_VAL:
+        deployed_method(cfg.stage2)  # refuses: nothing to choose on
     if accelerator.is_main_process:
         save_config(cfg, Path(cfg.output_dir) / CONFIG)
     if cfg.engine.log_with:
@@ -429,6 +432,13 @@ def run(
             save_safetensors_atomic(
                 model.backbone.state_dict(), Path(cfg.output_dir) / HEADS_DIR / SHARED_ENCODER
             )
+    if cfg.stage2.deploy == BEST_VAL:
+        results["deploy"] = deployed_method(cfg.stage2, results["validation"])
+        results["deploy_choice"] = {
+            "rule": "the highest top-1 on the validation split",
+            "split": "validation",
+            "validation_top1": {m: v["top1"] for m, v in results["validation"].items()},
+        }
     results["protocol"] = PROTOCOLS["none"]
     if cfg.eval.tta == "flip":
         flip = evaluate_flip(

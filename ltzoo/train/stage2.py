@@ -30,6 +30,9 @@ from ltzoo.methods.spec import MethodSpec
 from ltzoo.registry import METHODS, unknown_name_message
 from ltzoo.train.config import TRAINING_KEYS, Stage2Config, TrainSettings, from_dict
 
+# stage2.deploy: the method with the highest validation top-1
+BEST_VAL = "best_val"
+
 
 @dataclass
 class Resolved:
@@ -145,11 +148,27 @@ def check_stage2_config(cfg: Stage2Config) -> Dict[str, Resolved]:
             f"stage2.retrain={cfg.retrain!r} is not allowed with the experts method (two classifiers on different "
             "classes would fine-tune one encoder two ways); allowed with experts: classifier"
         )
-    if cfg.deploy is not None and cfg.deploy not in ["stage1", *cfg.methods]:
+    if cfg.deploy is not None and cfg.deploy not in [BEST_VAL, "stage1", *cfg.methods]:
         raise ConfigError(
-            f"stage2.deploy={cfg.deploy!r} is not allowed; allowed: stage1, {', '.join(cfg.methods)}"
+            f"stage2.deploy={cfg.deploy!r} is not allowed; allowed: stage1, "
+            f"{''.join(m + ', ' for m in cfg.methods)}{BEST_VAL}"
         )
     return resolved
+
+
+def deployed_method(cfg: Stage2Config, validation: Optional[Dict[str, Any]] = None) -> str:
+    """The method ``stage2.deploy`` names; with ``best_val``, the one (``stage1`` or a stage-2
+    method, in that order, the first on a tie) with the highest top-1 in ``validation`` (the
+    validation metrics of ``results.json``). Default: the last stage-2 method, else ``stage1``."""
+    if cfg.deploy != BEST_VAL:
+        return cfg.deploy or (cfg.methods[-1] if cfg.methods else "stage1")
+    if not validation:
+        raise ConfigError(
+            f"stage2.deploy={BEST_VAL} chooses on the validation split and there is none; "
+            "set data.val_source=leftover or data.val_fraction > 0, or name the method"
+        )
+    candidates = ["stage1", *cfg.methods]
+    return max(candidates, key=lambda name: validation[name]["top1"])
 
 
 def fit_stage2(

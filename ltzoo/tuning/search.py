@@ -33,6 +33,7 @@ from typing import Any, Dict, Optional, Sequence
 from ltzoo.errors import ConfigError
 from ltzoo.run_folder import CHECKPOINTS
 from ltzoo.train.config import load_config, to_dict
+from ltzoo.train.stage2 import BEST_VAL, deployed_method
 from ltzoo.tuning.objective import Objective
 from ltzoo.tuning.space import SearchSpace
 from ltzoo.tuning.study import (
@@ -103,11 +104,12 @@ def retried_from(trial) -> Optional[int]:
 
 
 def default_method(cfg) -> str:
-    return cfg.stage2.deploy or (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
+    """The method a trial is scored on: the deployed one (``best_val``: chosen in each trial)."""
+    return cfg.stage2.deploy or deployed_method(cfg.stage2)
 
 
 def _check_method(cfg, method: str) -> None:
-    allowed = ["stage1", *cfg.stage2.methods]
+    allowed = ["stage1", *cfg.stage2.methods, BEST_VAL]
     if method not in allowed:
         raise ConfigError(
             f"--method {method!r} is not allowed; the recipe's methods are {', '.join(allowed)} "
@@ -171,7 +173,7 @@ def make_objective(
                 raise
         # a crashed trial keeps its checkpoints: its retry resumes from them
         _drop_checkpoints(run_dir, keep_checkpoints)
-        metrics = results["validation"][method]
+        metrics = results["validation"][results["deploy"] if method == BEST_VAL else method]
         trial.set_user_attr("validation", {k: metrics.get(k) for k in SUMMARY_KEYS})
         return objective.score(metrics)
 
