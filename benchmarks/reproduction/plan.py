@@ -30,6 +30,8 @@ SOURCES = {
     "wd_tau": "the CIFAR-LT weight-decay and tau-norm study (after Alshammari et al., CVPR'22 and "
     "Kang et al., ICLR'20), Table 5 (weight decay + tau-norm)",
     "lee": "Lee (Yonsei University, 2022), Sec. 5.2, ResNet-18 (experts: Lee's experts + LWS)",
+    "paco": "Cui et al., ICCV'21 (PaCo), Table 2, ResNet-32: 400 epochs, AutoAugment + Cutout, "
+    "a contrastive branch, best test epoch",
 }
 
 # Dang et al., AAAI'24, Table 1, CIFAR-100-LT top-1 at IF (100, 50). Its CE row is the plain CE
@@ -174,6 +176,26 @@ def resnet32_cifar100_rows(imbalance: int) -> List[Row]:
         b.row("balanced_softmax", "Balanced softmax", f"{r}/balanced_softmax.yaml"),
         b.row("logit_adjusted", "Logit adjustment", f"{r}/logit_adjusted.yaml"),
         b.row(ubr, "Uniform mini-batch + re-weighting", f"{r}/{ubr}.yaml"),
+    ] + (strongest_resnet32_rows() if imbalance == 100 else [])
+
+
+def strongest_resnet32_rows() -> List[Row]:
+    """The strongest ResNet-32 recipe on CIFAR-100-LT IF 100 (``balanced_softmax_cutmix.yaml``:
+    balanced softmax, AutoAugment + Cutout, CutMix, 200 epochs, then the stage-2 method chosen on
+    the validation split) and its ablation: the same recipe without CutMix, then without
+    AutoAugment + Cutout as well. Each row trains its own stage 1."""
+    recipe = "recipes/cifar100_lt/balanced_softmax_cutmix.yaml"
+    b = Block(C100, 100, R32, {"bs_aa_cutmix": (52.0, "paco")})
+    no_cutmix = ("stage1.cutmix=0",)
+    return [
+        b.row("bs_aa_cutmix", "Balanced softmax + AutoAugment + Cutout + CutMix", recipe),
+        b.row("bs_aa", "Balanced softmax + AutoAugment + Cutout", recipe, no_cutmix),
+        b.row(
+            "bs",
+            "Balanced softmax (cosine, 200 ep)",
+            recipe,
+            no_cutmix + ("data.transform_kwargs={}",),
+        ),  # fmt: skip
     ]
 
 
