@@ -57,3 +57,12 @@ def test_an_unknown_deploy_lists_best_val(tmp_path, capsys):
             "--set", "stage2.deploy=crt"]  # fmt: skip
     assert main(args) == 2
     assert "allowed: stage1, lws, best_val" in capsys.readouterr().err
+
+
+def test_a_release_lists_the_deployed_method_among_the_values_chosen_on_validation():
+    from ltzoo.train.release_models import _chosen_on_validation
+
+    results = {"methods": {"tau": {"selection": {"split": "val", "tau": 0.6}}}}
+    assert _chosen_on_validation(results, "tau") == ["tau", "temperature"]
+    results["deploy_choice"] = {"split": "validation"}
+    assert _chosen_on_validation(results, "tau") == ["deployed method", "tau", "temperature"]

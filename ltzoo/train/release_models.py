@@ -45,6 +45,8 @@ def _chosen_on_validation(results: Dict[str, Any], method: str) -> list:
     selection = results["methods"][method].get("selection") or {}
     if selection.get("split") == "val":
         chosen.insert(0, "tau" if "tau" in selection else "stage-2 selection")
+    if (results.get("deploy_choice") or {}).get("split") == "validation":
+        chosen.insert(0, "deployed method")
     return chosen
 
 
