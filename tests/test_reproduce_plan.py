@@ -636,3 +636,34 @@ def test_records_name_data_a_clone_reads_not_a_machine_path():
     committed = [*COMMITTED.rglob("*.json"), REPO_ROOT / "weights" / "index.json"]
     outside = [p for p in committed if "../shared" in p.read_text() or "/work/" in p.read_text()]
     assert not outside, outside
+
+
+def test_the_ablation_table_reads_each_step_s_head_from_its_record():
+    def record(val, test, deploy="stage1", val_deploy=None, test_deploy=None):
+        methods = {"stage1": {"top1": test, "many": 60.0, "medium": 40.0, "few": 20.0}}
+        validation = {"stage1": {"top1": val}}
+        if deploy != "stage1":
+            methods[deploy] = {"top1": test_deploy, "many": 55.0, "medium": 45.0, "few": 30.0}
+            validation[deploy] = {"top1": val_deploy}
+        results = {"deploy": deploy, "methods": methods, "validation": validation,
+                   "seconds": {"stage1": 9000.0}}  # fmt: skip
+        return {"results": results, "machine": "test machine"}
+
+    ids = {row.name: row.id for row in PLAN if row.id.startswith("cifar100_lt/if100/resnet32/")}
+    recs = {
+        ids["ce"]: record(39.2, 39.12),
+        ids["bs_aa_cutmix"]: record(49.5, 49.0, "lws", 51.25, 50.5),
+    }
+    table = records.render_ablation(PLAN, recs).splitlines()
+    steps = [line for line in table if line.startswith("| ") and not line.startswith("| Step")]
+    assert len(steps) == 5
+    assert "| 39.20 | 39.12 | 60.00 | 40.00 | 20.00 | 2.50 h |" in steps[0]
+    assert (
+        "not run yet: `python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32/bs`"
+        in steps[1]
+    )
+    assert steps[3].startswith("| + CutMix | 49.50 | 49.00 |")
+    assert steps[4].startswith(
+        "| + the stage-2 method with the best validation top-1 (lws) | 51.25 | 50.50 | 55.00 |"
+    )
+    assert "Machine: test machine" in table

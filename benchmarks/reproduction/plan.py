@@ -179,6 +179,19 @@ def resnet32_cifar100_rows(imbalance: int) -> List[Row]:
     ] + (strongest_resnet32_rows() if imbalance == 100 else [])
 
 
+# the ablation of the strongest ResNet-32 (CIFAR-100-LT IF 100), one line per step: (row name, what
+# the step is, the head it scores: "stage1" or the deployed one); benchmarks/results/cifar100_lt/
+# resnet32_ablation.md is drawn from these rows' records
+ABLATION_BLOCK = (C100, 100, R32)
+ABLATION = (
+    ("ce", "CE (ce.yaml: batch 64, lr 0.01, weight decay 5e-3, cosine, 200 epochs)", "stage1"),
+    ("bs", "balanced softmax, batch 128, lr 0.1, weight decay 5e-4, cosine, 200 epochs", "stage1"),
+    ("bs_aa", "+ AutoAugment + Cutout", "stage1"),
+    ("bs_aa_cutmix", "+ CutMix", "stage1"),
+    ("bs_aa_cutmix", "+ the stage-2 method with the best validation top-1", "deploy"),
+)
+
+
 def strongest_resnet32_rows() -> List[Row]:
     """The strongest ResNet-32 recipe on CIFAR-100-LT IF 100 (``balanced_softmax_cutmix.yaml``:
     balanced softmax, AutoAugment + Cutout, CutMix, 200 epochs, then the stage-2 method chosen on
