@@ -362,8 +362,7 @@ def results_record(
         "num_train": len(train_set),
         "num_test": len(splits["test"]),
         "data": data_record(train_set, splits["test"], splits["val"]),
-        # with stage2.deploy=best_val, chosen once the re-trained encoders are scored (run)
-        "deploy": None if cfg.stage2.deploy == BEST_VAL else deployed_method(cfg.stage2),
+        "deploy": None,  # decided in run(), once the re-trained encoders are scored too
         "methods": evaluate_heads(heads, features["test"], counts, cfg),
         "validation": validation,
         "settings": {
@@ -432,8 +431,8 @@ def run(
             save_safetensors_atomic(
                 model.backbone.state_dict(), Path(cfg.output_dir) / HEADS_DIR / SHARED_ENCODER
             )
+    results["deploy"] = deployed_method(cfg.stage2, results["validation"])
     if cfg.stage2.deploy == BEST_VAL:
-        results["deploy"] = deployed_method(cfg.stage2, results["validation"])
         results["deploy_choice"] = {
             "rule": "the highest top-1 on the validation split",
             "split": "validation",
