@@ -11,11 +11,30 @@ import torch
 import ltzoo
 from ltzoo.errors import RandomWeightsWarning
 from ltzoo.methods import zoo_methods
+from ltzoo.model_table import model_table_markdown
+from ltzoo.models import zoo
 from ltzoo.models.published import published
 from ltzoo.models.zoo import known_tags
 from ltzoo.registry import UnknownNameError
 from ltzoo.release import ReleaseStore, default_store
 from tests.conftest import REPO_ROOT
+
+
+def test_a_recipe_tag_belongs_to_the_architecture_it_deployed_only(monkeypatch):
+    monkeypatch.setitem(
+        zoo.RECIPE_TAGS, "resnet32_lws", {"bs_cifar100_lt_r100": "cifar100_lt_r100"}
+    )
+    lws, crt = zoo.zoo_tags("resnet32", "lws"), zoo.zoo_tags("resnet32", "crt")
+    # the recipe tag shares the input cfg of its dataset tag (100 classes, CIFAR-100 statistics)
+    assert lws["bs_cifar100_lt_r100"] == zoo.ZOO_BACKBONES["resnet32"]["cifar100_lt_r100"]
+    assert list(lws)[:4] == list(crt) and "bs_cifar100_lt_r100" not in crt
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in model_table_markdown().splitlines()
+        if line.startswith("| `")
+    }
+    assert "`bs_cifar100_lt_r100`" in rows["`resnet32_lws`"]
+    assert "bs_cifar100_lt_r100" not in rows["`resnet32_crt`"]
 
 
 def test_unknown_model_lists_valid_names_and_closest():
@@ -40,14 +59,16 @@ def test_unknown_backbone_and_head():
 def test_tag_without_weights_names_what_exists():
     released = published()
     unreleased = [
-        f"resnet32_iwb.{tag}"
-        for tag in known_tags("resnet32_iwb")
-        if f"resnet32_iwb.{tag}" not in released
+        f"{arch}.{tag}"
+        for arch in ("resnet32_iwb", "resnet34_cifar_iwb")
+        for tag in known_tags(arch)
+        if f"{arch}.{tag}" not in released
     ]
-    assert unreleased, "every resnet32_iwb tag is released: pick another unreleased tag here"
+    assert unreleased, "every tag of both architectures is released: pick an unreleased one here"
+    arch = unreleased[0].split(".")[0]
     with pytest.raises(
         ValueError,
-        match=rf"no published weights for {re.escape(unreleased[0])} \(tags of resnet32_iwb: "
+        match=rf"no published weights for {re.escape(unreleased[0])} \(tags of {arch}: "
         r"cifar100_lt_r100, .*\)\. Tags with weights: .*resnet32_iwb\.cifar100_lt_r100",
     ):
         ltzoo.create_model(unreleased[0], pretrained=True)

@@ -89,6 +89,11 @@ ZOO_BACKBONES: Dict[str, Dict[str, Dict[str, Any]]] = {
     "resnet50": {"inat2018": _cfg(num_classes=8142)},
 }
 
+# Tags one architecture has because a recipe of its own trained it (timm's ``<recipe>_<dataset>``
+# form, as in ``resnet50.a1_in1k``): arch -> {tag -> the dataset tag of ``ZOO_BACKBONES`` whose input
+# cfg it shares}. The arch is the method the recipe deployed.
+RECIPE_TAGS: Dict[str, Dict[str, str]] = {}
+
 # backbone -> what it is, parameters of ``<backbone>_ce`` at 100 classes (linear head with bias),
 # and whose published numbers were measured with it (the README's model table prints this).
 BACKBONE_INFO: Dict[str, Dict[str, Any]] = {
@@ -136,12 +141,21 @@ def classifier_cfg(head_type: type) -> Union[str, Tuple[str, ...]]:
     return names[0] if len(names) == 1 else names
 
 
+def zoo_tags(backbone: str, method: str) -> Dict[str, Dict[str, Any]]:
+    """Pretrained tag -> input cfg of ``<backbone>_<method>``: the backbone's dataset tags, then the
+    recipe tags of that architecture (``RECIPE_TAGS``)."""
+    tags = dict(ZOO_BACKBONES[backbone])
+    for tag, dataset_tag in RECIPE_TAGS.get(f"{backbone}_{method}", {}).items():
+        tags[tag] = ZOO_BACKBONES[backbone][dataset_tag]
+    return tags
+
+
 def _all_default_cfgs() -> Dict[str, Dict[str, Any]]:
     cfgs: Dict[str, Dict[str, Any]] = {"lt_classifier": _cifar_cfg(num_classes=100)}
-    for backbone, tags in ZOO_BACKBONES.items():
+    for backbone in ZOO_BACKBONES:
         for method in zoo_methods():
             classifier = classifier_cfg(HEADS.get(METHODS.get(method).head))
-            for tag, cfg in tags.items():
+            for tag, cfg in zoo_tags(backbone, method).items():
                 cfg = dict(cfg, classifier=classifier)
                 cfgs[f"{backbone}_{method}.{tag}"] = _tag_cfg(f"{backbone}_{method}", tag, cfg)
     return cfgs
