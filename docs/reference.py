@@ -267,6 +267,42 @@ def released_results() -> str:
     return "\n".join(out)
 
 
+def released_summary() -> str:
+    """The README's view of the release store: one row per released architecture (and per recipe
+    tag), one column per dataset and imbalance factor, each cell the test top-1 / Few top-1 %; the
+    full table (Many, Medium, ECE, published figures) is :func:`released_results`."""
+    import json
+
+    releases = json.loads((ROOT / "weights" / "index.json").read_text())["releases"]
+    columns: Dict[Tuple[str, int], str] = {}
+    rows: Dict[str, Dict[Tuple[str, int], str]] = {}
+    for name, entry in releases.items():
+        dataset, factor = entry["record"].split("/")[2:4]
+        column = (dataset, -int(factor.removeprefix("if")))
+        columns[column] = f"{entry['dataset_title']} IF {-column[1]} (`.{dataset}_r{-column[1]}`)"
+        arch, tag = name.split(".")
+        recipe = tag.removesuffix(f"{dataset}_r{-column[1]}")
+        m = entry["metrics"]
+        few = "—" if m.get("few") is None else f"{m['few']:.2f}"
+        rows.setdefault(f"{arch}.{recipe}*" if recipe else arch, {})[column] = (
+            f"{m['top1']:.2f} / {few}"
+        )
+    order = sorted(columns)
+
+    def rank(item):  # plain tags by their first column's top-1, then recipe tags
+        label, cells = item
+        first = next((float(cells[c].split(" /")[0]) for c in order if c in cells), 0.0)
+        return ("." in label, first)
+
+    out = [
+        "| Model (tag in the column) | " + " | ".join(columns[c] for c in order) + " |",
+        "|---|" + "---|" * len(order),
+    ]
+    for label, cells in sorted(rows.items(), key=rank):
+        out.append(f"| `{label}` | " + " | ".join(cells.get(c, "") for c in order) + " |")
+    return "\n".join(out)
+
+
 GENERATORS: Dict[str, Callable[[], str]] = {
     "settings": settings_reference,
     "cli": cli_reference,
@@ -274,4 +310,5 @@ GENERATORS: Dict[str, Callable[[], str]] = {
     "models": models_reference,
     "reproduction": reproduction_tables,
     "released": released_results,
+    "released-summary": released_summary,
 }
