@@ -224,6 +224,13 @@ def reproduction_tables() -> str:
     return "\n".join(out)
 
 
+def strongest_ablation() -> str:
+    """The table of the strongest ResNet-32 recipe's ablation, as ``benchmarks/reproduce.py`` writes
+    it (``benchmarks/results/cifar100_lt/resnet32_ablation.md``, without its title and notes)."""
+    text = (ROOT / "benchmarks" / "results" / "cifar100_lt" / "resnet32_ablation.md").read_text()
+    return "\n".join(line for line in text.splitlines() if line.startswith("|"))
+
+
 def released_results() -> str:
     """One row per released model: its test All / Many / Medium / Few accuracy and calibrated ECE
     (from the release store's index), beside the published figure the reproduction plan compares it
@@ -311,4 +318,5 @@ GENERATORS: Dict[str, Callable[[], str]] = {
     "reproduction": reproduction_tables,
     "released": released_results,
     "released-summary": released_summary,
+    "strongest-ablation": strongest_ablation,
 }

@@ -53,6 +53,12 @@ def test_released_table_is_generated_from_the_release_store():
         assert f"| {store.entry(name)['metrics']['top1']:.2f} / " in row
 
 
+def test_ablation_table_is_the_committed_one():
+    block = README[README.index("<!-- ablation:begin") : README.index("<!-- ablation:end -->")]
+    table = reference.strongest_ablation()
+    assert table in block and len(table.splitlines()) >= 7  # header, rule and the five steps
+
+
 def test_feature_table_names_every_registered_component():
     table = README[README.index("## What is in it") : README.index("## Documentation")]
     names = set(re.findall(r"`([a-z0-9_]+)`", table))
