@@ -320,3 +320,27 @@ GENERATORS: Dict[str, Callable[[], str]] = {
     "released-summary": released_summary,
     "strongest-ablation": strongest_ablation,
 }
+
+
+# the README's generated blocks: (begin marker, end marker, generator)
+README_BLOCKS = (
+    ("<!-- released:begin", "<!-- released:end -->", "released-summary"),
+    ("<!-- ablation:begin", "<!-- ablation:end -->", "strongest-ablation"),
+)
+
+
+def update_readme(path: Path = ROOT / "README.md") -> str:
+    """``README.md`` with each generated block between its markers rewritten from the data."""
+    text = path.read_text()
+    for begin, end, name in README_BLOCKS:
+        start = text.index("\n", text.index(begin)) + 1
+        text = text[:start] + GENERATORS[name]() + "\n" + text[text.index(end) :]
+    return text
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Rewrite the README's generated blocks")
+    parser.add_argument("--readme", action="store_true", help="rewrite README.md in place")
+    if parser.parse_args().readme:
+        (ROOT / "README.md").write_text(update_readme())
+        print(f"README.md: {len(update_readme().splitlines())} lines")

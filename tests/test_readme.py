@@ -53,6 +53,11 @@ def test_released_table_is_generated_from_the_release_store():
         assert f"| {store.entry(name)['metrics']['top1']:.2f} / " in row
 
 
+def test_readme_generated_blocks_are_up_to_date():
+    # `python docs/reference.py --readme` rewrites them; the committed README must equal its output
+    assert reference.update_readme() == README
+
+
 def test_ablation_table_is_the_committed_one():
     block = README[README.index("<!-- ablation:begin") : README.index("<!-- ablation:end -->")]
     table = reference.strongest_ablation()
