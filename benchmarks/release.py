@@ -29,7 +29,8 @@ from reproduction.plan import PLAN  # noqa: E402
 
 from ltzoo.models.zoo import known_tags  # noqa: E402
 from ltzoo.release import ReleaseStore  # noqa: E402
-from ltzoo.train.release_models import add_run  # noqa: E402
+from ltzoo.train.config import load_config  # noqa: E402
+from ltzoo.train.release_models import add_run, released_architecture  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # tag method -> (the row that deploys it, what the card says it is)
@@ -96,7 +97,9 @@ def _release_recipe(args, store, roots) -> None:
     tag, description = RECIPE_RELEASES[args.block]
     run_dir, record = Path(args.runs) / args.block, Path(args.results) / f"{args.block}.json"
     deployed = json.loads((run_dir / "results.json").read_text())["deploy"]
-    arch = f"{args.block.split('/')[2]}_{'ce' if deployed == 'stage1' else deployed}"
+    arch = released_architecture(
+        json.loads((run_dir / "config.json").read_text()), load_config(run_dir / "config.yaml")
+    )
     print(f"{arch}.{tag} <- {run_dir} (deployed {deployed}; {record.relative_to(REPO)})")
     if tag not in known_tags(arch):
         raise SystemExit(

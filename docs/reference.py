@@ -282,7 +282,9 @@ def released_summary() -> str:
 
     releases = json.loads((ROOT / "weights" / "index.json").read_text())["releases"]
     columns: Dict[Tuple[str, int], str] = {}
-    rows: Dict[str, Dict[Tuple[str, int], str]] = {}
+    rows: Dict[
+        str, Dict[Tuple[str, int], Tuple[float, Any]]
+    ] = {}  # label -> column -> (top-1, Few)
     for name, entry in releases.items():
         dataset, factor = entry["record"].split("/")[2:4]
         column = (dataset, -int(factor.removeprefix("if")))
@@ -290,23 +292,28 @@ def released_summary() -> str:
         arch, tag = name.split(".")
         recipe = tag.removesuffix(f"{dataset}_r{-column[1]}")
         m = entry["metrics"]
-        few = "—" if m.get("few") is None else f"{m['few']:.2f}"
         rows.setdefault(f"{arch}.{recipe}*" if recipe else arch, {})[column] = (
-            f"{m['top1']:.2f} / {few}"
+            m["top1"],
+            m.get("few"),
         )
     order = sorted(columns)
 
     def rank(item):  # plain tags by their first column's top-1, then recipe tags
         label, cells = item
-        first = next((float(cells[c].split(" /")[0]) for c in order if c in cells), 0.0)
-        return ("." in label, first)
+        return ("." in label, next((cells[c][0] for c in order if c in cells), 0.0))
+
+    def cell(scores) -> str:  # a dataset without Few classes (CIFAR-10-LT at IF 100) shows "—"
+        if scores is None:
+            return ""
+        top1, few = scores
+        return f"{top1:.2f} / " + ("—" if few is None else f"{few:.2f}")
 
     out = [
         "| Model (tag in the column) | " + " | ".join(columns[c] for c in order) + " |",
         "|---|" + "---|" * len(order),
     ]
     for label, cells in sorted(rows.items(), key=rank):
-        out.append(f"| `{label}` | " + " | ".join(cells.get(c, "") for c in order) + " |")
+        out.append(f"| `{label}` | " + " | ".join(cell(cells.get(c)) for c in order) + " |")
     return "\n".join(out)
 
 
@@ -342,5 +349,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Rewrite the README's generated blocks")
     parser.add_argument("--readme", action="store_true", help="rewrite README.md in place")
     if parser.parse_args().readme:
-        (ROOT / "README.md").write_text(update_readme())
-        print(f"README.md: {len(update_readme().splitlines())} lines")
+        readme = update_readme()
+        (ROOT / "README.md").write_text(readme)
+        print(f"README.md: {len(readme.splitlines())} lines")

@@ -125,6 +125,14 @@ def _release_info(cfg, arch, method, results, calibration, rec, record, run_dir,
     }
 
 
+def released_architecture(saved: Dict[str, Any], cfg) -> str:
+    """The zoo architecture a run's deployed model is released as: the one its saved
+    ``config.json`` (``saved``) names, or the recipe's ``model.name`` for a run that deployed its
+    stage-1 classifier (saved under the generic ``lt_classifier``)."""
+    arch = saved["architecture"]
+    return cfg.model.name if arch == "lt_classifier" else arch
+
+
 def add_run(
     run_dir: Union[str, Path],
     store: Optional[ReleaseStore] = None,
@@ -142,9 +150,7 @@ def add_run(
     overrides = [f"data.root={data_root}"] if data_root else []
     cfg = load_config(run_dir / CONFIG, overrides=overrides)
     results, saved = read_results(run_dir), read_json(run_dir / TIMM_CONFIG)
-    method, arch = results["deploy"], saved["architecture"]
-    if arch == "lt_classifier":  # a stage-1-only run saves its model under the generic name
-        arch = cfg.model.name
+    method, arch = results["deploy"], released_architecture(saved, cfg)
     name = f"{arch}.{tag or _tag_of(cfg)}"
     split_name(name)
     rec = _read_record(record, run_dir, results["methods"][method]["top1"])
@@ -185,4 +191,4 @@ def add_run(
     return store.add(name, state, config, info, replace=replace)
 
 
-__all__ = ["add_run"]
+__all__ = ["add_run", "released_architecture"]
