@@ -27,7 +27,8 @@ The fast path is on by default (``--fast-path auto``): ``data.loader=device`` an
 ``engine.channels_last=true`` on every device, ``mixed_precision=bf16`` where the device computes in
 bf16 (a GPU that supports it, a CPU with AVX512-BF16 or AMX), and ``engine.fused_optimizer=true`` on a
 GPU. ``benchmarks/engine_precision.py`` measured bf16 + channels-last at 587 img/s vs 313 fp32 on
-the 2-core CPU (CIFAR-100-LT; the 200-epoch CE encoder, one seed each: 38.84 All vs 39.83). A stage 1
+a 2-core CPU that computes bf16 natively (CIFAR-100-LT; the 200-epoch CE encoder, one seed each:
+38.84 All vs 39.83); the project's current 2-core CPU does not, so it trains in fp32. A stage 1
 stopped part-way resumes with the settings it started with; ``--fast-path off`` runs the recipes as
 written, and ``--set`` overrides either.
 
@@ -252,10 +253,11 @@ class Call:
         )
 
     def table_cpu_seconds(self) -> Dict[str, float]:
-        """Each row's estimated cost from scratch on the project's 2-core CPU on its fast path, as
-        the tables state it (the same wherever the tables are drawn; computed once per call)."""
+        """Each row's estimated cost from scratch on the project's 2-core CPU (no native bf16) on its
+        fast path, fp32 channels-last, as the tables state it (the same wherever the tables are
+        drawn; computed once per call)."""
         if self._table_cpu_seconds is None:
-            fast = [f"{k}={v}" for k, v in fast_path_settings("cpu", bf16=True).items()]
+            fast = [f"{k}={v}" for k, v in fast_path_settings("cpu", bf16=False).items()]
             self._table_cpu_seconds = {}
             for row in self.plan:
                 overrides = [f"data.imbalance={row.imbalance:g}", *fast, *row.overrides]

@@ -3,19 +3,21 @@ backbone's stage-1 training throughput on the device, plus a start-up cost.
 
 Stage-1 training throughput, img/s (forward + backward + SGD step, per-epoch bookkeeping included):
 
-- CPU, the project's 2-core AMD EPYC (fp32, 2 torch threads, ``data.loader=device``):
-  ``resnet32`` 418: the fp32 CIFAR-100-LT IF 100 CE record
-  (``benchmarks/results/precision/cifar100_lt_if100_resnet32_ce_fp32.json``): 200 epochs x 10,847
-  images in 5,185 s of stage 1. ``resnet34_cifar`` 79 and ``resnet32_x8`` 27: 418 divided by how much
-  slower one training step of batch 64 (fp32, random 32x32 inputs) ran than ResNet-32's on the same
-  CPU at the same moment, 5.3x and 15.4x (best of two rounds, measured while another training shared
-  the CPU: rough figures).
+- CPU, the project's 2-core AMD EPYC (no native bf16, so fp32; 2 torch threads; the fast path
+  ``data.loader=device``, ``engine.channels_last=true``): ``resnet32`` 293, the fastest stage-1 epoch
+  of the CIFAR-10-LT IF 100 CE run (12,386 images in 42.3 s; its median epoch, 53 s, was slower
+  because other work shared the CPU at times). ``resnet34_cifar`` 55 and ``resnet32_x8`` 19: 293
+  divided by how much slower one training step of batch 64 (fp32, random 32x32 inputs) ran than
+  ResNet-32's on the same CPU at the same moment, 5.3x and 15.4x (best of two rounds, measured while
+  another training shared the CPU: rough figures).
   Other CPU settings scale the training share by ``CPU_SPEEDUP`` (features and evaluation run in
-  fp32): how much faster ``benchmarks/engine_precision.py`` trained CIFAR-100-LT stage 1
-  (``data.loader=device``, idle 2-core CPU, 2 epochs) than fp32: 402 img/s fp32 channels-last,
-  566 bf16, 587 bf16 channels-last, against 313 fp32. These figures come from different days, and the machine's speed
-  drifts between them: the CIFAR-10-LT CE run (fp32 channels-last) trained at 301 img/s (median
-  epoch of its ``log.jsonl``), where these constants predict 537. Read the estimates as +-50 %.
+  fp32), from ``benchmarks/engine_precision.py`` (CIFAR-100-LT stage 1, ``data.loader=device``, idle
+  2-core CPU, 2 epochs, on a host whose CPU computes bf16 natively): 313 img/s fp32, 402 fp32
+  channels-last, 566 bf16, 587 bf16 channels-last. On a CPU without native bf16, bf16 is emulated
+  and no faster. Augmented training (AutoAugment, Cutout, CutMix or mixup) costs ``AUGMENT_COST``
+  times a plain image: the strongest-recipe run's fastest epoch (10,827 images, AutoAugment + Cutout
+  + CutMix, 42.0 s) against the CE run's above, per image. The machine's speed drifts from day to
+  day: read the estimates as +-50 %.
 - GPU, one H100/H200-class GPU (bf16, ``torch.compile``, data on the device): ESTIMATES, not
   measured yet. ``GPU_IMG_PER_S`` is the one constant to replace with ``benchmarks/throughput.py``'s
   figures after a GPU session. ResNet-32's is set by the project's target (the 200 + 10 epoch IWB
@@ -36,19 +38,20 @@ import math
 from pathlib import Path
 from typing import Dict, Optional
 
-CPU_IMG_PER_S: Dict[str, float] = {"resnet32": 418.0, "resnet34_cifar": 79.0, "resnet32_x8": 27.0}
+CPU_IMG_PER_S: Dict[str, float] = {"resnet32": 293.0, "resnet34_cifar": 55.0, "resnet32_x8": 19.0}
 GPU_IMG_PER_S: Dict[str, float] = {  # estimate: replace with measured figures
     "resnet32": 20000.0,
     "resnet34_cifar": 6000.0,
     "resnet32_x8": 3000.0,
 }
-# (mixed_precision, engine.channels_last) -> stage-1 speed relative to fp32 on the CPU
+# (mixed_precision, engine.channels_last) -> stage-1 speed relative to fp32 channels-last on the CPU
 CPU_SPEEDUP: Dict[tuple, float] = {
-    ("no", False): 1.0,
-    ("no", True): 402 / 313,
-    ("bf16", False): 566 / 313,
-    ("bf16", True): 587 / 313,
+    ("no", False): 313 / 402,
+    ("no", True): 1.0,
+    ("bf16", False): 566 / 402,
+    ("bf16", True): 587 / 402,
 }
+AUGMENT_COST = (42.0 / 10827) / (42.3 / 12386)  # 1.14
 IMG_PER_S = {"cpu": CPU_IMG_PER_S, "gpu": GPU_IMG_PER_S}
 # imports and model (``import ltzoo.cli`` alone: 6 s on the CPU); on the GPU also torch.compile
 # (estimate)
@@ -74,6 +77,14 @@ def training_images(cfg) -> Optional[int]:
         per_class = cfg.data.val_per_class
         return total - int(sum(max(0, min(per_class - (n_max - n), n - 1)) for n in counts))
     return total - int(round(total * cfg.data.val_fraction))
+
+
+def augmented(cfg) -> bool:
+    """Does stage 1 augment beyond crop and flip (AutoAugment, Cutout, CutMix or mixup)?"""
+    options = cfg.data.transform_kwargs or {}
+    return bool(
+        options.get("autoaugment") or options.get("cutout") or cfg.stage1.cutmix or cfg.stage1.mixup
+    )
 
 
 def done_fraction(run_dir: Path, cfg, n_train: int) -> float:
@@ -116,6 +127,8 @@ def row_seconds(
             forward += epochs * n_train
     if device == "cpu":  # training only: features and evaluation run in fp32 whatever the setting
         trained /= CPU_SPEEDUP.get((cfg.mixed_precision, cfg.engine.channels_last), 1.0)
+        if augmented(cfg):
+            trained *= AUGMENT_COST
     work = trained + FORWARD_SHARE * forward
     return trials * work / rate + STARTUP_S[device]
 
