@@ -87,6 +87,13 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(reference, tmp_path,
     resumed = capsys.readouterr().out
     assert "resumed from" in resumed and "step_000000009" in resumed
     _assert_same_run(reference, out)
+    # the run's stage-1 compute counts the killed call's finished epochs too: one row per epoch
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == list(range(len(rows)))
+    seconds = json.loads((out / "results.json").read_text())["seconds"]
+    assert seconds["stage1_epochs"] == pytest.approx(
+        sum(r["epoch_seconds"] for r in rows), abs=0.01
+    )
 
 
 @pytest.mark.slow

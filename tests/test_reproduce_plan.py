@@ -655,20 +655,29 @@ def test_records_name_data_a_clone_reads_not_a_machine_path():
 
 
 def test_the_ablation_table_reads_each_step_s_head_from_its_record():
-    def record(val, test, deploy="stage1", val_deploy=None, test_deploy=None):
+    def record(val, test, deploy="stage1", val_deploy=None, test_deploy=None, seconds=None):
         methods = {"stage1": {"top1": test, "many": 60.0, "medium": 40.0, "few": 20.0}}
         validation = {"stage1": {"top1": val}}
         if deploy != "stage1":
             methods[deploy] = {"top1": test_deploy, "many": 55.0, "medium": 45.0, "few": 30.0}
             validation[deploy] = {"top1": val_deploy}
         results = {"deploy": deploy, "methods": methods, "validation": validation,
-                   "seconds": {"stage1": 9000.0}}  # fmt: skip
+                   "seconds": seconds or {"stage1": 9000.0}}  # fmt: skip
         return {"results": results, "machine": "test machine"}
 
     ids = {row.name: row.id for row in PLAN if row.id.startswith("cifar100_lt/if100/resnet32/")}
     recs = {
         ids["ce"]: record(39.2, 39.12),
-        ids["bs_aa_cutmix"]: record(49.5, 49.0, "lws", 51.25, 50.5),
+        # resumed: this call trained 1,000 s of stage 1, its epochs over all calls took 10,000 s, and
+        # stage 2 and scoring 800 s after them
+        ids["bs_aa_cutmix"]: record(
+            49.5,
+            49.0,
+            "lws",
+            51.25,
+            50.5,
+            {"stage1": 1000.0, "stage1_epochs": 10000.0, "total": 1800.0},
+        ),  # fmt: skip
     }
     table = records.render_ablation(PLAN, recs).splitlines()
     steps = [line for line in table if line.startswith("| ") and not line.startswith("| Step")]
@@ -678,7 +687,7 @@ def test_the_ablation_table_reads_each_step_s_head_from_its_record():
         "not run yet: `python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32/bs`"
         in steps[1]
     )
-    assert steps[3].startswith("| + CutMix | 49.50 | 49.00 |")
+    assert steps[3].startswith("| + CutMix | 49.50 | 49.00 |") and "| 3.00 h |" in steps[3]
     assert steps[4].startswith(
         "| + the stage-2 method with the best validation top-1 (lws) | 51.25 | 50.50 | 55.00 |"
     )

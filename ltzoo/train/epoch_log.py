@@ -23,6 +23,17 @@ from ltzoo.errors import storage_error
 from ltzoo.run_folder import LOG_CSV, LOG_JSONL
 
 
+def training_seconds(run_dir: Path) -> float:
+    """The summed ``epoch_seconds`` of the epochs ``log.jsonl`` in ``run_dir`` holds: stage 1's
+    training time over every call that trained it (a resumed run's earlier calls included; a partial
+    epoch a stop cut short is not counted); 0 without a log."""
+    path = Path(run_dir) / LOG_JSONL
+    if not path.is_file():
+        return 0.0
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return float(sum(row.get("epoch_seconds", 0.0) for row in rows))
+
+
 class EpochLog:
     def __init__(self, run_dir: Path, enabled: bool = True, echo: bool = False):
         self.run_dir, self.enabled, self.echo = Path(run_dir), enabled, echo

@@ -48,6 +48,7 @@ from ltzoo.run_folder import (
 )
 from ltzoo.train.assemble import build_datasets, build_model, input_config
 from ltzoo.train.config import RunConfig, from_dict, save_config, to_dict
+from ltzoo.train.epoch_log import training_seconds
 from ltzoo.train.features import extract_features
 from ltzoo.train.image_training import evaluate_own_encoders, fit_stage2_on_images, uses_images
 from ltzoo.train.scoring import PROTOCOLS, evaluate_heads
@@ -369,9 +370,12 @@ def results_record(
             "stage1": cfg.stage1.model_dump(),
             "stage2": {m: r.record() for m, r in resolved.items()},
         },
-        "seconds": {"stage1": round(stage1_seconds, 2)},  # "total" once all is scored
+        # this call's stage 1 (resuming, only its own epochs); "total" once all is scored
+        "seconds": {"stage1": round(stage1_seconds, 2)},
         VERSION_KEY: __version__,
     }
+    if not cfg.stage1.from_run:  # stage 1 trained here: its epochs over every call that trained it
+        results["seconds"]["stage1_epochs"] = round(training_seconds(Path(cfg.output_dir)), 2)
     if cfg.stage1.from_run:
         results["stage1_from_run"] = cfg.stage1.from_run
     return results
