@@ -68,6 +68,8 @@ DEPLOYED_TITLES = {
     "lws": "learnable weight scaling (LWS, Kang et al., ICLR'20) on the frozen encoder",
     "tau": "the tau-normalised classifier (Kang et al., ICLR'20)",
     "ncm": "the nearest class mean classifier (NCM, Kang et al., ICLR'20)",
+    "iwb": "inverse weight-balancing (IWB, Dang et al., AAAI'24) with the class-balanced loss",
+    "wd_maxnorm": "weight decay + MaxNorm (Alshammari et al., CVPR'22) with the class-balanced loss",
 }
 # recipe row -> (its tag, what the card says it is; {method} is the stage-2 method it deployed)
 RECIPE_RELEASES = {
