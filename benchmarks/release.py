@@ -110,6 +110,9 @@ def _release_recipe(args, store, roots) -> None:
         )
     if args.dry_run:
         return
+    for moved in store.names(f"*.{tag}"):  # the recipe deployed another method than last time
+        if moved != f"{arch}.{tag}":
+            print(f"{moved}: withdrawn (files {', '.join(store.remove(moved)) or 'kept'})")
     entry = add_run(
         run_dir,
         store,

@@ -155,6 +155,18 @@ class ReleaseStore:
         self.index["releases"][name] = entry
         return entry
 
+    def remove(self, name: str) -> List[str]:
+        """Withdraw released model ``name``: its entry, and the files no other release uses (deleted
+        from the store); returns those files. The index is written by :meth:`save`."""
+        entry = self.entry(name)
+        del self.index["releases"][name]
+        used = {e[key] for e in self.index["releases"].values() for key in ("encoder", "head")}
+        unused = [f for f in (entry["encoder"], entry["head"]) if f not in used]
+        for relative in unused:
+            self.index["files"].pop(relative, None)
+            (self.root / relative).unlink(missing_ok=True)
+        return unused
+
     def names(self, pattern: str = "*") -> List[str]:
         return sorted(n for n in self.index["releases"] if fnmatch.fnmatch(n, pattern))
 

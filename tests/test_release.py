@@ -94,6 +94,15 @@ def test_store_keeps_each_encoder_once_and_refuses_a_changed_file(tmp_path):
         next(other.backbone.parameters()).add_(1.0)
     with pytest.raises(InputError, match="already holds other weights"):
         reopened.add("resnet32_crt.cifar100_lt_r100", other.state_dict(), other_config, _info())
+    # withdrawing a release deletes the files only it used: the shared encoder stays
+    tau, tau_config = _model_and_config(tmp_path, "resnet32_tau", 4)  # the same encoder (seed 0)
+    reopened.add("resnet32_tau.cifar100_lt_r100", tau.state_dict(), tau_config, _info())
+    assert reopened.remove("resnet32_tau.cifar100_lt_r100") == [
+        "heads/resnet32_tau.cifar100_lt_r100.safetensors"
+    ]
+    assert not (tmp_path / "weights" / "heads/resnet32_tau.cifar100_lt_r100.safetensors").exists()
+    assert sorted(reopened.index["files"]) == files
+    assert reopened.names() == ["resnet32_ce.cifar100_lt_r100", "resnet32_lws.cifar100_lt_r100"]
     # a changed byte in a stored file is refused by its SHA-256, naming the file
     head = tmp_path / "weights" / files[2]
     data = bytearray(head.read_bytes())

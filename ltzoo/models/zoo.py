@@ -93,8 +93,8 @@ ZOO_BACKBONES: Dict[str, Dict[str, Dict[str, Any]]] = {
 # form, as in ``resnet50.a1_in1k``): arch -> {tag -> the dataset tag of ``ZOO_BACKBONES`` whose input
 # cfg it shares}. The arch is the method the recipe deployed.
 RECIPE_TAGS: Dict[str, Dict[str, str]] = {
-    # recipes/cifar100_lt/balanced_softmax_cutmix.yaml, which deployed tau-norm on the validation split
-    "resnet32_tau": {"bs_aa_cutmix_cifar100_lt_r100": "cifar100_lt_r100"},
+    # recipes/cifar100_lt/balanced_softmax_cutmix.yaml, which deployed IWB on the validation split
+    "resnet32_iwb": {"bs_aa_cutmix_cifar100_lt_r100": "cifar100_lt_r100"},
 }
 
 # backbone -> what it is, parameters of ``<backbone>_ce`` at 100 classes (linear head with bias),
