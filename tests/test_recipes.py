@@ -127,9 +127,13 @@ def test_recipe_runs_on_digits_with_its_own_settings(path, tmp_path, optimizers)
             for key in ("top1", "many", "few", "per_class_std", "ece", "nll"):
                 assert math.isfinite(metrics[key]), (tta, name, key, metrics[key])
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["ltzoo"]["deployed_method"] == (
-        cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1"
-    )
+    deployed = config["ltzoo"]["deployed_method"]
+    if cfg.stage2.deploy == "best_val":  # the highest validation top-1 among every head
+        scores = results["deploy_choice"]["validation_top1"]
+        assert set(scores) == {"stage1", *cfg.stage2.methods}
+        assert scores[deployed] == max(scores.values()), scores
+    else:
+        assert deployed == (cfg.stage2.methods[-1] if cfg.stage2.methods else "stage1")
     # the recipe's batch size reaches the loader, its SGD settings the optimizers: stage 1's first,
     # then one per stage-2 method that trains, with that method's resolved settings
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
