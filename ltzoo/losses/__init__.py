@@ -22,6 +22,7 @@ from ltzoo.losses.ce import CrossEntropyLoss
 from ltzoo.losses.class_balanced import ClassBalancedLoss, class_balanced_weights
 from ltzoo.losses.focal import FocalLoss
 from ltzoo.losses.iwb import IWBLoss, iwb_number_coefficient
+from ltzoo.losses.label_aware_smoothing import LabelAwareSmoothingLoss, smoothing_factors
 from ltzoo.losses.ldam import LDAMLoss
 from ltzoo.losses.logit_adjusted import LogitAdjustedLoss
 from ltzoo.losses.reweighted import ReweightedUniformLoss, uniform_reweighting
@@ -41,6 +42,8 @@ __all__ = [
     "BalancedSoftmaxLoss",
     "ReweightedUniformLoss",
     "IWBLoss",
+    "LabelAwareSmoothingLoss",
+    "smoothing_factors",
     "class_balanced_weights",
     "uniform_reweighting",
     "iwb_number_coefficient",

@@ -5,7 +5,7 @@ Adding one: a file that registers its :class:`~ltzoo.methods.spec.MethodSpec` in
 ``<backbone>_<method>`` for every backbone, and ``stage2.methods`` can list it.
 """
 
-from ltzoo.methods import ce, crt, experts, iwb, lws, ncm, tau, wd_maxnorm  # noqa: F401  (registers the methods)
+from ltzoo.methods import ce, crt, experts, iwb, las, lws, ncm, tau, wd_maxnorm  # noqa: F401  (registers the methods)
 from ltzoo.methods.spec import MethodSpec
 from ltzoo.registry import METHODS
 

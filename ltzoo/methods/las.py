@@ -1,0 +1,39 @@
+"""LAS, MiSLAS's stage 2 (Zhong et al., "Improving Calibration for Long-Tailed Recognition", CVPR'21,
+Sec. 3.2): the stage-1 linear classifier fine-tuned on the frozen encoder with label-aware smoothing
+(:class:`ltzoo.losses.label_aware_smoothing.LabelAwareSmoothingLoss`) and class-balanced sampling;
+the authors' CIFAR-100-LT IF 100 settings: 10 epochs, batch 128, lr 0.1, weight decay 2e-4, eps_1 0.4,
+eps_K 0.1, concave. Their shift learning of the batch-norm layers is not part of it: the encoder
+stays frozen."""
+
+from ltzoo.heads import create_head
+from ltzoo.losses import create_loss, loss_defaults
+from ltzoo.methods.spec import MethodSpec
+from ltzoo.registry import METHODS
+
+
+def fit(stage1_head, train, val, class_counts, settings, seed, **loss_options):
+    head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
+    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    loss_fn = create_loss("label_aware_smoothing", class_counts=class_counts, **loss_options)
+    return train.fit_head(head, head.parameters(), loss_fn, settings=settings, seed=seed)
+
+
+METHOD = METHODS.register(
+    "las",
+    MethodSpec(
+        name="las",
+        head="linear",
+        description="label-aware smoothing: stage-1 classifier fine-tuned with per-class label smoothing",
+        paper="Zhong et al., Improving Calibration for Long-Tailed Recognition, CVPR 2021",
+        fit=fit,
+        loss="label_aware_smoothing",
+        defaults={
+            "sampler": "class_balanced",
+            "batch_size": 128,
+            "lr": 0.1,
+            "weight_decay": 0.0002,
+        },
+        options=loss_defaults("label_aware_smoothing"),
+        check=lambda options: create_loss("label_aware_smoothing", class_counts=[2, 1], **options),
+    ),
+)
