@@ -13,8 +13,16 @@ def create_head(name: str, in_features: int, num_classes: int, **kwargs) -> Head
     return head_cls(in_features, num_classes, **kwargs)
 
 
+def head_from_stage1(name: str, stage1_head: HeadBase, **kwargs) -> HeadBase:
+    """A ``name`` head of ``stage1_head``'s size, started from its linear classifier (weight and
+    bias): where tau-norm, LWS, IWB, WD+MaxNorm and LAS begin."""
+    head = create_head(name, stage1_head.in_features, stage1_head.num_classes, **kwargs)
+    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    return head
+
+
 def list_heads(pattern: str = "*") -> list:
     return HEADS.names(pattern)
 
 
-__all__ = ["HeadBase", "create_head", "list_heads"]
+__all__ = ["HeadBase", "create_head", "head_from_stage1", "list_heads"]

@@ -5,15 +5,14 @@ frozen encoder with ``CB loss + KL(softmax(|W|) || softmax(P))``, instance-balan
 :class:`ltzoo.losses.iwb.IWBLoss`; its options (``lam``, ``base``, ``variant``, ``difficulty``,
 ``divergence``, ...) are this method's options."""
 
-from ltzoo.heads import create_head
+from ltzoo.heads import head_from_stage1
 from ltzoo.losses import create_loss, loss_defaults
 from ltzoo.methods.spec import MethodSpec
 from ltzoo.registry import METHODS
 
 
 def fit(stage1_head, train, val, class_counts, settings, seed, **loss_options):
-    head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
-    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    head = head_from_stage1("linear", stage1_head)
     loss_fn = create_loss("iwb", class_counts=class_counts, **loss_options)
     return train.fit_head(head, head.parameters(), loss_fn, settings=settings, seed=seed)
 

@@ -5,15 +5,14 @@ the authors' CIFAR-100-LT IF 100 settings: 10 epochs, batch 128, lr 0.1, weight 
 eps_K 0.1, concave. Their shift learning of the batch-norm layers is not part of it: the encoder
 stays frozen."""
 
-from ltzoo.heads import create_head
+from ltzoo.heads import head_from_stage1
 from ltzoo.losses import create_loss, loss_defaults
 from ltzoo.methods.spec import MethodSpec
 from ltzoo.registry import METHODS
 
 
 def fit(stage1_head, train, val, class_counts, settings, seed, **loss_options):
-    head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
-    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    head = head_from_stage1("linear", stage1_head)
     loss_fn = create_loss("label_aware_smoothing", class_counts=class_counts, **loss_options)
     return train.fit_head(head, head.parameters(), loss_fn, settings=settings, seed=seed)
 

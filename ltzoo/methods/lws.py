@@ -3,15 +3,14 @@ Long-Tailed Recognition", ICLR 2020, Sec. 4): the stage-1 classifier is kept and
 per-class scales ``f_i`` of ``f_i * (w_i x + b_i)`` are learned, with cross-entropy and
 class-balanced sampling."""
 
-from ltzoo.heads import create_head
+from ltzoo.heads import head_from_stage1
 from ltzoo.losses import create_loss
 from ltzoo.methods.spec import MethodSpec
 from ltzoo.registry import METHODS
 
 
 def fit(stage1_head, train, val, class_counts, settings, seed):
-    head = create_head("lws", stage1_head.in_features, stage1_head.num_classes)
-    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    head = head_from_stage1("lws", stage1_head)
     head.fc.requires_grad_(False)
     return train.fit_head(head, [head.scales], create_loss("ce"), settings=settings, seed=seed)
 

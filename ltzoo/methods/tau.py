@@ -15,7 +15,7 @@ import torch
 from pydantic import Field, TypeAdapter, ValidationError
 
 from ltzoo.evaluation import mean_per_class_accuracy
-from ltzoo.heads import create_head
+from ltzoo.heads import head_from_stage1
 from ltzoo.methods.spec import MethodSpec, selection_split
 from ltzoo.registry import METHODS
 
@@ -24,8 +24,7 @@ TauGrid = Annotated[List[Annotated[float, Field(ge=0)]], Field(min_length=1)]
 
 
 def fit(stage1_head, train, val, class_counts, settings, seed, tau_grid, select_on):
-    head = create_head("tau_norm", stage1_head.in_features, stage1_head.num_classes)
-    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    head = head_from_stage1("tau_norm", stage1_head)
     selection, split = selection_split(val, train, select_on, "tau")
     scores = []
     with torch.no_grad():

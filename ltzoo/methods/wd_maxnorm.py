@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from ltzoo.heads import create_head
+from ltzoo.heads import head_from_stage1
 from ltzoo.losses import create_loss
 from ltzoo.methods.spec import MethodSpec, check_choices
 from ltzoo.registry import METHODS
@@ -87,8 +87,7 @@ def check(options) -> None:
 
 
 def fit(stage1_head, train, val, class_counts, settings, seed, **options):
-    head = create_head("linear", stage1_head.in_features, stage1_head.num_classes)
-    head.load_linear(stage1_head.fc.weight, stage1_head.fc.bias)
+    head = head_from_stage1("linear", stage1_head)
     project = MaxNormProjection.from_weight(
         head.fc.weight, options["thresh"], options["thresh_mode"]
     )

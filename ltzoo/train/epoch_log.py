@@ -14,13 +14,18 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from tqdm.auto import tqdm
 
 from ltzoo.atomic import write_text_atomic
 from ltzoo.errors import storage_error
 from ltzoo.run_folder import LOG_CSV, LOG_JSONL
+
+
+def read_rows(path: Path) -> List[Dict[str, Any]]:
+    """The rows of a ``log.jsonl`` file, one per non-empty line."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def training_seconds(run_dir: Path) -> float:
@@ -30,8 +35,7 @@ def training_seconds(run_dir: Path) -> float:
     path = Path(run_dir) / LOG_JSONL
     if not path.is_file():
         return 0.0
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return float(sum(row.get("epoch_seconds", 0.0) for row in rows))
+    return float(sum(row.get("epoch_seconds", 0.0) for row in read_rows(path)))
 
 
 class EpochLog:
@@ -43,7 +47,7 @@ class EpochLog:
         path = self.run_dir / LOG_JSONL
         if not self.enabled or not path.is_file():
             return
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = read_rows(path)
         kept = [row for row in rows if row.get("epoch", -1) < epoch]
         if len(kept) == len(rows):
             return
@@ -77,7 +81,7 @@ class EpochLog:
                 handle.write(json.dumps(stats) + "\n")
             header = self._csv_header()
             if header is not None and not set(stats) <= set(header):
-                rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+                rows = read_rows(path)
                 self._rewrite_csv(rows)
             else:
                 path = self.run_dir / LOG_CSV

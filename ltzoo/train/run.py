@@ -374,10 +374,10 @@ def results_record(
         "seconds": {"stage1": round(stage1_seconds, 2)},
         VERSION_KEY: __version__,
     }
-    if not cfg.stage1.from_run:  # stage 1 trained here: its epochs over every call that trained it
-        results["seconds"]["stage1_epochs"] = round(training_seconds(Path(cfg.output_dir)), 2)
     if cfg.stage1.from_run:
         results["stage1_from_run"] = cfg.stage1.from_run
+    else:  # stage 1 trained here: its epochs over every call that trained it
+        results["seconds"]["stage1_epochs"] = round(training_seconds(Path(cfg.output_dir)), 2)
     return results
 
 
