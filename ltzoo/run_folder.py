@@ -75,6 +75,16 @@ OWNED = (
     "README.md",
 )
 
+
+def read_epoch_log(run_dir: Union[str, Path]) -> List[Dict[str, Any]]:
+    """The rows of a run folder's ``log.jsonl`` (stage 1's per-epoch log), one per non-empty line;
+    empty without the file."""
+    path = Path(run_dir) / LOG_JSONL
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 # settings that do not change what stage 1 computes: how it is run, logged, checkpointed or
 # sped up, and everything stage 2 and the final evaluation do (both re-run in full after a resume)
 NOT_TRAJECTORY = (
@@ -498,6 +508,7 @@ __all__ = [
     "load_tensors",
     "owned_names",
     "read_config",
+    "read_epoch_log",
     "read_json",
     "read_results",
     "release_all",

@@ -13,7 +13,7 @@ import torch
 
 from ltzoo.errors import InputError
 from ltzoo.evaluation import binned_ece, confidence_and_correct, confidence_bins
-from ltzoo.run_folder import CONFIG, LOG_JSONL, RESULTS, check_run_dir
+from ltzoo.run_folder import CONFIG, RESULTS, check_run_dir, read_epoch_log
 
 
 @dataclass
@@ -103,13 +103,7 @@ def load_run(
                 f"--methods {','.join(unknown)} not in run {str(path)!r}; its methods: {', '.join(results['methods'])}"
             )
         results["methods"] = {m: results["methods"][m] for m in methods}
-    log_path = path / LOG_JSONL
-    log = (
-        [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-        if log_path.is_file()
-        else []
-    )
-    run = RunData(path, label or path.name, results, log)
+    run = RunData(path, label or path.name, results, read_epoch_log(path))
     if reliability:
         add_reliability(run, data_root)
     return run

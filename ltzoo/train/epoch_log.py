@@ -14,28 +14,20 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from tqdm.auto import tqdm
 
 from ltzoo.atomic import write_text_atomic
 from ltzoo.errors import storage_error
-from ltzoo.run_folder import LOG_CSV, LOG_JSONL
-
-
-def read_rows(path: Path) -> List[Dict[str, Any]]:
-    """The rows of a ``log.jsonl`` file, one per non-empty line."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+from ltzoo.run_folder import LOG_CSV, LOG_JSONL, read_epoch_log
 
 
 def training_seconds(run_dir: Path) -> float:
     """The summed ``epoch_seconds`` of the epochs ``log.jsonl`` in ``run_dir`` holds: stage 1's
     training time over every call that trained it (a resumed run's earlier calls included; a partial
     epoch a stop cut short is not counted); 0 without a log."""
-    path = Path(run_dir) / LOG_JSONL
-    if not path.is_file():
-        return 0.0
-    return float(sum(row.get("epoch_seconds", 0.0) for row in read_rows(path)))
+    return float(sum(row.get("epoch_seconds", 0.0) for row in read_epoch_log(run_dir)))
 
 
 class EpochLog:
@@ -47,7 +39,7 @@ class EpochLog:
         path = self.run_dir / LOG_JSONL
         if not self.enabled or not path.is_file():
             return
-        rows = read_rows(path)
+        rows = read_epoch_log(self.run_dir)
         kept = [row for row in rows if row.get("epoch", -1) < epoch]
         if len(kept) == len(rows):
             return
@@ -81,7 +73,7 @@ class EpochLog:
                 handle.write(json.dumps(stats) + "\n")
             header = self._csv_header()
             if header is not None and not set(stats) <= set(header):
-                rows = read_rows(path)
+                rows = read_epoch_log(self.run_dir)
                 self._rewrite_csv(rows)
             else:
                 path = self.run_dir / LOG_CSV
