@@ -104,8 +104,8 @@ def test_paper_backbones_at_if100_come_first_then_if50_then_resnet32_at_if100_50
     assert {r.backbone for r in PLAN[12:]} == {"resnet32"}
     assert [
         r.imbalance for r in PLAN if r.dataset == "cifar100_lt" and r.backbone == "resnet32"
-    ] == [100] * 21 + [50] * 18 + [10] * 18  # IF 100 adds the strongest recipe and its ablation
-    assert PLAN.index(next(r for r in PLAN if r.dataset == "cifar10_lt")) == 69
+    ] == [100] * 22 + [50] * 18 + [10] * 18  # IF 100 adds the strongest recipe and its ablation
+    assert PLAN.index(next(r for r in PLAN if r.dataset == "cifar10_lt")) == 70
     # both paper encoders before any stage-2 row, so two can train side by side
     assert [r.id for r in PLAN[:2]] == [
         "cifar100_lt/if100/resnet32_x8/ce",
@@ -411,7 +411,7 @@ def test_list_and_filters(capsys):
         ]
     )
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:-1]]
-    assert len(rows) == 21 + 4 + 4  # the IF 100 block, and the IWB rows of IF 50 and IF 10
+    assert len(rows) == 22 + 4 + 4  # the IF 100 block, and the IWB rows of IF 50 and IF 10
     recorded = {
         r[0].rsplit("/", 1)[1]
         for r in rows
@@ -681,7 +681,7 @@ def test_the_ablation_table_reads_each_step_s_head_from_its_record():
     }
     table = records.render_ablation(PLAN, recs).splitlines()
     steps = [line for line in table if line.startswith("| ") and not line.startswith("| Step")]
-    assert len(steps) == 5
+    assert len(steps) == 7
     assert "| 39.20 | 39.12 | 60.00 | 40.00 | 20.00 | 2.50 h |" in steps[0]
     assert (
         "not run yet: `python benchmarks/reproduce.py --only cifar100_lt/if100/resnet32/bs`"
