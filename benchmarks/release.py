@@ -80,6 +80,13 @@ RECIPE_RELEASES = {
         "with AutoAugment, Cutout and CutMix for 200 epochs, then {method}, the method with the "
         "highest top-1 on the balanced validation split.",
     ),
+    "cifar100_lt/if100/resnet32/bs_aa_cutmix_e220": (
+        "bs_aa_cutmix_e220_cifar100_lt_r100",
+        "The strongest ResNet-32 recipe of ltzoo on CIFAR-100-LT (IF 100) with a 220-epoch stage 1, "
+        "recipes/cifar100_lt/balanced_softmax_cutmix.yaml with stage1.epochs=220: balanced softmax "
+        "(Ren et al., NeurIPS'20) with AutoAugment, Cutout and CutMix, then {method}, the method with "
+        "the highest top-1 on the balanced validation split.",
+    ),
 }
 
 
