@@ -5,17 +5,8 @@ frozen encoder with ``CB loss + KL(softmax(|W|) || softmax(P))``, instance-balan
 :class:`ltzoo.losses.iwb.IWBLoss`; its options (``lam``, ``base``, ``variant``, ``difficulty``,
 ``divergence``, ...) are this method's options."""
 
-from ltzoo.heads import head_from_stage1
-from ltzoo.losses import create_loss, loss_defaults
-from ltzoo.methods.spec import MethodSpec
+from ltzoo.methods.spec import MethodSpec, stage1_classifier_fine_tuning
 from ltzoo.registry import METHODS
-
-
-def fit(stage1_head, train, val, class_counts, settings, seed, **loss_options):
-    head = head_from_stage1("linear", stage1_head)
-    loss_fn = create_loss("iwb", class_counts=class_counts, **loss_options)
-    return train.fit_head(head, head.parameters(), loss_fn, settings=settings, seed=seed)
-
 
 METHOD = METHODS.register(
     "iwb",
@@ -24,10 +15,7 @@ METHOD = METHODS.register(
         head="linear",
         description="inverse weight-balancing: stage-2 classifier fine-tuning with a KL weight-norm regulariser",
         paper="Dang et al., Inverse Weight-Balancing for Deep Long-Tailed Learning, AAAI 2024",
-        fit=fit,
-        loss="iwb",
         defaults={"sampler": "instance_balanced", "lr": 0.005},
-        options=loss_defaults("iwb"),
-        check=lambda options: create_loss("iwb", class_counts=[2, 1], **options),
+        **stage1_classifier_fine_tuning("iwb"),
     ),
 )

@@ -5,17 +5,8 @@ the authors' CIFAR-100-LT IF 100 settings: 10 epochs, batch 128, lr 0.1, weight 
 eps_K 0.1, concave. Their shift learning of the batch-norm layers is not part of it: the encoder
 stays frozen."""
 
-from ltzoo.heads import head_from_stage1
-from ltzoo.losses import create_loss, loss_defaults
-from ltzoo.methods.spec import MethodSpec
+from ltzoo.methods.spec import MethodSpec, stage1_classifier_fine_tuning
 from ltzoo.registry import METHODS
-
-
-def fit(stage1_head, train, val, class_counts, settings, seed, **loss_options):
-    head = head_from_stage1("linear", stage1_head)
-    loss_fn = create_loss("label_aware_smoothing", class_counts=class_counts, **loss_options)
-    return train.fit_head(head, head.parameters(), loss_fn, settings=settings, seed=seed)
-
 
 METHOD = METHODS.register(
     "las",
@@ -24,15 +15,12 @@ METHOD = METHODS.register(
         head="linear",
         description="label-aware smoothing: stage-1 classifier fine-tuned with per-class label smoothing",
         paper="Zhong et al., Improving Calibration for Long-Tailed Recognition, CVPR 2021",
-        fit=fit,
-        loss="label_aware_smoothing",
         defaults={
             "sampler": "class_balanced",
             "batch_size": 128,
             "lr": 0.1,
             "weight_decay": 0.0002,
         },
-        options=loss_defaults("label_aware_smoothing"),
-        check=lambda options: create_loss("label_aware_smoothing", class_counts=[2, 1], **options),
+        **stage1_classifier_fine_tuning("label_aware_smoothing"),
     ),
 )

@@ -108,3 +108,23 @@ def selection_split(val, train, select_on: str, method: str):
 
 
 __all__ = ["MethodSpec", "TrainingSource", "check_choices", "selection_split"]
+
+
+def stage1_classifier_fine_tuning(loss: str) -> Dict[str, Any]:
+    """The ``fit``, ``loss``, ``options`` and ``check`` of a method that fine-tunes the stage-1 linear
+    classifier on the frozen encoder with the registered loss ``loss``, whose options are the
+    method's options (IWB, LAS)."""
+    from ltzoo.heads import head_from_stage1
+    from ltzoo.losses import create_loss, loss_defaults
+
+    def fit(stage1_head, train, val, class_counts, settings, seed, **loss_options):
+        head = head_from_stage1("linear", stage1_head)
+        loss_fn = create_loss(loss, class_counts=class_counts, **loss_options)
+        return train.fit_head(head, head.parameters(), loss_fn, settings=settings, seed=seed)
+
+    return dict(
+        fit=fit,
+        loss=loss,
+        options=loss_defaults(loss),
+        check=lambda options: create_loss(loss, class_counts=[2, 1], **options),
+    )
